@@ -1,0 +1,77 @@
+// Exception types of ipckit, named after Python's, and the helpers that turn errno into them.
+#pragma once
+
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace ipc {
+
+/// Base of every ipckit exception except OS failures (those are std::system_error).
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A blocking call ran out of time where the API promises an exception (Python's TimeoutError).
+class TimeoutError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Misuse: a bad argument or a call in the wrong state (Python's ValueError/AssertionError),
+/// e.g. starting a process twice or setting `daemon` after start.
+class ValueError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// put_nowait()/put(timeout) on a full queue (Python's queue.Full).
+class QueueFull : public Error {
+ public:
+  using Error::Error;
+};
+
+/// get_nowait()/get(timeout) on an empty queue (Python's queue.Empty).
+class QueueEmpty : public Error {
+ public:
+  using Error::Error;
+};
+
+/// The peer closed the connection, or the object was closed (Python's EOFError).
+class ConnectionClosed : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A Listener/Client authkey challenge failed (Python's multiprocessing.AuthenticationError).
+class AuthenticationError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A pool or executor worker died while it held a task (Python's BrokenProcessPool, but the
+/// pool stays usable).
+class WorkerLost : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Bytes that do not decode: truncated, corrupt or oversized frames, bad headers.
+class ProtocolError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Builds the std::system_error for errno value `err` while doing `action` ("shm_open(/x)").
+std::system_error make_system_error(int err, std::string_view action);
+
+/// Throws std::system_error for errno value `err`; `action` names the call and its resource.
+[[noreturn]] void throw_system_error(int err, std::string_view action);
+
+/// Throws std::system_error for the current errno; `action` names the call and its resource.
+[[noreturn]] inline void throw_errno(std::string_view action) { throw_system_error(errno, action); }
+
+}  // namespace ipc

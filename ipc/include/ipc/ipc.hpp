@@ -1,0 +1,7 @@
+// ipckit: every public header (the library's __init__).
+#pragma once
+
+#include <ipc/errors.hpp>
+#include <ipc/process.hpp>
+#include <ipc/serialize.hpp>
+#include <ipc/timeout.hpp>

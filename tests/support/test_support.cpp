@@ -1,0 +1,88 @@
+// Test helpers: unique names, temp directories, fd counting, /proc inspection.
+#include "test_support.hpp"
+
+#include <dirent.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace ipc::test {
+
+std::string unique_name(std::string_view what) {
+  // Per-process counter: a name must differ between calls of one test; the pid separates
+  // processes and runs.
+  static std::atomic<int> counter{0};
+  return "/ipckit-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + "-" + std::string(what);
+}
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/ipckit-test-XXXXXX";
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  m_path = tmpl;
+}
+
+TempDir::~TempDir() {
+  if (std::getenv("IPCKIT_KEEP_TMP")) return;
+  std::error_code ec;
+  std::filesystem::remove_all(m_path, ec);
+}
+
+int count_open_fds() {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (!d) return -1;
+  while (auto* e = ::readdir(d))
+    if (e->d_name[0] != '.') ++n;
+  ::closedir(d);
+  return n - 1;
+}
+
+namespace {
+// Fields after the "(comm)" of /proc/<pid>/stat: state ppid ...
+bool read_stat(pid_t pid, char& state, pid_t& ppid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return false;
+  auto close = line.rfind(')');
+  if (close == std::string::npos) return false;
+  std::istringstream rest(line.substr(close + 1));
+  rest >> state >> ppid;
+  return static_cast<bool>(rest);
+}
+}  // namespace
+
+char proc_state(pid_t pid) {
+  char s = 0;
+  pid_t pp = 0;
+  return read_stat(pid, s, pp) ? s : '\0';
+}
+
+pid_t proc_ppid(pid_t pid) {
+  char s = 0;
+  pid_t pp = 0;
+  return read_stat(pid, s, pp) ? pp : -1;
+}
+
+int count_shm_names(std::string_view prefix) {
+  int n = 0;
+  for (auto& e : std::filesystem::directory_iterator("/dev/shm"))
+    if (e.path().filename().string().starts_with(prefix)) ++n;
+  return n;
+}
+
+void become_subreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 1); }
+
+int reap_exited_children() {
+  int n = 0;
+  while (::waitpid(-1, nullptr, WNOHANG) > 0) ++n;
+  return n;
+}
+
+}  // namespace ipc::test

@@ -1,0 +1,50 @@
+// Test helpers: unique kernel-object names, temp directories, fd counting, /proc inspection.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace ipc::test {
+
+/// A name no other test (or run) uses: "/ipckit-test-<pid>-<n>-<what>".
+std::string unique_name(std::string_view what);
+
+/// A fresh directory under $TMPDIR, removed with its contents on destruction unless
+/// IPCKIT_KEEP_TMP is set in the environment.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const noexcept { return m_path; }
+  std::filesystem::path operator/(std::string_view name) const { return m_path / name; }
+
+ private:
+  std::filesystem::path m_path;
+};
+
+/// Number of open file descriptors of this process (entries in /proc/self/fd, minus the one
+/// used to list them).
+int count_open_fds();
+
+/// The state letter of `pid` from /proc/<pid>/stat ('R', 'S', 'Z', ...), or '\0' if it is gone.
+char proc_state(pid_t pid);
+
+/// The parent pid of `pid` from /proc/<pid>/stat, or -1 if it is gone.
+pid_t proc_ppid(pid_t pid);
+
+/// Names in /dev/shm that start with `prefix`.
+int count_shm_names(std::string_view prefix);
+
+/// Makes this process a child subreaper, so that grandchildren orphaned by a test are
+/// re-parented here (and can be reaped) instead of escaping to init.
+void become_subreaper();
+
+/// Reaps every child that has exited, without blocking. Returns how many were reaped.
+int reap_exited_children();
+
+}  // namespace ipc::test
