@@ -41,10 +41,15 @@ build() {
 
 demo() {
   local bin=build/dev
-  log "showcase: Process (start, arguments, names, join, exit codes)"
+  log "showcase: Process — start with arguments, names and pids"
   "$bin/examples/process_start"
+  log "showcase: Process — join orders the output, join(timeout) returns early"
+  "$bin/examples/process_join"
+  log "showcase: Process — exit codes (return value, SystemExit, exception, signals)"
   "$bin/examples/process_exitcodes"
-  log "showcase: memory isolation"
+  log "showcase: Process — start all, then join all"
+  "$bin/examples/parallel_download"
+  log "showcase: Process — memory is isolated between processes"
   "$bin/examples/memory_isolation"
 }
 
