@@ -4,6 +4,7 @@
 #   ./dev.sh demo   runs the showcase
 #   ./dev.sh test   runs every test through ctest and prints its summary
 #   ./dev.sh bench  builds optimised and prints the benchmark table (figures beside the peers')
+#   ./dev.sh fuzz   builds the libFuzzer targets with clang and runs each for FUZZ_SECONDS (30)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
@@ -65,11 +66,24 @@ run_bench() {
   python3 bench/run.py build/release/bench
 }
 
+run_fuzz() {
+  build fuzz
+  local t corpus
+  for t in build/fuzz/fuzz/fuzz_*; do
+    [ -x "$t" ] || continue
+    corpus="build/fuzz/corpus/$(basename "$t")"
+    mkdir -p "$corpus"
+    log "fuzzing $(basename "$t") for ${FUZZ_SECONDS:-30} s"
+    "$t" -max_total_time="${FUZZ_SECONDS:-30}" -rss_limit_mb=2048 "$corpus" 2>&1 | tail -n 2
+  done
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
   demo) install_deps; build dev; demo ;;
   test) install_deps; build dev; run_tests "$@" ;;
   bench) install_deps; run_bench "$@" ;;
-  *) echo "usage: $0 demo|test|bench" >&2; exit 2 ;;
+  fuzz) install_deps; run_fuzz ;;
+  *) echo "usage: $0 demo|test|bench|fuzz" >&2; exit 2 ;;
 esac
