@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ipc/errors.hpp>
+#include <ipc/lifecycle.hpp>
 #include <ipc/process.hpp>
 #include <ipc/serialize.hpp>
 #include <ipc/timeout.hpp>
