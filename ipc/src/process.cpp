@@ -288,7 +288,8 @@ void Process::child_main(std::shared_ptr<ChildRecord> rec, pid_t parent) {
   try {
     if (m_daemon) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(1);  // the parent died before prctl took effect
+      // The parent died before prctl took effect: end as PDEATHSIG would have ended us.
+      if (::getppid() != parent) ::raise(SIGKILL);
     }
     auto& s = state();
     {
