@@ -309,3 +309,224 @@ TEST_SUITE("daemonize") {
     p.join(10s);
   }
 }
+
+#ifdef IPC_LIFECYCLE_BIN
+#include <nlohmann/json.hpp>
+
+namespace {
+
+struct ToolRun {
+  int exitcode = -1000;
+  std::string out;
+  nlohmann::json json() const { return nlohmann::json::parse(out); }
+};
+
+/// Runs ipc-lifecycle with `args`, collecting its stdout until every writer closed it (bounded).
+ToolRun run_tool(std::vector<std::string> args) {
+  int p[2];
+  REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+  ipc::Process tool{[&] {
+    ::dup2(p[1], STDOUT_FILENO);
+    std::vector<char*> argv{const_cast<char*>(IPC_LIFECYCLE_BIN)};
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(IPC_LIFECYCLE_BIN, argv.data());
+    std::_Exit(127);
+  }};
+  tool.start();
+  ::close(p[1]);
+  ToolRun r;
+  ipc::Deadline deadline(120s);
+  char buf[4096];
+  for (;;) {
+    pollfd pf{p[0], POLLIN, 0};
+    if (::poll(&pf, 1, deadline.poll_ms()) != 1) break;
+    ssize_t n = ::read(p[0], buf, sizeof buf);
+    if (n <= 0) break;
+    r.out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(p[0]);
+  if (!tool.join(60s)) tool.kill();
+  tool.join(10s);
+  r.exitcode = tool.exitcode().value_or(-1000);
+  return r;
+}
+
+bool check_passed(const nlohmann::json& j, std::string_view prefix) {
+  for (auto& c : j["checks"])
+    if (c["check"].get<std::string>().starts_with(prefix)) return c["ok"].get<bool>();
+  return false;
+}
+
+}  // namespace
+
+TEST_SUITE("ipc-lifecycle") {
+  TEST_CASE("zombie shows Z held through kill -9 and gone after join" * doctest::timeout(60)) {
+    ipc::test::become_subreaper();
+    auto r = run_tool({"zombie", "--json", "--hold", "0.2"});
+    REQUIRE(r.exitcode == 0);
+    auto j = r.json();
+    CHECK(j["ok"] == true);
+    auto& o = j["observed"];
+    const pid_t child = o["child_pid"];
+    CHECK(child > 0);
+    CHECK(o["after_exit"]["state"] == "Z");
+    CHECK(o["after_exit"]["ppid"] == o["parent_pid"]);
+    CHECK(o["status_state"] == "Z (zombie)");
+    CHECK(o["after_hold"]["state"] == "Z");
+    CHECK(o["after_sigkill"]["state"] == "Z");
+    CHECK(o["after_join"].is_null());
+    CHECK(o["exists_after_join"] == false);
+    CHECK(o["pid_after_join"] == child);
+    CHECK(o["exitcode"] == 0);
+    CHECK(o["reaped"] == true);
+    CHECK_FALSE(ipc::proc::exists(child));
+  }
+
+  TEST_CASE("zombie with no-reap keeps it unreaped for the hold" * doctest::timeout(60)) {
+    ipc::test::become_subreaper();
+    auto r = run_tool({"zombie", "--json", "--no-reap", "--hold", "0.3"});
+    REQUIRE(r.exitcode == 0);
+    auto j = r.json();
+    auto& o = j["observed"];
+    CHECK(o["after_exit"]["state"] == "Z");
+    CHECK(o["after_hold"]["state"] == "Z");
+    CHECK(o["reaped"] == false);
+    CHECK_FALSE(o.contains("after_join"));
+    CHECK_FALSE(ipc::proc::exists(o["child_pid"].get<pid_t>()));  // reaped when the tool exited
+  }
+
+  TEST_CASE("orphans are adopted by the nearest subreaper which is this test" * doctest::timeout(60)) {
+    ipc::test::become_subreaper();
+    auto r = run_tool({"orphan", "--json", "--hold", "0.2", "--children", "3"});
+    REQUIRE(r.exitcode == 0);
+    auto j = r.json();
+    auto& o = j["observed"];
+    CHECK(o["subreaper"] == false);
+    REQUIRE(o["children"].size() == 3);
+    for (auto& c : o["children"]) {
+      CHECK(c["ppid_before"] == o["parent_pid"]);
+      CHECK(c["ppid_after"] == ::getpid());  // the tool is not a subreaper: we are the nearest one
+      int code = -1000;
+      CHECK(ipc::proc::wait_exit(c["pid"].get<pid_t>(), 10s, &code));
+      CHECK(code == 0);  // it was ours to reap, and it ended by itself
+    }
+    CHECK(o["new_parent"]["is"] == "ancestor subreaper");
+    CHECK(o["children_ended"] == true);
+  }
+
+  TEST_CASE("orphans are adopted by the tool when it is a subreaper" * doctest::timeout(60)) {
+    ipc::test::become_subreaper();
+    auto r = run_tool({"orphan", "--json", "--subreaper", "--hold", "0.2"});
+    REQUIRE(r.exitcode == 0);
+    auto j = r.json();
+    auto& o = j["observed"];
+    CHECK(o["subreaper"] == true);
+    REQUIRE(o["children"].size() == 2);
+    for (auto& c : o["children"]) {
+      CHECK(c["ppid_before"] == o["parent_pid"]);
+      CHECK(c["ppid_after"] == o["tool_pid"]);
+      CHECK_FALSE(ipc::proc::exists(c["pid"].get<pid_t>()));  // the tool reaped them
+    }
+    CHECK(o["new_parent"]["is"] == "this tool (subreaper)");
+    CHECK(check_passed(j, "this tool, their new parent, reaped them"));
+  }
+
+  TEST_CASE("daemonic children end with main whether it returns or is SIGKILLed" * doctest::timeout(60)) {
+    ipc::test::become_subreaper();
+    auto r = run_tool({"daemonic", "--json", "--hold", "0.5"});
+    REQUIRE(r.exitcode == 0);
+    auto j = r.json();
+    auto& a = j["observed"]["main_ends"];
+    CHECK(a["main_exitcode"] == 0);
+    CHECK(a["ticks_while_main_ran"].get<int>() >= 2);
+    CHECK(a["printed_end"] == false);
+    CHECK(a["output_closed"] == true);
+    CHECK(a["gone_after_main"] == true);
+    REQUIRE(a["daemonic_pids"].size() == 2);
+    for (auto& d : a["daemonic_pids"]) CHECK_FALSE(ipc::proc::exists(d.get<pid_t>()));
+    auto& b = j["observed"]["main_killed"];
+    CHECK(b["main_exitcode"] == -SIGKILL);
+    CHECK(b["ended"] == true);
+    CHECK(b["exitcode"] == -SIGKILL);
+    CHECK(b["printed_end"] == false);
+    CHECK_FALSE(ipc::proc::exists(b["daemonic_pid"].get<pid_t>()));
+    CHECK(j["observed"]["daemonic_start_child"]["error"].get<std::string>().find(
+              "daemonic processes are not allowed to have children") != std::string::npos);
+  }
+
+  TEST_CASE("daemonize makes a session without a terminal and a locked pidfile and stops it" * doctest::timeout(60)) {
+    ipc::test::become_subreaper();
+    ipc::test::TempDir dir;
+    const auto pidfile = dir / "lc.pid";
+    const auto log = dir / "lc.log";
+    auto r = run_tool({"daemonize", "--json", "--pidfile", pidfile.string(), "--log", log.string()});
+    REQUIRE(r.exitcode == 0);
+    auto j = r.json();
+    auto& o = j["observed"];
+    auto& d = o["daemon"];
+    const pid_t pid = d["pid"];
+    CHECK(pid > 0);
+    // The classic double fork: a session of its own whose leader (the first child) has exited,
+    // so sid == pgid == the first child's pid, and sid != the daemon's pid.
+    CHECK(d["session"] == o["first_child_pid"]);
+    CHECK(d["session"] != pid);
+    CHECK(d["pgrp"] == d["session"]);
+    CHECK(d["session"] != o["tool"]["session"]);
+    CHECK(o["first_child_exists"] == false);
+    CHECK(d["tty_nr"] == 0);
+    CHECK(d["tpgid"] == -1);
+    CHECK(d["ppid"] == ::getpid());  // the nearest subreaper: this test
+    CHECK(o["cwd"] == "/");
+    CHECK(o["umask"] == "0022");
+    CHECK(o["fds"]["0"] == "/dev/null");
+    CHECK(o["fds"]["1"] == fs::canonical(log).string());
+    CHECK(o["pidfile_pid"] == pid);
+    CHECK(o["second_instance_error"].get<std::string>().find("already running") != std::string::npos);
+    CHECK(o["stopped_pid"] == pid);
+    CHECK(o["pidfile_removed"] == true);
+    int code = -1000;
+    CHECK(ipc::proc::wait_exit(pid, 10s, &code));
+    CHECK(code == 0);  // it ended cleanly on SIGTERM
+    CHECK_FALSE(fs::exists(pidfile));
+    auto text = slurp(log);
+    CHECK(text.find("open(/dev/tty): No such device or address") != std::string::npos);
+    CHECK(text.find("ending on signal 15") != std::string::npos);
+  }
+
+  TEST_CASE("daemonize keep leaves the daemon running and stop ends it through the pidfile" * doctest::timeout(60)) {
+    ipc::test::become_subreaper();
+    ipc::test::TempDir dir;
+    const auto pidfile = (dir / "keep.pid").string();
+    auto r = run_tool({"daemonize", "--json", "--keep", "--hold", "30", "--pidfile", pidfile});
+    REQUIRE(r.exitcode == 0);
+    const pid_t pid = r.json()["observed"]["daemon"]["pid"];
+    auto s = ipc::proc::stat(pid);
+    REQUIRE(s);
+    CHECK(s->state != 'Z');  // still running after the tool has exited
+    CHECK(ipc::read_pidfile(pidfile) == pid);
+
+    auto stop = run_tool({"daemonize", "--json", "--stop", "--pidfile", pidfile});
+    CHECK(stop.exitcode == 0);
+    CHECK(stop.json()["observed"]["stopped_pid"] == pid);
+    int code = -1000;
+    CHECK(ipc::proc::wait_exit(pid, 10s, &code));
+    CHECK(code == 0);
+    CHECK_FALSE(fs::exists(pidfile));
+
+    auto again = run_tool({"daemonize", "--json", "--stop", "--pidfile", pidfile});
+    CHECK(again.exitcode == 1);
+    CHECK(again.json()["observed"]["stopped_pid"].is_null());
+  }
+
+  TEST_CASE("help explains every lesson and usage errors exit 2" * doctest::timeout(60)) {
+    auto help = run_tool({"--help"});
+    CHECK(help.exitcode == 0);
+    for (const char* s : {"zombie", "orphan", "daemonic", "daemonize", "PR_SET_CHILD_SUBREAPER"})
+      CHECK(help.out.find(s) != std::string::npos);
+    CHECK(run_tool({}).exitcode == 2);
+    CHECK(run_tool({"zombie", "--hold", "-1"}).exitcode == 2);
+    CHECK(run_tool({"daemonize", "--keep", "--stop"}).exitcode == 2);
+  }
+}
+#endif  // IPC_LIFECYCLE_BIN
