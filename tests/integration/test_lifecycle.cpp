@@ -321,16 +321,16 @@ struct ToolRun {
   nlohmann::json json() const { return nlohmann::json::parse(out); }
 };
 
-/// Runs ipc-lifecycle with `args`, collecting its stdout until every writer closed it (bounded).
-ToolRun run_tool(std::vector<std::string> args) {
+/// Runs the program `bin` with `args`, collecting its stdout until every writer closed it (bounded).
+ToolRun run_program(const char* bin, std::vector<std::string> args) {
   int p[2];
   REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
   ipc::Process tool{[&] {
     ::dup2(p[1], STDOUT_FILENO);
-    std::vector<char*> argv{const_cast<char*>(IPC_LIFECYCLE_BIN)};
+    std::vector<char*> argv{const_cast<char*>(bin)};
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    ::execv(IPC_LIFECYCLE_BIN, argv.data());
+    ::execv(bin, argv.data());
     std::_Exit(127);
   }};
   tool.start();
@@ -351,6 +351,9 @@ ToolRun run_tool(std::vector<std::string> args) {
   r.exitcode = tool.exitcode().value_or(-1000);
   return r;
 }
+
+/// Runs ipc-lifecycle with `args`.
+ToolRun run_tool(std::vector<std::string> args) { return run_program(IPC_LIFECYCLE_BIN, std::move(args)); }
 
 bool check_passed(const nlohmann::json& j, std::string_view prefix) {
   for (auto& c : j["checks"])
@@ -530,3 +533,54 @@ TEST_SUITE("ipc-lifecycle") {
   }
 }
 #endif  // IPC_LIFECYCLE_BIN
+
+#if defined(IPC_LIFECYCLE_BIN) && defined(IPCKIT_EXAMPLES_DIR)
+namespace {
+int count(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+}  // namespace
+
+TEST_SUITE("examples") {
+  TEST_CASE("E06 zombie_process shows Z before join and no process after join or after the parent is killed" *
+            doctest::timeout(60)) {
+    auto r = run_program(IPCKIT_EXAMPLES_DIR "/zombie_process", {});
+    REQUIRE(r.exitcode == 0);
+    CHECK(count(r.out, "State: Z (zombie)") == 2);
+    CHECK(count(r.out, "<defunct>") == 2);
+    CHECK(count(r.out, "State: (no such process)") == 2);
+    CHECK(r.out.find("after join(), p.pid() is still") != std::string::npos);
+  }
+
+  TEST_CASE("E07 orphan_process children outlive main and are adopted by the nearest subreaper" *
+            doctest::timeout(60)) {
+    ipc::test::become_subreaper();
+    auto r = run_program(IPCKIT_EXAMPLES_DIR "/orphan_process", {});  // returns once both orphans closed stdout
+    REQUIRE(r.exitcode == 0);
+    CHECK(count(r.out, "has exited; my parent is now " + std::to_string(::getpid()) + "\n") == 2);
+    CHECK(count(r.out, "ending after 2 s") == 2);
+    auto orphans = ipc::proc::children(::getpid());  // adopted by us; they may still be exiting
+    CHECK(orphans.size() == 2);
+    for (pid_t c : orphans) {
+      int code = -1000;
+      CHECK(ipc::proc::wait_exit(c, 10s, &code));
+      CHECK(code == 0);
+    }
+    CHECK(ipc::proc::children(::getpid()).empty());
+  }
+
+  TEST_CASE("E08 daemon_process daemonic children never print is end and leave nothing behind" *
+            doctest::timeout(60)) {
+    auto r = run_program(IPCKIT_EXAMPLES_DIR "/daemon_process", {});
+    REQUIRE(r.exitcode == 0);
+    CHECK(r.out.find("main is run") != std::string::npos);
+    CHECK(r.out.find("is end") == std::string::npos);
+    CHECK(count(r.out, "processes left behind: 0") == 3);
+    CHECK(r.out.find("Ping") != std::string::npos);
+    CHECK(r.out.find("Pong") != std::string::npos);
+    CHECK(r.out.find("ValueError: start: daemonic processes are not allowed to have children") != std::string::npos);
+  }
+}
+#endif
