@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,6 +86,29 @@ TEST_SUITE("proc") {
     CHECK_FALSE(ipc::proc::stat(pid));
     CHECK_FALSE(ipc::proc::exists(pid));
     CHECK(ipc::proc::children(::getpid()).empty());
+  }
+
+  TEST_CASE("stat parses a command name holding spaces and parentheses" * doctest::timeout(30)) {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    ipc::Process p{[&] {
+      ::prctl(PR_SET_NAME, "a) (Z 1 2");
+      char c = 1;
+      [[maybe_unused]] auto n = ::write(fds[1], &c, 1);
+      ::pause();
+    }};
+    p.start();
+    char c = 0;
+    REQUIRE(::read(fds[0], &c, 1) == 1);
+    auto s = ipc::proc::stat(p.pid());
+    REQUIRE(s);
+    CHECK(s->comm == "a) (Z 1 2");
+    CHECK((s->state == 'S' || s->state == 'R'));  // parsed after the tricky name
+    CHECK(s->ppid == ::getpid());
+    p.kill();
+    p.join(10s);
+    ::close(fds[0]);
+    ::close(fds[1]);
   }
 
   TEST_CASE("ancestors end at pid 1 and start with the parent") {

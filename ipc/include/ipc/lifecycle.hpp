@@ -131,8 +131,10 @@ struct DaemonOptions {
 /// process; keep it alive for the daemon's whole life.
 class Daemon {
  public:
+  /// An empty handle (neither process); daemonize() makes the real ones.
   Daemon() = default;
   Daemon(Daemon&&) noexcept = default;
+  /// Moves `o` in; a pidfile held here before is removed first.
   Daemon& operator=(Daemon&&) noexcept = default;
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -178,6 +180,8 @@ class Daemon {
 /// daemon's own fail() throw DaemonStartError in the original process; a daemon that does not
 /// report within `ready_timeout` makes it throw TimeoutError (the daemon keeps running).
 /// The daemon never throws out of daemonize(): a setup failure there reports and _exit(1)s.
+/// The daemon inherits the caller's signal dispositions, signal mask and environment.
+/// Note: the daemon's session id is the first child's pid, not its own (see the file comment).
 Daemon daemonize(const DaemonOptions& options = {});
 
 // ---- /proc inspection ----
