@@ -401,11 +401,13 @@ int orphan(const Options& o, std::ostream& out) {
 namespace {
 
 /// A daemonic child's body: prints "<name>" every 200 ms for far longer than main runs, then
-/// "<name> is end" (which the lesson says never happens).
-int ticker(const Lesson& L, const Channel& ch, const std::string& name) {
+/// "<name> is end" (which the lesson says never happens). After its first tick it tells
+/// `started` (if given), so that main's hold only starts once its children print.
+int ticker(const Lesson& L, const Channel& ch, const std::string& name, const Channel* started = nullptr) {
   for (int i = 0; i < 300; ++i) {
     ch.send("tick " + name + " " + std::to_string(::getpid()));
     L.say("    " + name + " (daemonic, pid " + std::to_string(::getpid()) + ")");
+    if (i == 0 && started) started->send(name);
     std::this_thread::sleep_for(200ms);
   }
   ch.send("end " + name);
@@ -428,14 +430,16 @@ int daemonic(const Options& o, std::ostream& out) {
     L.say("1. main runs " + fmt_seconds(hold) + " with two daemonic children printing Ping and Pong, then returns:");
     Channel ch;
     Process main{[&] {
+      Channel started;
       std::vector<Process> ds;
       for (const char* name : {"Ping", "Pong"}) {
-        ds.emplace_back([&L, &ch, name] { return ticker(L, ch, name); });
+        ds.emplace_back([&L, &ch, &started, name] { return ticker(L, ch, name, &started); });
         ds.back().daemon(true);
         ds.back().name(name);
       }
       for (auto& d : ds) d.start();
       ch.send("daemons " + std::to_string(ds[0].pid()) + " " + std::to_string(ds[1].pid()));
+      for (std::size_t i = 0; i < ds.size(); ++i) started.recv(10s);  // both print from now on
       std::this_thread::sleep_for(seconds(hold));
       L.say("  main (pid " + std::to_string(::getpid()) + "): returning; my daemonic children are terminated now");
       ch.send("main-returns");
