@@ -5,6 +5,7 @@
 // the shell wait for the orphans' output (they keep the pipe open).
 #include <ipc/process.hpp>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,7 +15,9 @@
 
 using namespace std::chrono_literals;
 
-static int g_started[2];  // a pipe: each child writes one byte once it runs (set before fork)
+// A pipe: each child writes one byte once it runs. Global because run() is a plain function,
+// as the tutorial's target=run; set once in main before any fork.
+static int g_started[2];
 
 static void run() {
   const pid_t before = ::getppid();
@@ -30,7 +33,7 @@ static void run() {
 }
 
 int main() {
-  if (::pipe(g_started) != 0) return 1;
+  if (::pipe2(g_started, O_CLOEXEC) != 0) return 1;
   ipc::Process p1{run};
   ipc::Process p2{run};
   p1.start();

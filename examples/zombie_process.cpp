@@ -7,6 +7,7 @@
 #include <ipc/lifecycle.hpp>
 #include <ipc/process.hpp>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -44,7 +45,7 @@ int main() {
   // parent; this program makes itself a subreaper to stand in for init, which does the same.
   ipc::proc::set_subreaper();
   int fds[2];
-  if (::pipe(fds) != 0) return 1;
+  if (::pipe2(fds, O_CLOEXEC) != 0) return 1;
   ipc::Process parent{[&] {
     ipc::Process child{[] {}};
     child.start();

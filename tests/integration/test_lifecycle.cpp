@@ -275,6 +275,22 @@ TEST_SUITE("daemonize") {
     CHECK(ipc::stop_daemon(pidfile, 1s) == std::nullopt);
   }
 
+  TEST_CASE("a relative pidfile is removed by the daemon although it changed directory" * doctest::timeout(60)) {
+    ipc::test::become_subreaper();
+    ipc::test::TempDir dir;
+    REQUIRE(::chdir(dir.path().c_str()) == 0);
+    ipc::DaemonOptions o;
+    o.pidfile = "rel.pid";
+    o.wait_for_ready = true;
+    auto d = ipc::daemonize(o);
+    if (d.is_daemon()) test_daemon_body(std::move(d));
+    CHECK(ipc::read_pidfile(dir / "rel.pid") == d.pid());
+    CHECK(ipc::proc::read_link(d.pid(), "cwd") == "/");
+    CHECK(ipc::stop_daemon("rel.pid", 20s) == d.pid());
+    CHECK_FALSE(fs::exists(dir / "rel.pid"));
+    REQUIRE(::chdir("/") == 0);
+  }
+
   TEST_CASE("a daemon that reports failure makes daemonize throw its message in the caller" *
             doctest::timeout(60)) {
     ipc::test::become_subreaper();

@@ -76,7 +76,7 @@ class Pidfile {
   /// process still has the open file (a forked daemon). Used by daemonize()'s original process.
   void release() noexcept;
 
-  /// The path given to acquire(); empty for an empty handle.
+  /// The path given to acquire(), made absolute; empty for an empty handle.
   const std::filesystem::path& path() const noexcept { return m_path; }
   /// The locked fd, or -1.
   int fd() const noexcept { return m_fd.get(); }
