@@ -236,6 +236,7 @@ std::string_view state_name(char state) noexcept;
 /// child); a child of the caller (re-parented orphans included) is then reaped and, if
 /// `exitcode` is given, its exit code stored there (-N when killed by signal N). Returns true
 /// when it has ended (or did not exist), false on timeout. Throws std::system_error.
+/// Not for children started with ipc::Process: join() those, or their Process loses its exit code.
 bool wait_exit(pid_t pid, Timeout timeout = {}, int* exitcode = nullptr);
 
 }  // namespace proc
