@@ -291,6 +291,30 @@ TEST_SUITE("daemonize") {
     REQUIRE(::chdir("/") == 0);
   }
 
+  TEST_CASE("a daemon killed with SIGKILL leaves a stale pidfile that the next daemon takes over" *
+            doctest::timeout(60)) {
+    ipc::test::become_subreaper();
+    ipc::test::TempDir dir;
+    ipc::DaemonOptions o;
+    o.pidfile = dir / "k.pid";
+    o.wait_for_ready = true;
+    auto first = ipc::daemonize(o);
+    if (first.is_daemon()) test_daemon_body(std::move(first));
+    REQUIRE(::kill(first.pid(), SIGKILL) == 0);
+    int code = 0;
+    REQUIRE(ipc::proc::wait_exit(first.pid(), 10s, &code));
+    CHECK(code == -SIGKILL);
+    CHECK(fs::exists(o.pidfile));                       // nobody removed it
+    CHECK(ipc::read_pidfile(o.pidfile) == std::nullopt);  // but nobody holds it either
+    CHECK(ipc::stop_daemon(o.pidfile, 1s) == std::nullopt);
+    auto second = ipc::daemonize(o);
+    if (second.is_daemon()) test_daemon_body(std::move(second));
+    CHECK(second.pid() != first.pid());
+    CHECK(ipc::read_pidfile(o.pidfile) == second.pid());
+    CHECK(ipc::stop_daemon(o.pidfile, 20s) == second.pid());
+    CHECK_FALSE(fs::exists(o.pidfile));
+  }
+
   TEST_CASE("a daemon that reports failure makes daemonize throw its message in the caller" *
             doctest::timeout(60)) {
     ipc::test::become_subreaper();
