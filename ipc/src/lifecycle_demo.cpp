@@ -217,7 +217,7 @@ int zombie(const Options& o, std::ostream& out) {
   L.check("it is still in /proc with state Z (zombie)", z && z->state == 'Z');
   L.check("its parent is this process", z && z->ppid == self);
   L.observed()["status_state"] = proc::status_field(pid, "State").value_or("");
-  L.say("  check by hand: ps -o pid,ppid,stat,comm -p " + std::to_string(pid) + "   (STAT Z, <defunct>)");
+  L.say("  check by hand: ps -o pid,ppid,stat,args -p " + std::to_string(pid) + "   (STAT Z, <defunct>)");
   L.say("               grep State /proc/" + std::to_string(pid) + "/status   (State: " +
         proc::status_field(pid, "State").value_or("?") + ")");
 

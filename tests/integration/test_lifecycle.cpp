@@ -463,6 +463,41 @@ TEST_SUITE("ipc-lifecycle") {
     CHECK_FALSE(ipc::proc::exists(o["child_pid"].get<pid_t>()));  // reaped when the tool exited
   }
 
+  TEST_CASE("killing the parent of a no-reap zombie hands the zombie to the subreaper" * doctest::timeout(60)) {
+    ipc::test::become_subreaper();
+    int p[2];
+    REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+    ipc::Process tool{[&] {
+      ::dup2(p[1], STDOUT_FILENO);
+      ::execl(IPC_LIFECYCLE_BIN, IPC_LIFECYCLE_BIN, "zombie", "--no-reap", "--hold", "60", static_cast<char*>(nullptr));
+      std::_Exit(127);
+    }};
+    tool.start();
+    ::close(p[1]);
+    std::string out;
+    pid_t zombie = 0;
+    char buf[512];
+    while (out.find("--no-reap:") == std::string::npos) {  // printed once the zombie exists
+      pollfd pf{p[0], POLLIN, 0};
+      REQUIRE(::poll(&pf, 1, 20000) == 1);
+      ssize_t n = ::read(p[0], buf, sizeof buf);
+      REQUIRE(n > 0);
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+    auto at = out.find("the child (pid ");
+    REQUIRE(at != std::string::npos);
+    zombie = static_cast<pid_t>(std::stoi(out.substr(at + 15)));
+    CHECK(ipc::proc::stat(zombie).value().state == 'Z');
+    CHECK(ipc::proc::stat(zombie).value().ppid == tool.pid());
+    tool.kill();  // "end its parent"
+    REQUIRE(tool.join(10s));
+    int code = -1000;
+    REQUIRE(ipc::proc::wait_exit(zombie, 10s, &code));  // adopted by us, the subreaper: ours to reap
+    CHECK(code == 0);
+    CHECK_FALSE(ipc::proc::exists(zombie));
+    ::close(p[0]);
+  }
+
   TEST_CASE("orphans are adopted by the nearest subreaper which is this test" * doctest::timeout(60)) {
     ipc::test::become_subreaper();
     auto r = run_tool({"orphan", "--json", "--hold", "0.2", "--children", "3"});
