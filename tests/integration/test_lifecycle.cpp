@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -313,6 +314,39 @@ TEST_SUITE("daemonize") {
     CHECK(ipc::read_pidfile(o.pidfile) == second.pid());
     CHECK(ipc::stop_daemon(o.pidfile, 20s) == second.pid());
     CHECK_FALSE(fs::exists(o.pidfile));
+  }
+
+  TEST_CASE("close_fds leaves the daemon only its std fds and the pidfile and the fds it keeps" *
+            doctest::timeout(60)) {
+    ipc::test::become_subreaper();
+    ipc::test::TempDir dir;
+    const int extra = ::open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    const int kept = ::open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    REQUIRE(extra >= 0);
+    REQUIRE(kept >= 0);
+    ipc::DaemonOptions o;
+    o.pidfile = dir / "c.pid";
+    o.close_fds = true;
+    o.keep_fds = {kept};
+    o.wait_for_ready = true;
+    auto d = ipc::daemonize(o);
+    if (d.is_daemon()) test_daemon_body(std::move(d));
+    std::vector<int> fds;
+    for (auto& e : fs::directory_iterator("/proc/" + std::to_string(d.pid()) + "/fd")) {
+      int fd = std::stoi(e.path().filename().string());
+      // The report pipe: the daemon closes it right after writing "ready", maybe not yet.
+      if (!ipc::proc::read_link(d.pid(), "fd/" + std::to_string(fd)).value_or("").starts_with("pipe:")) fds.push_back(fd);
+    }
+    CHECK(fds.size() == 5);  // 0 1 2, the pidfile, `kept`
+    CHECK(std::find(fds.begin(), fds.end(), kept) != fds.end());
+    CHECK(std::find(fds.begin(), fds.end(), extra) == fds.end());
+    bool pidfile_open = false;
+    for (int fd : fds)
+      pidfile_open = pidfile_open || ipc::proc::read_link(d.pid(), "fd/" + std::to_string(fd)) == fs::canonical(o.pidfile).string();
+    CHECK(pidfile_open);
+    CHECK(ipc::stop_daemon(o.pidfile, 20s) == d.pid());
+    ::close(extra);
+    ::close(kept);
   }
 
   TEST_CASE("a daemon that reports failure makes daemonize throw its message in the caller" *
