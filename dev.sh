@@ -52,6 +52,19 @@ demo() {
   "$bin/examples/parallel_download"
   log "showcase: Process — memory is isolated between processes"
   "$bin/examples/memory_isolation"
+  log "showcase: lifecycles (E06 zombie, E07 orphan, E08 daemonic) and ipc-lifecycle"
+  "$bin/examples/zombie_process"
+  "$bin/examples/orphan_process" | cat  # the pipe makes the shell wait for the orphans' output
+  "$bin/examples/daemon_process"
+  local lc="$bin/tools/ipc-lifecycle/ipc-lifecycle" pidfile
+  pidfile=$(mktemp -u "${TMPDIR:-/tmp}/ipc-lifecycle-demo.XXXXXX.pid")
+  "$lc" zombie --hold 0.5
+  "$lc" orphan --hold 0.5
+  "$lc" orphan --subreaper --hold 0.5
+  "$lc" daemonic --hold 0.5
+  "$lc" daemonize --pidfile "$pidfile"
+  "$lc" daemonize --keep --hold 30 --pidfile "$pidfile"
+  "$lc" daemonize --stop --pidfile "$pidfile"
 }
 
 run_tests() {

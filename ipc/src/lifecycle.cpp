@@ -126,7 +126,9 @@ bool locked_by_other(int fd, const fs::path& path) {
 
 // ---- Pidfile ----
 
-Pidfile Pidfile::acquire(const fs::path& path) {
+Pidfile Pidfile::acquire(const fs::path& relative) {
+  // Absolute, so that a daemon that chdir()s away removes the right file.
+  const fs::path path = fs::absolute(relative);
   // The previous holder removes the file while it still holds the lock; if we opened that
   // file before it went, our lock would be on a name nobody sees: check and start again.
   for (int attempt = 0; attempt < 100; ++attempt) {

@@ -76,7 +76,7 @@ class Pidfile {
   /// process still has the open file (a forked daemon). Used by daemonize()'s original process.
   void release() noexcept;
 
-  /// The path given to acquire(); empty for an empty handle.
+  /// The path given to acquire(), made absolute; empty for an empty handle.
   const std::filesystem::path& path() const noexcept { return m_path; }
   /// The locked fd, or -1.
   int fd() const noexcept { return m_fd.get(); }
@@ -131,8 +131,10 @@ struct DaemonOptions {
 /// process; keep it alive for the daemon's whole life.
 class Daemon {
  public:
+  /// An empty handle (neither process); daemonize() makes the real ones.
   Daemon() = default;
   Daemon(Daemon&&) noexcept = default;
+  /// Moves `o` in; a pidfile held here before is removed first.
   Daemon& operator=(Daemon&&) noexcept = default;
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -178,6 +180,8 @@ class Daemon {
 /// daemon's own fail() throw DaemonStartError in the original process; a daemon that does not
 /// report within `ready_timeout` makes it throw TimeoutError (the daemon keeps running).
 /// The daemon never throws out of daemonize(): a setup failure there reports and _exit(1)s.
+/// The daemon inherits the caller's signal dispositions, signal mask and environment.
+/// Note: the daemon's session id is the first child's pid, not its own (see the file comment).
 Daemon daemonize(const DaemonOptions& options = {});
 
 // ---- /proc inspection ----
@@ -232,6 +236,7 @@ std::string_view state_name(char state) noexcept;
 /// child); a child of the caller (re-parented orphans included) is then reaped and, if
 /// `exitcode` is given, its exit code stored there (-N when killed by signal N). Returns true
 /// when it has ended (or did not exist), false on timeout. Throws std::system_error.
+/// Not for children started with ipc::Process: join() those, or their Process loses its exit code.
 bool wait_exit(pid_t pid, Timeout timeout = {}, int* exitcode = nullptr);
 
 }  // namespace proc
