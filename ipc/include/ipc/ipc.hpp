@@ -6,3 +6,5 @@
 #include <ipc/process.hpp>
 #include <ipc/serialize.hpp>
 #include <ipc/timeout.hpp>
+#include <ipc/connection.hpp>
+#include <ipc/fifo.hpp>
