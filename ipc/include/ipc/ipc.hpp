@@ -5,3 +5,4 @@
 #include <ipc/process.hpp>
 #include <ipc/serialize.hpp>
 #include <ipc/timeout.hpp>
+#include <ipc/shared_memory.hpp>
