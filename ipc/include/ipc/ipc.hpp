@@ -6,3 +6,5 @@
 #include <ipc/serialize.hpp>
 #include <ipc/timeout.hpp>
 #include <ipc/shared_memory.hpp>
+#include <ipc/sharedctypes.hpp>
+#include <ipc/synchronize.hpp>
