@@ -341,9 +341,11 @@ std::vector<SegmentInfo> list_segments() {
   return out;
 }
 
-std::vector<std::string> collect_stale_segments() {
+std::vector<std::string> collect_stale_segments(std::string_view prefix) {
+  std::string full_prefix = prefix.empty() ? std::string(SharedMemory::kPrefix) : SharedMemory::full_name(prefix);
   std::vector<std::string> removed;
   for (auto& s : list_segments()) {
+    if (!s.name.starts_with(full_prefix)) continue;
     // Also segments whose creator died during init: they have a header with a dead creator.
     bool has_creator = s.creator_pid > 0;
     if (!has_creator || s.creator_alive) continue;

@@ -263,7 +263,7 @@ TEST_SUITE("SharedMemory") {
     CHECK(d->size == 77);
     CHECK(d->creator_pid == p.pid());
     CHECK_FALSE(d->creator_alive);
-    auto removed = ipc::collect_stale_segments();
+    auto removed = ipc::collect_stale_segments(my_prefix());
     CHECK(std::find(removed.begin(), removed.end(), dead_name) != removed.end());
     CHECK(std::find(removed.begin(), removed.end(), live_name) == removed.end());
     CHECK(ipc::test::count_shm_names(dead_name.substr(1)) == 0);

@@ -152,8 +152,9 @@ struct SegmentInfo {
 /// segment for writing. Throws std::system_error when /dev/shm cannot be read.
 std::vector<SegmentInfo> list_segments();
 
-/// Removes, among list_segments(), the valid segments whose creator is no longer alive; returns
-/// their names. Throws std::system_error when a name cannot be removed.
-std::vector<std::string> collect_stale_segments();
+/// Removes, among list_segments() whose full name starts with `prefix` (SharedMemory::full_name
+/// rules; empty = all), the segments whose creator is no longer alive; returns their names.
+/// Throws std::system_error when a name cannot be removed, ValueError for a bad prefix.
+std::vector<std::string> collect_stale_segments(std::string_view prefix = {});
 
 }  // namespace ipc
