@@ -46,6 +46,10 @@ demo() {
   "$bin/examples/process_exitcodes"
   log "showcase: memory isolation"
   "$bin/examples/memory_isolation"
+  log "showcase: shared Array under its lock, tickets never oversold, semaphore slots"
+  "$bin/examples/shared_array"
+  "$bin/examples/ticket_lock"
+  "$bin/examples/semaphore_wc" --bounded
 }
 
 run_tests() {
