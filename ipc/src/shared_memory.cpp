@@ -154,7 +154,9 @@ std::string SharedMemory::full_name(std::string_view name) {
   if (bare.empty()) throw ValueError("shared memory name is empty");
   if (bare.find('/') != std::string_view::npos)
     throw ValueError("shared memory name '" + std::string(name) + "' contains '/' after its first character");
-  std::string full = bare.starts_with(kPrefix.substr(1)) ? "/" + std::string(bare) : std::string(kPrefix) + std::string(bare);
+  // Built with append: gcc 12 -O2 gives a false -Wrestrict on `"/" + std::string(...)`.
+  std::string full(bare.starts_with(kPrefix.substr(1)) ? std::string_view("/") : kPrefix);
+  full.append(bare);
   if (full.size() - 1 > NAME_MAX)
     throw ValueError("shared memory name '" + full.substr(0, 40) + "...' is too long (" +
                      std::to_string(full.size() - 1) + " > " + std::to_string(NAME_MAX) + " characters)");
@@ -283,7 +285,7 @@ std::vector<SegmentInfo> list_segments() {
   std::vector<std::string> names;
   while (auto* e = ::readdir(dir)) {
     std::string_view n = e->d_name;
-    if (n.starts_with(SharedMemory::kPrefix.substr(1))) names.emplace_back("/" + std::string(n));
+    if (n.starts_with(SharedMemory::kPrefix.substr(1))) names.emplace_back("/").append(n);
   }
   ::closedir(dir);
   std::sort(names.begin(), names.end());
