@@ -65,6 +65,10 @@ demo() {
   "$lc" daemonize --pidfile "$pidfile"
   "$lc" daemonize --keep --hold 30 --pidfile "$pidfile"
   "$lc" daemonize --stop --pidfile "$pidfile"
+  log "showcase: shared Array under its lock, tickets never oversold, semaphore slots"
+  "$bin/examples/shared_array"
+  "$bin/examples/ticket_lock"
+  "$bin/examples/semaphore_wc" --bounded
 }
 
 run_tests() {

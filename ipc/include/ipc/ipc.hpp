@@ -8,3 +8,6 @@
 #include <ipc/timeout.hpp>
 #include <ipc/connection.hpp>
 #include <ipc/fifo.hpp>
+#include <ipc/shared_memory.hpp>
+#include <ipc/sharedctypes.hpp>
+#include <ipc/synchronize.hpp>
