@@ -56,8 +56,8 @@ void pop_generic(Server& srv, Client& c, Args argv, bool left) {
   bool has_count = argv.size() == 3;
   long long count = 0;
   if (has_count) {
-    if (!parse_ll(argv[2], count)) return reply_not_integer(c);
-    if (count < 0) return reply_err(c, "value is out of range, must be positive");
+    // Redis answers both a non-number and a negative count with the same message.
+    if (!parse_ll(argv[2], count) || count < 0) return reply_err(c, "value is out of range, must be positive");
   }
   bool bad;
   List* l = find_list(srv, c, argv[1], bad);
