@@ -251,7 +251,9 @@ Client* Server::create_client(int fd, bool is_unix, std::string addr) {
 void Server::read_from_client(Client& c) {
   std::size_t want = kReadChunk;
   std::size_t big = c.parser.bulk_remaining();
-  if (big > want) want = std::min<std::size_t>(big, 64u * 1024 * 1024);  // read a large bulk in one go
+  // A large bulk is read in growing steps (at most what was already received): a declared
+  // length alone never makes us allocate.
+  if (big > want) want = std::min(big, std::max(want, c.in.size()));
   char* p = c.in.prepare(want);
   ssize_t n = ::read(c.fd, p, want);
   if (n == 0) return close_client(c);
