@@ -162,10 +162,12 @@ std::string lower(std::string_view s) {
 std::span<const Command> command_table() { return kCommands; }
 
 const Command* Server::lookup(std::string_view name) const {
-  char buf[32];
+  char buf[32] = {};
   if (name.size() >= sizeof buf) return nullptr;
-  for (std::size_t i = 0; i < name.size(); ++i)
-    buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char ch = name[i];
+    buf[i] = ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch + ('a' - 'A')) : ch;  // ASCII, no locale
+  }
   auto it = m_commands.find(std::string_view(buf, name.size()));
   return it == m_commands.end() ? nullptr : it->second;
 }
@@ -576,15 +578,12 @@ std::string Server::client_list() {
     if (!up || up->closing) continue;
     Client& k = *up;
     char buf[512];
-    std::string flags;
-    if (k.in_multi) flags += 'x';
-    if (k.blocked) flags += 'b';
-    if (flags.empty()) flags = "N";
+    const char* flags = k.blocked ? "b" : k.in_multi ? "x" : "N";
     std::snprintf(buf, sizeof buf,
                   "id=%llu addr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=0 multi=%d qbuf=%zu "
                   "obl=%zu omem=%zu events=r cmd=%s user=default resp=2\n",
                   static_cast<unsigned long long>(k.id), k.addr.c_str(), k.fd, k.name.c_str(),
-                  (now - k.ctime) / 1000, (now - k.last_interaction) / 1000, flags.c_str(),
+                  (now - k.ctime) / 1000, (now - k.last_interaction) / 1000, flags,
                   k.in_multi ? static_cast<int>(k.queued.size()) : -1, k.in.size(), k.pending_out(),
                   k.out.capacity(), k.last_cmd ? k.last_cmd->name : "NULL");
     s += buf;
