@@ -69,6 +69,7 @@ int managerd_main(int argc, char** argv) {
   app.add_option("--maxmemory", maxmemory, "Refuse writes past this much memory (e.g. 100mb); 0 = no limit");
   app.add_option("--proto-max-bulk-len", bulk, "Largest string a request may carry (default 512mb)");
   app.add_option("--client-query-buffer-limit", qbuf, "Largest unparsed input per client (default 1gb)");
+  app.add_option("--busy-poll-us", o.busy_poll_us, "After a busy iteration, poll this many microseconds for more requests before sleeping (0 = off)");
   app.add_option("--logfile", o.logfile, "Log to this file (reopened on SIGHUP) instead of stderr");
   app.add_flag("-v,--verbose", o.verbose, "Log debug lines too");
   app.add_option("--ready-fd", o.ready_fd, "Write \"1\" to this fd once listening")->group("");

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
@@ -480,7 +481,18 @@ int Server::run() {
   std::vector<epoll_event> events(1024);
   m_last_cron = now_ms();
   while (!m_shutdown) {
-    int n = ::epoll_wait(m_epoll, events.data(), static_cast<int>(events.size()), next_timeout_ms());
+    int timeout = next_timeout_ms();
+    int n = 0;
+    if (m_was_busy && timeout > 0 && m_opts.busy_poll_us > 0) {
+      // Waking a sleeping process costs tens of microseconds on a loaded VM, more than serving a
+      // request: after a busy iteration, poll briefly for the next request before sleeping.
+      auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(m_opts.busy_poll_us);
+      do {
+        n = ::epoll_wait(m_epoll, events.data(), static_cast<int>(events.size()), 0);
+      } while (n == 0 && std::chrono::steady_clock::now() < until);
+    }
+    if (n == 0) n = ::epoll_wait(m_epoll, events.data(), static_cast<int>(events.size()), timeout);
+    m_was_busy = n > 0;
     if (n < 0 && errno != EINTR) throw_errno("epoll_wait");
     for (int i = 0; i < n; ++i) {
       int fd = static_cast<int>(events[static_cast<std::size_t>(i)].data.u64);

@@ -52,6 +52,7 @@ struct Options {
   bool verbose = false;
   int ready_fd = -1;                           ///< written "1" (then closed) once listening
   std::string port_file;                       ///< written with the TCP port once listening
+  int busy_poll_us = 50;                       ///< spin this long for more work before sleeping
 };
 
 /// $XDG_RUNTIME_DIR/ipckit/managerd.sock, or /tmp/ipckit-<uid>/managerd.sock.
@@ -468,6 +469,7 @@ class Server {
   int m_shutdown_save = -1;
   bool m_loading = false;
   long long m_last_cron = 0;
+  bool m_was_busy = false;
   std::size_t m_used_memory = 0;
   long long m_mem_checked_at = 0;
   // append-only log
