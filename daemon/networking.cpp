@@ -1,6 +1,7 @@
 // Network I/O: the epoll loop, listeners (Unix socket, optional TCP), client buffers, signals, sd_notify.
 #include "server.hpp"
 
+#include <ipc/detail/resp_client.hpp>
 #include <ipc/errors.hpp>
 
 #include <arpa/inet.h>
@@ -62,11 +63,7 @@ void Buffer::shrink(std::size_t keep) noexcept {
 
 // ---- paths, readiness ----
 
-std::string default_socket_path() {
-  const char* rt = std::getenv("XDG_RUNTIME_DIR");
-  if (rt && *rt) return std::string(rt) + "/ipckit/managerd.sock";
-  return "/tmp/ipckit-" + std::to_string(::getuid()) + "/managerd.sock";
-}
+std::string default_socket_path() { return detail::default_managerd_socket(); }
 
 namespace {
 

@@ -260,6 +260,36 @@ bool RespClient::closed_by_peer(std::chrono::milliseconds timeout) {
   }
 }
 
+RunResult run_program(const std::vector<std::string>& argv, const std::string& input) {
+  TempDir d;
+  std::string in = (d / "in").string(), out = (d / "out").string(), err = (d / "err").string();
+  std::ofstream(in) << input;
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int i = ::open(in.c_str(), O_RDONLY), o = ::open(out.c_str(), O_WRONLY | O_CREAT, 0600),
+        e = ::open(err.c_str(), O_WRONLY | O_CREAT, 0600);
+    ::dup2(i, 0);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    ::execv(cargv[0], cargv.data());
+    ::_exit(127);
+  }
+  RunResult r;
+  int st = wait_for(pid, 20);
+  if (st == -2) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  } else if (WIFEXITED(st)) {
+    r.code = WEXITSTATUS(st);
+  }
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
 std::string text(const Reply& r) {
   switch (r.type) {
     case Reply::Type::integer: return std::to_string(r.integer);

@@ -78,6 +78,14 @@ class RespClient {
   std::string m_buf;
 };
 
+/// Output of a finished program.
+struct RunResult {
+  int code = -1;  ///< exit code, -1 when killed or timed out
+  std::string out, err;
+};
+/// Runs `argv` with `input` on stdin, bounded to 20 s; captures stdout and stderr.
+RunResult run_program(const std::vector<std::string>& argv, const std::string& input = {});
+
 /// Shorthand for a reply's text (bulk/simple/error) or integer as text; "(nil)" for nil.
 std::string text(const Reply& r);
 
