@@ -202,6 +202,12 @@ std::string snapshot_encode(Db& db) {
   return out;
 }
 
+std::string snapshot_seal(std::string_view body) {
+  std::string out(body);
+  put_u64(out, crc64(body));
+  return out;
+}
+
 void snapshot_decode(std::string_view bytes, Db& db) {
   if (bytes.size() < sizeof kMagic + 4 + 1 + 8 || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
     throw ProtocolError("not an ipc-managerd snapshot (bad magic or too short)");

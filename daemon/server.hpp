@@ -488,5 +488,7 @@ std::string snapshot_encode(Db& db);
 /// Replaces the contents of `db` with the snapshot in `bytes`. Throws ipc::ProtocolError with a
 /// clear message for a corrupt or truncated snapshot; `db` is unchanged then.
 void snapshot_decode(std::string_view bytes, Db& db);
+/// The checksum a snapshot ends with (CRC-64 of everything before it), little-endian appended.
+std::string snapshot_seal(std::string_view body);
 
 }  // namespace ipc::managerd
