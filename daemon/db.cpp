@@ -1,0 +1,503 @@
+// The keyspace (Db: lookup, expiry) and the key commands: DEL EXISTS TYPE KEYS SCAN RENAME ...
+#include "server.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <climits>
+#include <ctime>
+
+namespace ipc::managerd {
+
+using detail::resp::parse_ll;
+
+long long now_ms() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<long long>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+// ---- Db ----
+
+bool Db::expire_if_needed(std::string_view key) {
+  auto it = m_expires.find(key);
+  if (it == m_expires.end() || it->second > now_ms()) return false;
+  std::string k = it->first;  // the callback may look at the key after erasure
+  m_expires.erase(it);
+  m_dict.erase(k);
+  if (on_expired) on_expired(k);
+  return true;
+}
+
+Value* Db::find(std::string_view key) {
+  if (!m_expires.empty() && expire_if_needed(key)) return nullptr;
+  auto it = m_dict.find(key);
+  return it == m_dict.end() ? nullptr : &it->second;
+}
+
+Value& Db::set(std::string_view key, Value v, bool keep_ttl) {
+  auto it = m_dict.find(key);
+  if (it != m_dict.end()) {
+    it->second = std::move(v);
+    if (!keep_ttl && !m_expires.empty()) m_expires.erase(it->first);
+    return it->second;
+  }
+  return m_dict.emplace(std::string(key), std::move(v)).first->second;
+}
+
+Value& Db::add(std::string_view key, Type t) {
+  Value v;
+  switch (t) {
+    case Type::string: v.data.emplace<0>(); break;
+    case Type::hash: v.data.emplace<1>(); break;
+    case Type::list: v.data.emplace<2>(); break;
+  }
+  return m_dict.emplace(std::string(key), std::move(v)).first->second;
+}
+
+bool Db::remove(std::string_view key) {
+  auto it = m_dict.find(key);
+  if (it == m_dict.end()) return false;
+  if (!m_expires.empty()) m_expires.erase(it->first);
+  m_dict.erase(it);
+  return true;
+}
+
+long long Db::expire_of(std::string_view key) const {
+  auto it = m_expires.find(key);
+  return it == m_expires.end() ? -1 : it->second;
+}
+
+void Db::set_expire(std::string_view key, long long when_ms) {
+  auto it = m_expires.find(key);
+  if (it != m_expires.end())
+    it->second = when_ms;
+  else
+    m_expires.emplace(std::string(key), when_ms);
+}
+
+bool Db::persist(std::string_view key) {
+  auto it = m_expires.find(key);
+  if (it == m_expires.end()) return false;
+  m_expires.erase(it);
+  return true;
+}
+
+void Db::clear() {
+  m_dict.clear();
+  m_expires.clear();
+}
+
+std::size_t Db::active_expire(std::size_t budget) {
+  if (m_expires.empty()) return 0;
+  long long now = now_ms();
+  std::vector<std::string> dead;
+  std::size_t seen = 0;
+  for (auto& [k, when] : m_expires) {
+    if (when <= now) dead.push_back(k);
+    if (++seen >= budget) break;
+  }
+  for (auto& k : dead) expire_if_needed(k);
+  return dead.size();
+}
+
+// ---- glob matching (Redis util.c stringmatchlen) ----
+
+namespace {
+
+// A faithful port of Redis's stringmatchlen_impl; `skip` stops retrying longer matches once a
+// '*' failed (keeps the matcher linear-ish on hostile patterns).
+bool glob_impl(const char* p, std::size_t plen, const char* s, std::size_t slen, bool nocase, bool& skip) {
+  auto low = [&](char ch) { return nocase ? static_cast<char>(std::tolower(static_cast<unsigned char>(ch))) : ch; };
+  // pattern[k] beyond the end reads as NUL, as in the C original.
+  auto P = [&](std::size_t k) -> char { return k < plen ? p[k] : '\0'; };
+  while (plen && slen) {
+    switch (p[0]) {
+      case '*':
+        while (plen > 1 && p[1] == '*') {
+          ++p;
+          --plen;
+        }
+        if (plen == 1) return true;
+        while (slen) {
+          if (glob_impl(p + 1, plen - 1, s, slen, nocase, skip)) return true;
+          if (skip) return false;
+          ++s;
+          --slen;
+        }
+        skip = true;
+        return false;
+      case '?':
+        ++s;
+        --slen;
+        break;
+      case '[': {
+        ++p;
+        --plen;
+        bool neg = P(0) == '^';
+        if (neg) {
+          ++p;
+          --plen;
+        }
+        bool match = false;
+        for (;;) {
+          if (P(0) == '\\' && plen >= 2) {
+            ++p;
+            --plen;
+            if (p[0] == s[0]) match = true;
+          } else if (P(0) == ']') {
+            break;
+          } else if (plen == 0) {
+            --p;
+            ++plen;
+            break;
+          } else if (plen >= 3 && p[1] == '-') {
+            char a = low(p[0]), b = low(p[2]), ch = low(s[0]);
+            if (a > b) std::swap(a, b);
+            p += 2;
+            plen -= 2;
+            if (ch >= a && ch <= b) match = true;
+          } else if (low(p[0]) == low(s[0])) {
+            match = true;
+          }
+          ++p;
+          --plen;
+        }
+        if (neg) match = !match;
+        if (!match) return false;
+        ++s;
+        --slen;
+        break;
+      }
+      case '\\':
+        if (plen >= 2) {
+          ++p;
+          --plen;
+        }
+        [[fallthrough]];
+      default:
+        if (low(p[0]) != low(s[0])) return false;
+        ++s;
+        --slen;
+        break;
+    }
+    ++p;
+    --plen;
+    if (slen == 0) {
+      while (plen && *p == '*') {
+        ++p;
+        --plen;
+      }
+      break;
+    }
+  }
+  return plen == 0 && slen == 0;
+}
+
+}  // namespace
+
+bool glob_match(std::string_view p, std::string_view s, bool nocase) {
+  bool skip = false;
+  return glob_impl(p.data(), p.size(), s.data(), s.size(), nocase, skip);
+}
+
+// ---- shared reply helpers ----
+
+void reply_not_integer(Client& c) { reply_err(c, "value is not an integer or out of range"); }
+void reply_syntax_error(Client& c) { reply_err(c, "syntax error"); }
+void reply_arity(Client& c, std::string_view name) {
+  c.out.append("-ERR wrong number of arguments for '");
+  c.out.append(name);
+  c.out.append("' command\r\n");
+}
+
+// ---- key commands ----
+
+/* DEL <key> [<key> ...] */
+void cmd_del(Server& srv, Client& c, Args argv) {
+  long long n = 0;
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    if (srv.db.find(argv[i]) && srv.db.remove(argv[i])) {
+      srv.modified(argv[i]);
+      ++n;
+    }
+  }
+  reply_int(c, n);
+}
+
+/* EXISTS <key> [<key> ...] */
+void cmd_exists(Server& srv, Client& c, Args argv) {
+  long long n = 0;
+  for (std::size_t i = 1; i < argv.size(); ++i)
+    if (srv.db.find(argv[i])) ++n;
+  reply_int(c, n);
+}
+
+/* TYPE <key> */
+void cmd_type(Server& srv, Client& c, Args argv) {
+  Value* v = srv.db.find(argv[1]);
+  if (!v) return reply_simple(c, "none");
+  static const char* names[] = {"string", "hash", "list"};
+  reply_simple(c, names[static_cast<int>(v->type())]);
+}
+
+/* KEYS <pattern> */
+void cmd_keys(Server& srv, Client& c, Args argv) {
+  std::vector<std::string_view> out;
+  bool all = argv[1] == "*";
+  long long now = now_ms();
+  for (auto& [k, v] : srv.db.dict()) {
+    if (!all && !glob_match(argv[1], k)) continue;
+    long long when = srv.db.expire_of(k);
+    if (when >= 0 && when <= now) continue;
+    out.push_back(k);
+  }
+  reply_array(c, out.size());
+  for (auto k : out) reply_bulk(c, k);
+}
+
+namespace {
+
+// Scans `m` from `cursor`: the cursor is (bucket_count << 32 | next bucket). When the table was
+// rehashed since the cursor was handed out, the scan restarts (Redis allows duplicates, never
+// misses). Returns the next cursor (0 = done).
+template <class Map, class F>
+unsigned long long scan_buckets(const Map& m, unsigned long long cursor, long long count, F&& emit) {
+  std::size_t bc = m.bucket_count();
+  std::size_t idx = 0;
+  if (cursor != 0 && (cursor >> 32) == bc) idx = static_cast<std::size_t>(cursor & 0xffffffffu);
+  long long emitted = 0, empty_budget = count * 10;
+  while (idx < bc && emitted < count && empty_budget > 0) {
+    if (m.bucket_size(idx) == 0) --empty_budget;
+    for (auto it = m.begin(idx); it != m.end(idx); ++it) {
+      emit(*it);
+      ++emitted;
+    }
+    ++idx;
+  }
+  return idx >= bc ? 0 : (static_cast<unsigned long long>(bc) << 32) | idx;
+}
+
+struct ScanOpts {
+  std::string_view match;
+  bool has_match = false;
+  long long count = 10;
+  int type = -1;
+};
+
+// Parses [MATCH p] [COUNT n] [TYPE t] from argv[from]; replies and returns false on error.
+bool parse_scan_opts(Client& c, Args argv, std::size_t from, ScanOpts& o, bool allow_type) {
+  for (std::size_t i = from; i < argv.size(); i += 2) {
+    std::string opt(argv[i]);
+    for (auto& ch : opt) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    bool has_arg = i + 1 < argv.size();
+    if (opt == "count" && has_arg) {
+      if (!parse_ll(argv[i + 1], o.count)) {
+        reply_not_integer(c);
+        return false;
+      }
+      if (o.count < 1) {
+        reply_syntax_error(c);
+        return false;
+      }
+    } else if (opt == "match" && has_arg) {
+      o.match = argv[i + 1];
+      o.has_match = !(o.match == "*");
+    } else if (opt == "type" && has_arg && allow_type) {
+      std::string t(argv[i + 1]);
+      for (auto& ch : t) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (t == "string") o.type = 0;
+      else if (t == "hash") o.type = 1;
+      else if (t == "list") o.type = 2;
+      else o.type = 99;  // a Redis type we do not have: nothing matches
+    } else {
+      reply_syntax_error(c);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool parse_cursor(Client& c, std::string_view s, unsigned long long& cursor) {
+  auto r = std::from_chars(s.data(), s.data() + s.size(), cursor);
+  if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size()) {
+    reply_err(c, "invalid cursor");
+    return false;
+  }
+  return true;
+}
+
+void reply_scan(Client& c, unsigned long long next, const std::vector<std::string>& items) {
+  reply_array(c, 2);
+  reply_bulk(c, std::to_string(next));
+  reply_array(c, items.size());
+  for (auto& s : items) reply_bulk(c, s);
+}
+
+}  // namespace
+
+/* SCAN <cursor> [MATCH <pattern>] [COUNT <count>] [TYPE <type>] */
+void cmd_scan(Server& srv, Client& c, Args argv) {
+  unsigned long long cursor;
+  ScanOpts o;
+  if (!parse_cursor(c, argv[1], cursor) || !parse_scan_opts(c, argv, 2, o, true)) return;
+  std::vector<std::string> keys;
+  auto next = scan_buckets(srv.db.dict(), cursor, o.count, [&](auto& kv) { keys.push_back(kv.first); });
+  std::vector<std::string> out;
+  for (auto& k : keys) {
+    if (o.has_match && !glob_match(o.match, k)) continue;
+    Value* v = srv.db.find(k);
+    if (!v || (o.type >= 0 && static_cast<int>(v->type()) != o.type)) continue;
+    out.push_back(std::move(k));
+  }
+  reply_scan(c, next, out);
+}
+
+/* HSCAN <key> <cursor> [MATCH <pattern>] [COUNT <count>] */
+void cmd_hscan(Server& srv, Client& c, Args argv) {
+  unsigned long long cursor;
+  ScanOpts o;
+  if (!parse_cursor(c, argv[2], cursor) || !parse_scan_opts(c, argv, 3, o, false)) return;
+  Value* v = srv.db.find(argv[1]);
+  if (!v) return reply_scan(c, 0, {});
+  if (v->type() != Type::hash) return reply_wrongtype(c);
+  std::vector<std::string> out;
+  auto emit = [&](std::string_view k, std::string_view val) {
+    if (o.has_match && !glob_match(o.match, k)) return;
+    out.emplace_back(k);
+    out.emplace_back(val);
+  };
+  unsigned long long next = 0;
+  if (const auto* big = v->hash().big())
+    next = scan_buckets(*big, cursor, o.count, [&](auto& kv) { emit(kv.first, kv.second); });
+  else
+    v->hash().for_each(emit);  // small hashes come back whole, as Redis does for listpacks
+  reply_scan(c, next, out);
+}
+
+namespace {
+void rename_generic(Server& srv, Client& c, Args argv, bool nx) {
+  Value* src = srv.db.find(argv[1]);
+  if (!src) return reply_err(c, "no such key");
+  if (argv[1] == argv[2]) return nx ? reply_int(c, 0) : reply_ok(c);
+  if (nx && srv.db.find(argv[2])) return reply_int(c, 0);
+  long long when = srv.db.expire_of(argv[1]);
+  Value moved = std::move(*src);
+  srv.db.remove(argv[1]);
+  bool is_list = moved.type() == Type::list;
+  srv.db.set(argv[2], std::move(moved));
+  if (when >= 0) srv.db.set_expire(argv[2], when);
+  srv.modified(argv[1]);
+  srv.modified(argv[2]);
+  if (is_list) srv.list_pushed(argv[2]);
+  nx ? reply_int(c, 1) : reply_ok(c);
+}
+}  // namespace
+
+/* RENAME <key> <newkey> */
+void cmd_rename(Server& srv, Client& c, Args argv) { rename_generic(srv, c, argv, false); }
+
+/* RENAMENX <key> <newkey> */
+void cmd_renamenx(Server& srv, Client& c, Args argv) { rename_generic(srv, c, argv, true); }
+
+/* DBSIZE */
+void cmd_dbsize(Server& srv, Client& c, Args) { reply_int(c, static_cast<long long>(srv.db.size())); }
+
+/* FLUSHALL [ASYNC|SYNC] */
+void cmd_flushall(Server& srv, Client& c, Args argv) {
+  if (argv.size() > 2) return reply_syntax_error(c);
+  if (argv.size() == 2) {
+    std::string o(argv[1]);
+    for (auto& ch : o) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (o != "ASYNC" && o != "SYNC") return reply_syntax_error(c);
+  }
+  srv.modified_all();
+  srv.db.clear();
+  reply_ok(c);
+}
+
+/* SELECT <index> (only database 0 exists) */
+void cmd_select(Server&, Client& c, Args argv) {
+  long long n;
+  if (!parse_ll(argv[1], n)) return reply_err(c, "value is not an integer or out of range");
+  if (n != 0) return reply_err(c, "DB index is out of range");
+  reply_ok(c);
+}
+
+namespace {
+
+// EXPIRE family (Redis expireGenericCommand): `base` is added to the time, `unit` 1000 for s.
+void expire_generic(Server& srv, Client& c, Args argv, long long base, long long unit) {
+  enum { NX = 1, XX = 2, GT = 4, LT = 8 };
+  int flags = 0;
+  for (std::size_t i = 3; i < argv.size(); ++i) {
+    std::string o(argv[i]);
+    for (auto& ch : o) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (o == "NX") flags |= NX;
+    else if (o == "XX") flags |= XX;
+    else if (o == "GT") flags |= GT;
+    else if (o == "LT") flags |= LT;
+    else return reply_err(c, "Unsupported option " + std::string(argv[i]));
+  }
+  if ((flags & NX) && (flags & (XX | GT | LT)))
+    return reply_err(c, "NX and XX, GT or LT options at the same time are not compatible");
+  if ((flags & GT) && (flags & LT)) return reply_err(c, "GT and LT options at the same time are not compatible");
+  long long when;
+  if (!parse_ll(argv[2], when)) return reply_not_integer(c);
+  std::string cmdname(argv[0]);
+  for (auto& ch : cmdname) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (when > LLONG_MAX / unit || when < LLONG_MIN / unit)
+    return reply_err(c, "invalid expire time in '" + cmdname + "' command");
+  when *= unit;
+  if ((when > 0 && base > LLONG_MAX - when) || (when < 0 && base < LLONG_MIN - when))
+    return reply_err(c, "invalid expire time in '" + cmdname + "' command");
+  when += base;
+  if (!srv.db.find(argv[1])) return reply_int(c, 0);
+  long long cur = srv.db.expire_of(argv[1]);
+  if ((flags & NX) && cur >= 0) return reply_int(c, 0);
+  if ((flags & XX) && cur < 0) return reply_int(c, 0);
+  if ((flags & GT) && (cur < 0 || when <= cur)) return reply_int(c, 0);
+  if ((flags & LT) && cur >= 0 && when >= cur) return reply_int(c, 0);
+  if (when <= now_ms()) {
+    srv.db.remove(argv[1]);
+    c.propagate.push_back({"DEL", std::string(argv[1])});
+  } else {
+    srv.db.set_expire(argv[1], when);
+    c.propagate.push_back({"PEXPIREAT", std::string(argv[1]), std::to_string(when)});
+  }
+  srv.modified(argv[1]);
+  reply_int(c, 1);
+}
+
+void ttl_generic(Server& srv, Client& c, Args argv, bool ms) {
+  if (!srv.db.find(argv[1])) return reply_int(c, -2);
+  long long when = srv.db.expire_of(argv[1]);
+  if (when < 0) return reply_int(c, -1);
+  long long left = when - now_ms();
+  if (left < 0) left = 0;
+  reply_int(c, ms ? left : (left + 500) / 1000);
+}
+
+}  // namespace
+
+/* EXPIRE <key> <seconds> [NX|XX|GT|LT] */
+void cmd_expire(Server& srv, Client& c, Args argv) { expire_generic(srv, c, argv, now_ms(), 1000); }
+/* PEXPIRE <key> <milliseconds> [NX|XX|GT|LT] */
+void cmd_pexpire(Server& srv, Client& c, Args argv) { expire_generic(srv, c, argv, now_ms(), 1); }
+/* EXPIREAT <key> <unix-time-seconds> [NX|XX|GT|LT] */
+void cmd_expireat(Server& srv, Client& c, Args argv) { expire_generic(srv, c, argv, 0, 1000); }
+/* PEXPIREAT <key> <unix-time-milliseconds> [NX|XX|GT|LT] */
+void cmd_pexpireat(Server& srv, Client& c, Args argv) { expire_generic(srv, c, argv, 0, 1); }
+/* TTL <key> */
+void cmd_ttl(Server& srv, Client& c, Args argv) { ttl_generic(srv, c, argv, false); }
+/* PTTL <key> */
+void cmd_pttl(Server& srv, Client& c, Args argv) { ttl_generic(srv, c, argv, true); }
+
+/* PERSIST <key> */
+void cmd_persist(Server& srv, Client& c, Args argv) {
+  if (!srv.db.find(argv[1])) return reply_int(c, 0);
+  if (!srv.db.persist(argv[1])) return reply_int(c, 0);
+  srv.modified(argv[1]);
+  reply_int(c, 1);
+}
+
+}  // namespace ipc::managerd

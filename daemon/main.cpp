@@ -1,0 +1,125 @@
+// ipc-managerd: parses the command line (CLI11) and runs the manager daemon's engine.
+#include "server.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <sys/stat.h>
+
+#include <cctype>
+#include <cstdio>
+#include <exception>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
+namespace {
+
+// "100mb", "2G", "4096" -> bytes (Redis's memtoull units: k/kb/m/mb/g/gb).
+std::size_t parse_size(const std::string& s) {
+  std::size_t i = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+  if (i == 0) throw CLI::ValidationError("size", "not a size: " + s);
+  unsigned long long n = std::stoull(s.substr(0, i));
+  std::string unit = s.substr(i);
+  for (auto& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  unsigned long long mul = 1;
+  if (unit.empty() || unit == "b") mul = 1;
+  else if (unit == "k") mul = 1000;
+  else if (unit == "kb") mul = 1024;
+  else if (unit == "m") mul = 1000 * 1000;
+  else if (unit == "mb") mul = 1024 * 1024;
+  else if (unit == "g") mul = 1000ULL * 1000 * 1000;
+  else if (unit == "gb") mul = 1024ULL * 1024 * 1024;
+  else throw CLI::ValidationError("size", "unknown unit in " + s);
+  return static_cast<std::size_t>(n * mul);
+}
+
+std::string read_password(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw std::runtime_error("cannot read --requirepass-file " + path);
+  std::string pass;
+  std::getline(f, pass);
+  while (!pass.empty() && (pass.back() == '\r' || pass.back() == ' ')) pass.pop_back();
+  if (pass.empty()) throw std::runtime_error("--requirepass-file " + path + " is empty");
+  struct stat st{};
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077))
+    ipc::managerd::log(ipc::managerd::LogLevel::warning, "password file " + path + " is readable by others");
+  return pass;
+}
+
+int managerd_main(int argc, char** argv) {
+  using namespace ipc::managerd;
+  Options o;
+  CLI::App app{"ipc-managerd: the ipckit manager daemon (shared dicts, lists, counters over RESP)"};
+  app.set_version_flag("--version", "ipc-managerd 0.1.0");
+  std::string tcp, passfile, maxmemory, bulk, qbuf, fsync = "everysec";
+  std::vector<std::string> saves;
+  bool no_unix = false, no_save_on_shutdown = false;
+  app.add_option("--socket", o.socket_path, "Unix socket path (default " + default_socket_path() + ")");
+  app.add_flag("--no-unix", no_unix, "Do not listen on a Unix socket (TCP only)");
+  app.add_option("--tcp", tcp, "Also listen on TCP HOST:PORT (needs --requirepass-file)");
+  app.add_option("--requirepass-file", passfile, "File whose first line is the password clients AUTH with");
+  app.add_option("--allow-uid", o.allow_uids, "Also accept Unix-socket peers with this uid (repeatable)");
+  app.add_option("--snapshot", o.snapshot, "Snapshot file: loaded at start, written by SAVE/BGSAVE/SIGTERM");
+  app.add_option("--save", saves, "\"SECONDS CHANGES\": snapshot when both are reached (repeatable; \"\" = never)");
+  app.add_flag("--no-save-on-shutdown", no_save_on_shutdown, "Do not write the snapshot on SIGTERM/SIGINT");
+  app.add_option("--appendonly", o.appendonly, "Append-only log file, replayed at start");
+  app.add_option("--appendfsync", fsync, "always | everysec | no")->check(CLI::IsMember({"always", "everysec", "no"}));
+  app.add_option("--maxclients", o.maxclients, "Maximum connected clients");
+  app.add_option("--maxmemory", maxmemory, "Refuse writes past this much memory (e.g. 100mb); 0 = no limit");
+  app.add_option("--proto-max-bulk-len", bulk, "Largest string a request may carry (default 512mb)");
+  app.add_option("--client-query-buffer-limit", qbuf, "Largest unparsed input per client (default 1gb)");
+  app.add_option("--busy-poll-us", o.busy_poll_us, "After a busy iteration, poll this many microseconds for more requests before sleeping (0 = off)");
+  app.add_option("--logfile", o.logfile, "Log to this file (reopened on SIGHUP) instead of stderr");
+  app.add_flag("-v,--verbose", o.verbose, "Log debug lines too");
+  app.add_option("--ready-fd", o.ready_fd, "Write \"1\" to this fd once listening")->group("");
+  app.add_option("--port-file", o.port_file, "Write the TCP port here once listening")->group("");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  try {
+    o.unix_socket = !no_unix;
+    o.save_on_shutdown = !no_save_on_shutdown;
+    o.appendfsync = fsync == "always" ? FsyncPolicy::always : fsync == "no" ? FsyncPolicy::no : FsyncPolicy::everysec;
+    if (!maxmemory.empty()) o.maxmemory = parse_size(maxmemory);
+    if (!bulk.empty()) o.proto_max_bulk_len = parse_size(bulk);
+    if (!qbuf.empty()) o.client_query_buffer_limit = parse_size(qbuf);
+    if (!tcp.empty()) {
+      auto colon = tcp.rfind(':');
+      o.tcp_host = colon == std::string::npos ? "127.0.0.1" : tcp.substr(0, colon);
+      o.tcp_port = std::stoi(colon == std::string::npos ? tcp : tcp.substr(colon + 1));
+      if (o.tcp_port < 0 || o.tcp_port > 65535) throw CLI::ValidationError("--tcp", "bad port in " + tcp);
+    }
+    if (!passfile.empty()) o.requirepass = read_password(passfile);
+    if (!tcp.empty() && o.requirepass.empty())
+      throw CLI::ValidationError("--tcp", "--tcp needs --requirepass-file (TCP clients must authenticate)");
+    if (no_unix && tcp.empty()) throw CLI::ValidationError("--no-unix", "--no-unix needs --tcp");
+    bool saves_given = !saves.empty();
+    for (auto& s : saves) {
+      if (s.empty()) continue;
+      long secs = 0, changes = 0;
+      if (std::sscanf(s.c_str(), "%ld %ld", &secs, &changes) != 2 || secs <= 0 || changes <= 0)
+        throw CLI::ValidationError("--save", "expected \"SECONDS CHANGES\", got \"" + s + "\"");
+      o.save_points.emplace_back(secs, changes);
+    }
+    if (!saves_given && !o.snapshot.empty()) o.save_points = {{3600, 1}, {300, 100}, {60, 10000}};
+  } catch (const CLI::Error& e) {
+    std::fprintf(stderr, "ipc-managerd: error: %s\n", e.what());
+    return 2;
+  }
+  return run_server(std::move(o));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return managerd_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ipc-managerd: error: %s\n", e.what());
+    return 1;
+  }
+}

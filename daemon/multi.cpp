@@ -1,0 +1,102 @@
+// Transactions: MULTI EXEC DISCARD WATCH UNWATCH (Redis multi.c).
+#include "server.hpp"
+
+#include <algorithm>
+
+namespace ipc::managerd {
+
+namespace {
+void discard_transaction(Client& c) {
+  c.in_multi = false;
+  c.multi_error = false;
+  c.queued.clear();
+}
+}  // namespace
+
+void Server::touch_watched(std::string_view key) {
+  if (m_watched.empty()) return;
+  auto it = m_watched.find(key);
+  if (it == m_watched.end()) return;
+  for (Client* w : it->second) w->dirty_cas = true;
+}
+
+void Server::unwatch_all(Client& c) {
+  for (auto& k : c.watched) {
+    auto it = m_watched.find(k);
+    if (it == m_watched.end()) continue;
+    auto& v = it->second;
+    v.erase(std::remove(v.begin(), v.end(), &c), v.end());
+    if (v.empty()) m_watched.erase(it);
+  }
+  c.watched.clear();
+  c.dirty_cas = false;
+}
+
+/* MULTI */
+void cmd_multi(Server&, Client& c, Args) {
+  if (c.in_multi) return reply_err(c, "MULTI calls can not be nested");
+  c.in_multi = true;
+  c.multi_error = false;
+  c.queued.clear();
+  reply_ok(c);
+}
+
+/* DISCARD */
+void cmd_discard(Server& srv, Client& c, Args) {
+  if (!c.in_multi) return reply_err(c, "DISCARD without MULTI");
+  discard_transaction(c);
+  srv.unwatch_all(c);
+  reply_ok(c);
+}
+
+/* EXEC */
+void cmd_exec(Server& srv, Client& c, Args) {
+  if (!c.in_multi) return reply_err(c, "EXEC without MULTI");
+  if (c.multi_error) {
+    discard_transaction(c);
+    srv.unwatch_all(c);
+    return reply_error_code(c, "EXECABORT Transaction discarded because of previous errors.");
+  }
+  if (c.dirty_cas) {
+    discard_transaction(c);
+    srv.unwatch_all(c);
+    return reply_nil_array(c);
+  }
+  auto queued = std::move(c.queued);
+  discard_transaction(c);
+  srv.unwatch_all(c);  // Redis unwatches before running, so our own writes do not abort us
+  reply_array(c, queued.size());
+  srv.aof_begin_transaction();
+  c.in_exec = true;
+  std::vector<std::string_view> views;
+  for (auto& cmd : queued) {
+    views.assign(cmd.begin(), cmd.end());
+    const Command* k = srv.lookup(views[0]);
+    srv.call(c, *k, views);
+  }
+  c.in_exec = false;
+  srv.aof_end_transaction();
+}
+
+/* WATCH <key> [<key> ...] */
+void cmd_watch(Server& srv, Client& c, Args argv) {
+  if (c.in_multi) return reply_err(c, "WATCH inside MULTI is not allowed");
+  for (std::size_t i = 1; i < argv.size(); ++i) srv.watch_key(c, argv[i]);
+  reply_ok(c);
+}
+
+/* UNWATCH */
+void cmd_unwatch(Server& srv, Client& c, Args) {
+  srv.unwatch_all(c);
+  reply_ok(c);
+}
+
+void Server::watch_key(Client& c, std::string_view key) {
+  if (std::find(c.watched.begin(), c.watched.end(), key) != c.watched.end()) return;
+  c.watched.emplace_back(key);
+  auto it = m_watched.find(key);
+  if (it == m_watched.end()) it = m_watched.emplace(std::string(key), std::vector<Client*>{}).first;
+  it->second.push_back(&c);
+}
+
+}  // namespace ipc::managerd

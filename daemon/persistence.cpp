@@ -1,0 +1,546 @@
+// Persistence: snapshots (temp file + fsync + rename, CRC-64) and the append-only log; SAVE BGSAVE LASTSAVE.
+#include "server.hpp"
+
+#include <ipc/errors.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <csignal>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace ipc::managerd {
+
+// ---- CRC-64 (Jones polynomial, reflected, as Redis uses for RDB files) ----
+
+namespace {
+
+constexpr std::array<std::uint64_t, 256> make_crc_table() {
+  std::array<std::uint64_t, 256> t{};
+  for (std::uint64_t i = 0; i < 256; ++i) {
+    std::uint64_t crc = i;
+    for (int k = 0; k < 8; ++k) crc = (crc & 1) ? (crc >> 1) ^ 0x95ac9329ac4bc9b5ULL : crc >> 1;
+    t[i] = crc;
+  }
+  return t;
+}
+constexpr auto kCrcTable = make_crc_table();
+
+std::uint64_t crc64(std::string_view data) {
+  std::uint64_t crc = 0;
+  for (unsigned char ch : data) crc = kCrcTable[(crc ^ ch) & 0xff] ^ (crc >> 8);
+  return crc;
+}
+
+constexpr char kMagic[8] = {'I', 'P', 'C', 'K', 'S', 'N', 'A', 'P'};
+constexpr std::uint32_t kVersion = 1;
+constexpr unsigned char kEnd = 0xff;
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+void put_bytes(std::string& out, std::string_view s) {
+  put_varint(out, s.size());
+  out.append(s);
+}
+
+void put_u64(std::string& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// Bounded reader over the snapshot bytes: every length is checked against what is left.
+struct Reader {
+  std::string_view b;
+  std::size_t pos = 0;
+  [[noreturn]] void fail(const std::string& what) const {
+    throw ProtocolError("corrupt snapshot at byte " + std::to_string(pos) + ": " + what);
+  }
+  unsigned char byte() {
+    if (pos >= b.size()) fail("truncated");
+    return static_cast<unsigned char>(b[pos++]);
+  }
+  std::uint64_t varint() {
+    std::uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      unsigned char ch = byte();
+      v |= static_cast<std::uint64_t>(ch & 0x7f) << shift;
+      if (!(ch & 0x80)) return v;
+    }
+    fail("bad length");
+  }
+  std::uint64_t count() {  // an element count: each element takes at least one byte
+    std::uint64_t n = varint();
+    if (n > b.size() - pos) fail("element count larger than the file");
+    return n;
+  }
+  std::string_view bytes() {
+    std::uint64_t n = varint();
+    if (n > b.size() - pos) fail("string longer than the file");
+    std::string_view s = b.substr(pos, static_cast<std::size_t>(n));
+    pos += static_cast<std::size_t>(n);
+    return s;
+  }
+  std::uint64_t u64() {
+    if (b.size() - pos < 8) fail("truncated");
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(b[pos + static_cast<std::size_t>(i)])) << (8 * i);
+    pos += 8;
+    return v;
+  }
+};
+
+// Writes `data` to `path` crash-safely: temp file, fsync, rename, fsync of the directory.
+bool write_file_atomically(const std::string& path, std::string_view data, std::string& err) {
+  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    err = "open(" + tmp + "): " + std::strerror(errno);
+    return false;
+  }
+  std::size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      err = "write(" + tmp + "): " + std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return false;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    err = "fsync(" + tmp + "): " + std::strerror(errno);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    err = "rename(" + tmp + ", " + path + "): " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  auto slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);  // makes the rename itself durable
+    ::close(dfd);
+  }
+  return true;
+}
+
+bool read_file(const std::string& path, std::string& out, std::string& err) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    err = std::strerror(errno);
+    return false;
+  }
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err = std::strerror(errno);
+      ::close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return true;
+}
+
+}  // namespace
+
+// ---- snapshot format ----
+
+std::string snapshot_encode(Db& db) {
+  std::string out(kMagic, sizeof kMagic);
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((kVersion >> (8 * i)) & 0xff));
+  long long now = now_ms();
+  for (auto& [key, v] : db.dict()) {
+    long long when = db.expire_of(key);
+    if (when >= 0 && when <= now) continue;
+    out.push_back(static_cast<char>(v.type()));
+    out.push_back(when >= 0 ? 1 : 0);
+    if (when >= 0) put_u64(out, static_cast<std::uint64_t>(when));
+    put_bytes(out, key);
+    switch (v.type()) {
+      case Type::string: put_bytes(out, v.str()); break;
+      case Type::hash:
+        put_varint(out, v.hash().size());
+        v.hash().for_each([&](std::string_view f, std::string_view val) {
+          put_bytes(out, f);
+          put_bytes(out, val);
+        });
+        break;
+      case Type::list:
+        put_varint(out, v.list().size());
+        for (auto& e : v.list()) put_bytes(out, e);
+        break;
+    }
+  }
+  out.push_back(static_cast<char>(kEnd));
+  put_u64(out, crc64(out));
+  return out;
+}
+
+std::string snapshot_seal(std::string_view body) {
+  std::string out(body);
+  put_u64(out, crc64(body));
+  return out;
+}
+
+void snapshot_decode(std::string_view bytes, Db& db) {
+  if (bytes.size() < sizeof kMagic + 4 + 1 + 8 || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
+    throw ProtocolError("not an ipc-managerd snapshot (bad magic or too short)");
+  std::string_view body = bytes.substr(0, bytes.size() - 8);
+  Reader tail{bytes, bytes.size() - 8};
+  if (tail.u64() != crc64(body)) throw ProtocolError("snapshot checksum mismatch: the file is corrupt");
+  Reader r{body, sizeof kMagic};
+  std::uint32_t ver = 0;
+  for (int i = 0; i < 4; ++i) ver |= static_cast<std::uint32_t>(r.byte()) << (8 * i);
+  if (ver != kVersion) throw ProtocolError("unsupported snapshot version " + std::to_string(ver));
+  Db fresh;
+  for (;;) {
+    unsigned char t = r.byte();
+    if (t == kEnd) break;
+    if (t > 2) r.fail("unknown value type " + std::to_string(t));
+    unsigned char has_expire = r.byte();
+    if (has_expire > 1) r.fail("bad expiry flag");
+    long long when = has_expire ? static_cast<long long>(r.u64()) : -1;
+    std::string_view key = r.bytes();
+    if (fresh.dict().count(key)) r.fail("duplicate key");
+    Value& v = fresh.add(key, static_cast<Type>(t));
+    switch (static_cast<Type>(t)) {
+      case Type::string: v.str().assign(r.bytes()); break;
+      case Type::hash: {
+        std::uint64_t n = r.count();
+        for (std::uint64_t i = 0; i < n; ++i) {
+          std::string_view f = r.bytes();
+          std::string_view val = r.bytes();
+          if (!v.hash().set(f, val)) r.fail("duplicate hash field");
+        }
+        if (n == 0) r.fail("empty hash");
+        break;
+      }
+      case Type::list: {
+        std::uint64_t n = r.count();
+        for (std::uint64_t i = 0; i < n; ++i) v.list().emplace_back(r.bytes());
+        if (n == 0) r.fail("empty list");
+        break;
+      }
+    }
+    if (when >= 0) fresh.set_expire(key, when);
+  }
+  if (r.pos != body.size()) r.fail("trailing bytes after the end marker");
+  db.swap(fresh);
+}
+
+// ---- snapshots in the server ----
+
+bool Server::save_snapshot() {
+  if (m_opts.snapshot.empty()) return false;
+  std::string err;
+  std::string data = snapshot_encode(db);
+  if (!write_file_atomically(m_opts.snapshot, data, err)) {
+    log(LogLevel::error, "snapshot not saved: " + err);
+    return false;
+  }
+  changes_since_save = 0;
+  last_save_ms = now_ms();
+  log(LogLevel::info, "snapshot saved to " + m_opts.snapshot + " (" + std::to_string(db.size()) + " keys)");
+  return true;
+}
+
+bool Server::bgsave(std::string& err) {
+  if (m_opts.snapshot.empty()) {
+    err = "no snapshot file configured (start ipc-managerd with --snapshot FILE)";
+    return false;
+  }
+  if (bgsave_child > 0) {
+    err = "Background save already in progress";
+    return false;
+  }
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    err = std::string("fork: ") + std::strerror(errno);
+    return false;
+  }
+  if (pid == 0) {
+    // The child owns a copy-on-write image of the keyspace: write it and leave without running
+    // any of the parent's exit handlers.
+    std::string e;
+    std::string data = snapshot_encode(db);
+    bool ok = write_file_atomically(m_opts.snapshot, data, e);
+    if (!ok) log(LogLevel::error, "background snapshot failed: " + e);
+    ::_exit(ok ? 0 : 1);
+  }
+  bgsave_child = pid;
+  m_changes_at_bgsave = changes_since_save;
+  m_bgsave_started_ms = now_ms();
+  m_last_bgsave_try = m_bgsave_started_ms;
+  log(LogLevel::info, "background snapshot started by pid " + std::to_string(pid));
+  return true;
+}
+
+void Server::reap_bgsave() {
+  if (bgsave_child <= 0) return;
+  int status = 0;
+  pid_t r = ::waitpid(bgsave_child, &status, WNOHANG);
+  if (r == 0) return;
+  bgsave_child = -1;
+  last_bgsave_ok = r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (last_bgsave_ok) {
+    changes_since_save -= m_changes_at_bgsave;
+    last_save_ms = m_bgsave_started_ms;
+    log(LogLevel::info, "background snapshot saved to " + m_opts.snapshot);
+  } else {
+    log(LogLevel::error, "background snapshot failed");
+  }
+}
+
+void Server::autosave() {
+  if (m_opts.snapshot.empty() || bgsave_child > 0 || changes_since_save == 0) return;
+  long long now = now_ms();
+  if (!last_bgsave_ok && now - m_last_bgsave_try < 5000) return;  // retry a failed save after 5 s
+  for (auto& [secs, changes] : m_opts.save_points) {
+    if (changes_since_save >= changes && now - last_save_ms >= secs * 1000) {
+      log(LogLevel::info, std::to_string(changes) + " changes in " + std::to_string(secs) + " seconds: saving");
+      std::string err;
+      if (!bgsave(err)) log(LogLevel::error, err);
+      return;
+    }
+  }
+}
+
+bool Server::request_shutdown(Client* c, int save) {
+  if (bgsave_child > 0) {
+    ::kill(bgsave_child, SIGKILL);
+    ::waitpid(bgsave_child, nullptr, 0);
+    bgsave_child = -1;
+  }
+  bool want = save == 1 || (save == -1 && !m_opts.snapshot.empty());
+  if (want) {
+    if (m_opts.snapshot.empty()) {
+      if (c) reply_err(*c, "no snapshot file configured (start ipc-managerd with --snapshot FILE)");
+      return false;
+    }
+    if (!save_snapshot()) {
+      if (c) reply_err(*c, "Errors trying to SHUTDOWN. Check logs.");
+      return false;
+    }
+  }
+  aof_flush();
+  if (m_aof_fd >= 0) ::fsync(m_aof_fd);
+  m_shutdown = true;
+  log(LogLevel::info, "shutting down");
+  return true;
+}
+
+/* SAVE */
+void cmd_save(Server& srv, Client& c, Args) {
+  if (srv.bgsave_child > 0) return reply_err(c, "Background save already in progress");
+  if (srv.options().snapshot.empty())
+    return reply_err(c, "no snapshot file configured (start ipc-managerd with --snapshot FILE)");
+  if (!srv.save_snapshot()) return reply_err(c, "snapshot save failed: see the server log");
+  reply_ok(c);
+}
+
+/* BGSAVE [SCHEDULE] */
+void cmd_bgsave(Server& srv, Client& c, Args argv) {
+  if (argv.size() > 2) return reply_syntax_error(c);
+  std::string err;
+  if (!srv.bgsave(err)) return reply_err(c, err);
+  reply_simple(c, "Background saving started");
+}
+
+/* LASTSAVE */
+void cmd_lastsave(Server& srv, Client& c, Args) { reply_int(c, srv.last_save_ms / 1000); }
+
+// ---- append-only log ----
+
+AofSyncer::AofSyncer(int f) : fd(f), th([this] { loop(); }) {}
+
+AofSyncer::~AofSyncer() {
+  {
+    std::lock_guard lk(mu);
+    stop = true;
+  }
+  cv.notify_one();
+  th.join();
+}
+
+void AofSyncer::loop() {
+  std::unique_lock lk(mu);
+  while (!stop) {
+    cv.wait_for(lk, std::chrono::seconds(1));
+    if (dirty.exchange(false)) ::fdatasync(fd);
+  }
+}
+
+void Server::aof_append(Args argv) {
+  if (m_aof_fd < 0 || m_loading) return;
+  detail::resp::add_command(m_aof_buf, argv);
+}
+
+void Server::aof_append_strings(const std::vector<std::string>& argv) {
+  if (m_aof_fd < 0 || m_loading) return;
+  detail::resp::add_array(m_aof_buf, argv.size());
+  for (auto& a : argv) detail::resp::add_bulk(m_aof_buf, a);
+}
+
+void Server::aof_begin_transaction() {
+  if (m_aof_fd < 0) return;
+  m_aof_tx_mark = m_aof_buf.size();
+  aof_append_strings({"MULTI"});
+}
+
+void Server::aof_end_transaction() {
+  if (m_aof_fd < 0) return;
+  if (m_aof_buf.size() == m_aof_tx_mark + 15)  // nothing written since "*1\r\n$5\r\nMULTI\r\n"
+    m_aof_buf.resize(m_aof_tx_mark);
+  else
+    aof_append_strings({"EXEC"});
+}
+
+void Server::aof_flush() {
+  if (m_aof_fd < 0 || m_aof_buf.empty()) return;
+  std::size_t off = 0;
+  while (off < m_aof_buf.size()) {
+    ssize_t n = ::write(m_aof_fd, m_aof_buf.data() + off, m_aof_buf.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      log(LogLevel::error, std::string("append-only log write failed: ") + std::strerror(errno));
+      break;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  m_aof_buf.erase(0, off);
+  if (m_opts.appendfsync == FsyncPolicy::always)
+    ::fdatasync(m_aof_fd);
+  else if (m_aof_syncer)
+    m_aof_syncer->dirty = true;
+  if (m_aof_buf.capacity() > 4 * 1024 * 1024 && m_aof_buf.empty()) std::string().swap(m_aof_buf);
+}
+
+void Server::aof_seed_from_db() {
+  std::vector<std::string> cmd;
+  for (auto& [key, v] : db.dict()) {
+    switch (v.type()) {
+      case Type::string: aof_append_strings({"SET", key, v.str()}); break;
+      case Type::hash:
+        cmd = {"HSET", key};
+        v.hash().for_each([&](std::string_view f, std::string_view val) {
+          cmd.emplace_back(f);
+          cmd.emplace_back(val);
+        });
+        aof_append_strings(cmd);
+        break;
+      case Type::list:
+        cmd = {"RPUSH", key};
+        for (auto& e : v.list()) cmd.push_back(e);
+        aof_append_strings(cmd);
+        break;
+    }
+    long long when = db.expire_of(key);
+    if (when >= 0) aof_append_strings({"PEXPIREAT", key, std::to_string(when)});
+  }
+  aof_flush();
+  ::fsync(m_aof_fd);
+}
+
+void Server::aof_open_and_replay() {
+  const std::string& path = m_opts.appendonly;
+  m_aof_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (m_aof_fd < 0) throw_errno("open(" + path + ")");
+  std::string data, err;
+  if (!read_file(path, data, err)) throw std::runtime_error("cannot read " + path + ": " + err);
+  if (data.empty()) return;
+  db.clear();  // the log is the source of truth when it has data
+  m_loading = true;
+  detail::resp::RequestParser parser;
+  std::size_t pos = 0, multi_at = 0;
+  long long replayed = 0;
+  using detail::resp::Status;
+  while (pos < data.size()) {
+    auto st = parser.parse(std::string_view(data).substr(pos));
+    if (st == Status::need_more) break;
+    if (st == Status::error || data[pos] != '*') {
+      m_loading = false;
+      throw ProtocolError("corrupt append-only file " + path + " at byte " + std::to_string(pos) + ": " +
+                          (st == Status::error ? parser.error() : std::string("not a multibulk command")) +
+                          " (fix or move the file; the server does not start with half the data)");
+    }
+    if (st == Status::request) {
+      auto args = parser.args();
+      if (!m_fake.in_multi) multi_at = pos;
+      execute(m_fake, args);
+      m_fake.out.clear();
+      ++replayed;
+    }
+    pos += parser.consumed();
+  }
+  std::size_t good = pos;
+  if (m_fake.in_multi) {  // a transaction without its EXEC: it never happened
+    good = multi_at;
+    m_fake.in_multi = false;
+    m_fake.queued.clear();
+  }
+  m_loading = false;
+  if (good < data.size()) {
+    log(LogLevel::warning, "append-only file " + path + " ends with an incomplete command: cutting " +
+                               std::to_string(data.size() - good) + " bytes at byte " + std::to_string(good));
+    if (::ftruncate(m_aof_fd, static_cast<off_t>(good)) != 0) throw_errno("ftruncate(" + path + ")");
+    ::fsync(m_aof_fd);
+  }
+  log(LogLevel::info, "replayed " + std::to_string(replayed) + " commands from " + path);
+}
+
+void Server::load_persistence() {
+  bool aof_has_data = false;
+  if (!m_opts.appendonly.empty()) {
+    struct stat st{};
+    aof_has_data = ::stat(m_opts.appendonly.c_str(), &st) == 0 && st.st_size > 0;
+  }
+  if (!m_opts.snapshot.empty() && !aof_has_data) {
+    std::string data, err;
+    if (read_file(m_opts.snapshot, data, err)) {
+      try {
+        snapshot_decode(data, db);
+      } catch (const ProtocolError& e) {
+        throw ProtocolError("refusing to start: snapshot " + m_opts.snapshot + ": " + e.what());
+      }
+      log(LogLevel::info, "loaded " + std::to_string(db.size()) + " keys from " + m_opts.snapshot);
+    } else if (errno != ENOENT && err != std::strerror(ENOENT)) {
+      throw std::runtime_error("cannot read snapshot " + m_opts.snapshot + ": " + err);
+    } else {
+      log(LogLevel::info, "no snapshot at " + m_opts.snapshot + ": starting empty");
+    }
+  }
+  if (!m_opts.appendonly.empty()) {
+    aof_open_and_replay();
+    if (!aof_has_data && db.size() > 0) aof_seed_from_db();  // the new log starts from the snapshot
+    if (m_opts.appendfsync == FsyncPolicy::everysec) m_aof_syncer = std::make_unique<AofSyncer>(m_aof_fd);
+  }
+}
+
+}  // namespace ipc::managerd

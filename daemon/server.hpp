@@ -1,0 +1,494 @@
+// ipc-managerd engine: options, typed store, clients, command table and the server (Redis's server.h).
+#pragma once
+
+#include <ipc/detail/resp.hpp>
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+namespace ipc::managerd {
+
+using Args = std::span<const std::string_view>;
+
+// ---- options ----
+
+/// How often the append-only log is fsynced.
+enum class FsyncPolicy { always, everysec, no };
+
+/// Everything ipc-managerd can be told on its command line.
+struct Options {
+  std::string socket_path;                     ///< empty = default_socket_path()
+  bool unix_socket = true;                     ///< false with --no-unix (TCP only)
+  std::string tcp_host;                        ///< empty = no TCP listener
+  int tcp_port = 0;                            ///< 0 = pick a free port (tests)
+  std::string requirepass;                     ///< empty = no AUTH (Unix socket only)
+  std::vector<uid_t> allow_uids;               ///< peers allowed besides our own uid
+  std::string snapshot;                        ///< snapshot file, empty = none
+  std::vector<std::pair<long, long>> save_points;  ///< (seconds, changes): save when both reached
+  bool save_on_shutdown = true;                ///< save the snapshot on SIGTERM/SIGINT
+  std::string appendonly;                      ///< append-only log, empty = none
+  FsyncPolicy appendfsync = FsyncPolicy::everysec;
+  std::size_t maxclients = 10000;
+  std::size_t maxmemory = 0;                   ///< 0 = unlimited
+  std::size_t proto_max_bulk_len = 512u * 1024 * 1024;
+  std::size_t client_query_buffer_limit = 1024u * 1024 * 1024;
+  std::size_t client_output_buffer_limit = 1024u * 1024 * 1024;  ///< hard limit per client
+  std::string logfile;                         ///< empty = stderr
+  bool verbose = false;
+  int ready_fd = -1;                           ///< written "1" (then closed) once listening
+  std::string port_file;                       ///< written with the TCP port once listening
+  int busy_poll_us = 50;                       ///< spin this long for more work before sleeping
+};
+
+/// $XDG_RUNTIME_DIR/ipckit/managerd.sock, or /tmp/ipckit-<uid>/managerd.sock.
+std::string default_socket_path();
+
+/// Runs the daemon in this process until SHUTDOWN or SIGTERM/SIGINT. Returns the exit code.
+/// Throws std::runtime_error / std::system_error when it cannot start (bad snapshot, socket in use).
+int run_server(Options opts);
+
+// ---- logging (the daemon's only global: one log sink per process) ----
+
+enum class LogLevel { debug, info, warning, error };
+/// Writes one line to the log (stderr or --logfile).
+void log(LogLevel level, std::string_view msg);
+/// Opens (or reopens, on SIGHUP) the log file; empty = stderr.
+void log_open(const std::string& path);
+/// Shows debug lines too.
+void log_verbose(bool on);
+
+// ---- values ----
+
+/// Transparent hashing so that lookups by string_view do not allocate.
+struct SvHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+struct SvEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
+};
+template <class V>
+using StrMap = std::unordered_map<std::string, V, SvHash, SvEq>;
+
+/// A hash value: a small insertion-ordered vector (Redis's listpack: same order on the wire)
+/// that turns into a hash table past 128 fields or a 64-byte field or value.
+class Hash {
+ public:
+  static constexpr std::size_t kMaxSmallEntries = 128;
+  static constexpr std::size_t kMaxSmallValue = 64;
+  /// The value of `field`, or nullptr.
+  std::string* find(std::string_view field);
+  /// Sets `field`; true when it is new.
+  bool set(std::string_view field, std::string_view value);
+  /// Removes `field`; true when it was there.
+  bool remove(std::string_view field);
+  std::size_t size() const noexcept { return m_big ? m_big->size() : m_small.size(); }
+  bool small() const noexcept { return !m_big; }
+  /// Calls f(field, value) for each field, in wire order.
+  template <class F>
+  void for_each(F&& f) const {
+    if (m_big)
+      for (auto& [k, v] : *m_big) f(std::string_view(k), std::string_view(v));
+    else
+      for (auto& [k, v] : m_small) f(std::string_view(k), std::string_view(v));
+  }
+  /// The big table (nullptr while small), for HSCAN.
+  const StrMap<std::string>* big() const noexcept { return m_big.get(); }
+
+ private:
+  void convert();
+  std::vector<std::pair<std::string, std::string>> m_small;
+  std::unique_ptr<StrMap<std::string>> m_big;
+};
+
+using List = std::deque<std::string>;
+
+/// The type of a value; the order matches Value::data's alternatives.
+enum class Type : std::uint8_t { string = 0, hash = 1, list = 2 };
+
+/// One key's value.
+struct Value {
+  std::variant<std::string, Hash, List> data;
+  Type type() const noexcept { return static_cast<Type>(data.index()); }
+  std::string& str() { return std::get<0>(data); }
+  Hash& hash() { return std::get<1>(data); }
+  List& list() { return std::get<2>(data); }
+};
+
+/// Milliseconds since the epoch (CLOCK_REALTIME), for expiry and LASTSAVE.
+long long now_ms() noexcept;
+
+/// The keyspace: values plus their expiry times (Redis's db.c).
+class Db {
+ public:
+  /// The live value of `key` (expired keys are deleted on the way), or nullptr.
+  Value* find(std::string_view key);
+  /// Inserts or replaces `key` (clears any expiry when `keep_ttl` is false).
+  Value& set(std::string_view key, Value v, bool keep_ttl = false);
+  /// Adds an empty value of type `t` for `key` (which must not exist).
+  Value& add(std::string_view key, Type t);
+  /// Deletes `key`; true when it existed.
+  bool remove(std::string_view key);
+  /// Expiry time of `key` in ms since the epoch, -1 when none.
+  long long expire_of(std::string_view key) const;
+  /// Sets the expiry of an existing key.
+  void set_expire(std::string_view key, long long when_ms);
+  /// Removes the expiry; true when there was one.
+  bool persist(std::string_view key);
+  /// Deletes every key.
+  void clear();
+  /// Exchanges contents with `o`.
+  void swap(Db& o) noexcept {
+    m_dict.swap(o.m_dict);
+    m_expires.swap(o.m_expires);
+  }
+  std::size_t size() const noexcept { return m_dict.size(); }
+  std::size_t expires_size() const noexcept { return m_expires.size(); }
+  /// Deletes a sample of expired keys (cron); returns how many.
+  std::size_t active_expire(std::size_t budget);
+  StrMap<Value>& dict() noexcept { return m_dict; }
+  const StrMap<long long>& expires() const noexcept { return m_expires; }
+  /// Called with each key deleted by expiry (the server logs a DEL and touches WATCHes).
+  std::function<void(std::string_view)> on_expired;
+
+ private:
+  bool expire_if_needed(std::string_view key);
+  StrMap<Value> m_dict;
+  StrMap<long long> m_expires;
+};
+
+/// Redis glob matching (KEYS, SCAN MATCH): *, ?, [a-z], [^x], backslash escapes.
+bool glob_match(std::string_view pattern, std::string_view s, bool nocase = false);
+
+// ---- clients ----
+
+/// A growable byte buffer with a read position (a client's input).
+class Buffer {
+ public:
+  /// Makes room for at least `n` more bytes and returns where to write them.
+  char* prepare(std::size_t n);
+  void commit(std::size_t n) noexcept { m_end += n; }
+  void consume(std::size_t n) noexcept {
+    m_start += n;
+    if (m_start == m_end) m_start = m_end = 0;
+  }
+  std::string_view view() const noexcept { return {m_data.get() + m_start, m_end - m_start}; }
+  std::size_t size() const noexcept { return m_end - m_start; }
+  std::size_t capacity() const noexcept { return m_cap; }
+  /// Frees the memory when empty and larger than `keep` bytes.
+  void shrink(std::size_t keep) noexcept;
+
+ private:
+  std::unique_ptr<char[]> m_data;
+  std::size_t m_cap = 0, m_start = 0, m_end = 0;
+};
+
+struct Command;
+
+/// One connection (Redis's client struct).
+struct Client {
+  std::uint64_t id = 0;
+  int fd = -1;
+  bool is_unix = true;
+  std::string addr;
+  Buffer in;
+  std::string out;
+  std::size_t out_sent = 0;
+  detail::resp::RequestParser parser;
+  std::string name;
+  bool authenticated = false;
+  bool close_after_reply = false;
+  bool closing = false;
+  bool pending_write = false;  // queued in Server::m_pending_writes
+  bool want_write = false;     // EPOLLOUT registered
+  bool reading_paused = false; // EPOLLIN removed because the output is backed up
+  std::uint32_t events = 0;    // epoll events registered
+  bool fake = false;           // AOF replay client: replies are discarded
+  // MULTI/EXEC/WATCH
+  bool in_multi = false;
+  bool multi_error = false;
+  bool dirty_cas = false;
+  bool in_exec = false;
+  std::vector<std::vector<std::string>> queued;
+  std::vector<std::string> watched;
+  // BLPOP/BRPOP
+  bool blocked = false;
+  bool block_left = true;
+  long long block_deadline = 0;  // ms since epoch, 0 = forever
+  std::vector<std::string> blocked_keys;
+  // CLIENT LIST
+  long long ctime = 0;
+  long long last_interaction = 0;
+  const Command* last_cmd = nullptr;
+  // Commands to log in the append-only file instead of the request (set by handlers).
+  std::vector<std::vector<std::string>> propagate;
+  std::size_t pending_out() const noexcept { return out.size() - out_sent; }
+};
+
+// ---- commands ----
+
+class Server;
+using CommandProc = void (*)(Server&, Client&, Args);
+
+/// Command flags (Redis's CMD_*).
+enum : std::uint32_t {
+  kWrite = 1u << 0,     ///< may modify the keyspace (logged to the append-only file)
+  kReadonly = 1u << 1,
+  kDenyOom = 1u << 2,   ///< refused past --maxmemory
+  kAdmin = 1u << 3,
+  kNoAuth = 1u << 4,    ///< allowed before AUTH
+  kFast = 1u << 5,
+  kBlocking = 1u << 6,
+  kNoMulti = 1u << 7,   ///< runs at once even inside MULTI (MULTI, EXEC, DISCARD, WATCH, QUIT)
+  kLoading = 1u << 8,
+};
+
+/// One entry of the command table (Redis's redisCommand).
+struct Command {
+  const char* name;  ///< lower case
+  int arity;         ///< number of arguments including the name; -N means at least N
+  std::uint32_t flags;
+  CommandProc proc;
+  int first_key, last_key, key_step;
+  mutable long long calls = 0;
+};
+
+/// The command table, for COMMAND and dispatch.
+std::span<const Command> command_table();
+
+// ---- reply helpers (all append to the client's output buffer) ----
+
+inline void reply_ok(Client& c) { c.out.append("+OK\r\n", 5); }
+inline void reply_err(Client& c, std::string_view msg) {  // adds "ERR " unless msg has a code
+  c.out.append("-ERR ", 5);
+  c.out.append(msg);
+  c.out.append("\r\n", 2);
+}
+inline void reply_error_code(Client& c, std::string_view msg) { detail::resp::add_error(c.out, msg); }
+inline void reply_wrongtype(Client& c) {
+  c.out.append("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+}
+inline void reply_int(Client& c, long long n) { detail::resp::add_int(c.out, n); }
+inline void reply_bulk(Client& c, std::string_view s) { detail::resp::add_bulk(c.out, s); }
+inline void reply_nil(Client& c) { c.out.append("$-1\r\n", 5); }
+inline void reply_nil_array(Client& c) { c.out.append("*-1\r\n", 5); }
+inline void reply_array(Client& c, std::size_t n) { detail::resp::add_array(c.out, n); }
+inline void reply_simple(Client& c, std::string_view s) { detail::resp::add_simple(c.out, s); }
+void reply_not_integer(Client& c);
+void reply_syntax_error(Client& c);
+void reply_arity(Client& c, std::string_view name);
+/// Formats a long double the way Redis does for INCRBYFLOAT (%.17Lf, trailing zeros cut).
+std::string format_long_double(long double v);
+/// Parses a long double like Redis's string2ld (no spaces, not NaN). False otherwise.
+bool parse_long_double(std::string_view s, long double& out);
+
+// Handlers, one per command, grouped by file (Redis's t_*.c). Each is headed by its usage.
+#define IPCKIT_CMD(name) void name(Server& srv, Client& c, Args argv)
+// db.cpp
+IPCKIT_CMD(cmd_del); IPCKIT_CMD(cmd_exists); IPCKIT_CMD(cmd_type); IPCKIT_CMD(cmd_keys);
+IPCKIT_CMD(cmd_scan); IPCKIT_CMD(cmd_rename); IPCKIT_CMD(cmd_renamenx); IPCKIT_CMD(cmd_dbsize);
+IPCKIT_CMD(cmd_flushall); IPCKIT_CMD(cmd_expire); IPCKIT_CMD(cmd_pexpire); IPCKIT_CMD(cmd_expireat);
+IPCKIT_CMD(cmd_pexpireat); IPCKIT_CMD(cmd_ttl); IPCKIT_CMD(cmd_pttl); IPCKIT_CMD(cmd_persist);
+IPCKIT_CMD(cmd_select);
+// t_string.cpp
+IPCKIT_CMD(cmd_get); IPCKIT_CMD(cmd_set); IPCKIT_CMD(cmd_setnx); IPCKIT_CMD(cmd_getset);
+IPCKIT_CMD(cmd_mget); IPCKIT_CMD(cmd_mset); IPCKIT_CMD(cmd_msetnx); IPCKIT_CMD(cmd_incr);
+IPCKIT_CMD(cmd_decr); IPCKIT_CMD(cmd_incrby); IPCKIT_CMD(cmd_decrby); IPCKIT_CMD(cmd_incrbyfloat);
+IPCKIT_CMD(cmd_append); IPCKIT_CMD(cmd_strlen); IPCKIT_CMD(cmd_getdel);
+// t_hash.cpp
+IPCKIT_CMD(cmd_hset); IPCKIT_CMD(cmd_hmset); IPCKIT_CMD(cmd_hget); IPCKIT_CMD(cmd_hmget);
+IPCKIT_CMD(cmd_hdel); IPCKIT_CMD(cmd_hexists); IPCKIT_CMD(cmd_hlen); IPCKIT_CMD(cmd_hkeys);
+IPCKIT_CMD(cmd_hvals); IPCKIT_CMD(cmd_hgetall); IPCKIT_CMD(cmd_hincrby); IPCKIT_CMD(cmd_hincrbyfloat);
+IPCKIT_CMD(cmd_hsetnx); IPCKIT_CMD(cmd_hscan); IPCKIT_CMD(cmd_hstrlen);
+// t_list.cpp
+IPCKIT_CMD(cmd_lpush); IPCKIT_CMD(cmd_rpush); IPCKIT_CMD(cmd_lpushx); IPCKIT_CMD(cmd_rpushx);
+IPCKIT_CMD(cmd_lpop); IPCKIT_CMD(cmd_rpop); IPCKIT_CMD(cmd_llen); IPCKIT_CMD(cmd_lindex);
+IPCKIT_CMD(cmd_lset); IPCKIT_CMD(cmd_lrange); IPCKIT_CMD(cmd_linsert); IPCKIT_CMD(cmd_lrem);
+IPCKIT_CMD(cmd_ltrim); IPCKIT_CMD(cmd_blpop); IPCKIT_CMD(cmd_brpop);
+// multi.cpp
+IPCKIT_CMD(cmd_multi); IPCKIT_CMD(cmd_exec); IPCKIT_CMD(cmd_discard); IPCKIT_CMD(cmd_watch);
+IPCKIT_CMD(cmd_unwatch);
+// persistence.cpp
+IPCKIT_CMD(cmd_save); IPCKIT_CMD(cmd_bgsave); IPCKIT_CMD(cmd_lastsave);
+// server.cpp
+IPCKIT_CMD(cmd_ping); IPCKIT_CMD(cmd_echo); IPCKIT_CMD(cmd_auth); IPCKIT_CMD(cmd_hello);
+IPCKIT_CMD(cmd_info); IPCKIT_CMD(cmd_shutdown); IPCKIT_CMD(cmd_client); IPCKIT_CMD(cmd_command);
+IPCKIT_CMD(cmd_config); IPCKIT_CMD(cmd_quit); IPCKIT_CMD(cmd_time);
+#undef IPCKIT_CMD
+
+// ---- the server ----
+
+/// Fsyncs the append-only file once a second in a background thread (appendfsync everysec).
+struct AofSyncer {
+  explicit AofSyncer(int fd);
+  ~AofSyncer();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  std::atomic<bool> dirty{false};
+  int fd;
+  std::thread th;
+
+ private:
+  void loop();
+};
+
+/// The daemon: one epoll loop over the listeners, the clients, a signalfd (networking.cpp);
+/// command dispatch (server.cpp); persistence (persistence.cpp). Single-threaded.
+class Server {
+ public:
+  explicit Server(Options opts);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Loads persistence, listens and serves until shutdown; returns the exit code.
+  int run();
+
+  // ---- used by command handlers ----
+  Db db;
+  const Options& options() const noexcept { return m_opts; }
+  /// A key changed: counts a change for autosave and invalidates WATCHes on it.
+  void modified(std::string_view key);
+  /// Every key changed (FLUSHALL).
+  void modified_all();
+  /// Elements were pushed to `key`: clients blocked on it are served after this command.
+  void list_pushed(std::string_view key);
+  /// Blocks `c` on `keys` until an element arrives or `deadline_ms` (0 = forever).
+  void block_client(Client& c, Args keys, long long deadline_ms, bool left);
+  /// Starts a shutdown; `save` = -1 default, 0 NOSAVE, 1 SAVE. Returns false (and replies) on failure.
+  bool request_shutdown(Client* c, int save);
+  /// Runs a request (arity, auth, MULTI queueing, OOM check, dispatch, append-only logging).
+  void execute(Client& c, Args argv);
+  /// Runs a command without the MULTI/auth checks (EXEC, replay).
+  void call(Client& c, const Command& cmd, Args argv);
+  /// Looks a command up by name, any case.
+  const Command* lookup(std::string_view name) const;
+  /// Writes the snapshot now (SAVE / SHUTDOWN). Returns false after logging on failure.
+  bool save_snapshot();
+  /// Forks a child that writes the snapshot (BGSAVE). Returns false when one runs already.
+  bool bgsave(std::string& err);
+  /// The INFO text for `section` (empty = default sections).
+  std::string info(std::string_view section);
+  /// CLIENT LIST text.
+  std::string client_list();
+  /// Memory in use (malloc's view), refreshed now.
+  std::size_t used_memory();
+  /// Drops every WATCH of `c` (and its dirty flag).
+  void unwatch_all(Client& c);
+  /// WATCHes `key` for `c`.
+  void watch_key(Client& c, std::string_view key);
+  /// Marks the clients WATCHing `key` dirty.
+  void touch_watched(std::string_view key);
+  /// Brackets the writes of one EXEC in the append-only log (MULTI ... EXEC).
+  void aof_begin_transaction();
+  void aof_end_transaction();
+
+  long long changes_since_save = 0;  ///< keyspace changes since the last snapshot
+  long long last_save_ms = 0;        ///< time of the last successful snapshot (or start)
+  bool last_bgsave_ok = true;
+  pid_t bgsave_child = -1;
+  long long stat_commands = 0, stat_connections = 0, stat_rejected = 0, stat_expired = 0;
+  long long stat_hits = 0, stat_misses = 0;
+  long long start_ms = 0;
+  long long total_changes = 0;       ///< keyspace changes since start (never reset)
+  std::string auth_password() const { return m_opts.requirepass; }
+  std::size_t client_count() const noexcept { return m_nclients; }
+  std::size_t blocked_count() const noexcept { return m_nblocked; }
+  std::uint16_t tcp_port() const noexcept { return m_tcp_port; }
+  const std::string& socket_path() const noexcept { return m_socket_path; }
+
+ private:
+  friend struct ServerAccess;
+  // networking.cpp
+  void listen_all();
+  void accept_clients(int lfd, bool is_unix);
+  Client* create_client(int fd, bool is_unix, std::string addr);
+  void read_from_client(Client& c);
+  void process_input(Client& c);
+  void write_to_client(Client& c);
+  void queue_write(Client& c);
+  void close_client(Client& c);
+  void free_closed_clients();
+  void update_events(Client& c);
+  void handle_signal();
+  void before_sleep();
+  void cron();
+  int next_timeout_ms() const;
+  void notify_ready();
+  // t_list.cpp (blocking)
+  void serve_ready_lists();
+  void unblock_client(Client& c);
+  void expire_blocked_clients();
+  // persistence.cpp
+  void load_persistence();
+  void aof_append(Args argv);
+  void aof_append_strings(const std::vector<std::string>& argv);
+  void aof_flush();
+  void reap_bgsave();
+  void autosave();
+  void aof_open_and_replay();
+  void aof_seed_from_db();
+  long long m_changes_at_bgsave = 0;
+  long long m_bgsave_started_ms = 0;
+  long long m_last_bgsave_try = 0;
+
+  Options m_opts;
+  int m_epoll = -1, m_signalfd = -1, m_unix_fd = -1, m_tcp_fd = -1;
+  std::string m_socket_path;
+  bool m_own_socket = false;
+  std::uint16_t m_tcp_port = 0;
+  std::vector<std::unique_ptr<Client>> m_clients;  // indexed by fd
+  std::vector<Client*> m_pending_writes;
+  std::vector<Client*> m_to_free;
+  std::vector<Client*> m_unblocked;  // served blocked clients whose buffered input awaits
+  std::size_t m_nclients = 0, m_nblocked = 0;
+  std::uint64_t m_next_id = 1;
+  StrMap<std::deque<Client*>> m_blocking;  // key -> clients blocked on it, FIFO
+  std::vector<std::string> m_ready_keys;
+  std::set<std::pair<long long, Client*>> m_block_timeouts;
+  StrMap<std::vector<Client*>> m_watched;  // key -> clients WATCHing it
+  StrMap<const Command*> m_commands;
+  bool m_shutdown = false;
+  int m_shutdown_save = -1;
+  bool m_loading = false;
+  long long m_last_cron = 0;
+  bool m_was_busy = false;
+  std::size_t m_used_memory = 0;
+  long long m_mem_checked_at = 0;
+  // append-only log
+  int m_aof_fd = -1;
+  std::string m_aof_buf;
+  bool m_aof_dirty = false;       // written but not fsynced
+  std::size_t m_aof_tx_mark = 0;  // size of m_aof_buf before "MULTI"
+  long long m_aof_last_fsync = 0;
+  std::unique_ptr<AofSyncer> m_aof_syncer;
+  Client m_fake;  // runs replayed commands
+};
+
+/// Snapshot I/O (persistence.cpp), exposed for tests and the fuzz target.
+/// Serialises `db` to bytes (magic, version, entries, CRC-64).
+std::string snapshot_encode(Db& db);
+/// Replaces the contents of `db` with the snapshot in `bytes`. Throws ipc::ProtocolError with a
+/// clear message for a corrupt or truncated snapshot; `db` is unchanged then.
+void snapshot_decode(std::string_view bytes, Db& db);
+/// The checksum a snapshot ends with (CRC-64 of everything before it), little-endian appended.
+std::string snapshot_seal(std::string_view body);
+
+}  // namespace ipc::managerd

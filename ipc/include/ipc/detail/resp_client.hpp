@@ -1,0 +1,49 @@
+// RespConnection: a blocking RESP2 client connection (Unix socket or TCP) with timeouts, used by
+// ipc-ctl and the manager proxies to talk to ipc-managerd (or any Redis server).
+#pragma once
+
+#include <ipc/detail/resp.hpp>
+#include <ipc/detail/unique_fd.hpp>
+#include <ipc/timeout.hpp>
+
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace ipc::detail {
+
+/// The socket ipc-managerd listens on by default: $XDG_RUNTIME_DIR/ipckit/managerd.sock, or
+/// /tmp/ipckit-<uid>/managerd.sock.
+std::string default_managerd_socket();
+
+/// One client connection speaking RESP2. Move-only; not thread-safe; the fd is O_CLOEXEC.
+class RespConnection {
+ public:
+  /// Connects to a Unix socket. Throws std::system_error (errno, "connect(<path>)") or
+  /// ipc::TimeoutError.
+  static RespConnection unix_socket(const std::string& path, Timeout timeout = {});
+  /// Connects over TCP to host:port. Throws std::system_error, std::runtime_error (name
+  /// resolution) or ipc::TimeoutError.
+  static RespConnection tcp(const std::string& host, int port, Timeout timeout = {});
+
+  /// Sends one command and waits for its reply. Error replies are returned (type error), not
+  /// thrown. Throws ipc::TimeoutError, ipc::ConnectionClosed, ipc::ProtocolError (bad reply bytes)
+  /// or std::system_error.
+  resp::Reply call(std::span<const std::string_view> args, Timeout timeout = {});
+  /// The same for an initializer list.
+  resp::Reply call(std::initializer_list<std::string_view> args, Timeout timeout = {});
+  /// Sends raw bytes (pipelining). Throws like call().
+  void send(std::string_view bytes, Timeout timeout = {});
+  /// Reads one reply. Throws like call().
+  resp::Reply read(Timeout timeout = {});
+  /// The socket.
+  int fd() const noexcept { return m_fd.get(); }
+
+ private:
+  explicit RespConnection(UniqueFd fd) noexcept : m_fd(std::move(fd)) {}
+  UniqueFd m_fd;
+  std::string m_in;
+  std::string m_out;
+};
+
+}  // namespace ipc::detail

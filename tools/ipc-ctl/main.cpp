@@ -1,0 +1,181 @@
+// ipc-ctl: command-line client for ipc-managerd (any RESP server): one command, or interactive.
+#include <ipc/detail/resp.hpp>
+#include <ipc/detail/resp_client.hpp>
+#include <ipc/errors.hpp>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+using ipc::detail::RespConnection;
+using ipc::detail::resp::Reply;
+
+nlohmann::json to_json(const Reply& r) {
+  switch (r.type) {
+    case Reply::Type::simple: case Reply::Type::bulk: return r.str;
+    case Reply::Type::error: return nlohmann::json{{"error", r.str}};
+    case Reply::Type::integer: return r.integer;
+    case Reply::Type::nil: case Reply::Type::nil_array: return nullptr;
+    case Reply::Type::array: {
+      auto a = nlohmann::json::array();
+      for (auto& e : r.elements) a.push_back(to_json(e));
+      return a;
+    }
+  }
+  return nullptr;
+}
+
+// redis-cli's --no-raw output on a terminal, raw output (one value per line) otherwise.
+std::string render(const Reply& r, bool json, bool tty) {
+  if (json) return to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (tty) return ipc::detail::resp::format_reply(r);
+  switch (r.type) {
+    case Reply::Type::nil: case Reply::Type::nil_array: return "";
+    case Reply::Type::integer: return std::to_string(r.integer);
+    case Reply::Type::array: {
+      std::string s;
+      for (std::size_t i = 0; i < r.elements.size(); ++i) s += (i ? "\n" : "") + render(r.elements[i], false, false);
+      return s;
+    }
+    default: return r.str;
+  }
+}
+
+struct Ctl {
+  std::string socket, tcp, pass_file;
+  bool json = false;
+  std::optional<double> timeout;
+  ipc::Timeout limit() const {
+    if (!timeout) return {};
+    return std::chrono::duration<double>(*timeout);
+  }
+};
+
+RespConnection connect(const Ctl& o) {
+  RespConnection conn = [&] {
+    if (!o.tcp.empty()) {
+      auto colon = o.tcp.rfind(':');
+      if (colon == std::string::npos) throw CLI::ValidationError("--tcp", "expected HOST:PORT");
+      return RespConnection::tcp(o.tcp.substr(0, colon), std::stoi(o.tcp.substr(colon + 1)), o.limit());
+    }
+    return RespConnection::unix_socket(o.socket.empty() ? ipc::detail::default_managerd_socket() : o.socket,
+                                       o.limit());
+  }();
+  if (!o.pass_file.empty()) {
+    std::ifstream f(o.pass_file);
+    std::string pass;
+    if (!f || !std::getline(f, pass)) throw std::runtime_error("cannot read " + o.pass_file);
+    auto r = conn.call({"AUTH", pass}, o.limit());
+    if (r.type == Reply::Type::error) throw ipc::AuthenticationError(r.str);
+  }
+  return conn;
+}
+
+// Splits a line like redis-cli does (quotes, \x escapes), with the server's own inline parser.
+bool split(const std::string& line, std::vector<std::string>& out) {
+  ipc::detail::resp::RequestParser p;
+  std::string l = line + "\n";
+  auto st = p.parse(l);
+  out.clear();
+  if (st == ipc::detail::resp::Status::error) return false;
+  for (auto a : p.args()) out.emplace_back(a);
+  return true;
+}
+
+int interactive(RespConnection& conn, const Ctl& o) {
+  bool tty = ::isatty(0) && ::isatty(1);
+  const char* home = std::getenv("HOME");
+  std::string hist = home ? std::string(home) + "/.ipc-ctl_history" : std::string();
+  std::ofstream history;
+  if (!hist.empty()) history.open(hist, std::ios::app);
+  std::string line;
+  int rc = 0;
+  for (;;) {
+    if (tty) {
+      std::printf("ipc-ctl> ");
+      std::fflush(stdout);
+    }
+    if (!std::getline(std::cin, line)) break;
+    std::vector<std::string> args;
+    if (!split(line, args)) {
+      std::fprintf(stderr, "ipc-ctl: error: unbalanced quotes\n");
+      rc = 1;
+      continue;
+    }
+    if (args.empty()) continue;
+    if (history) history << line << "\n" << std::flush;  // the session's history, one command a line
+    std::string first = args[0];
+    for (auto& ch : first) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (first == "exit" || first == "quit") break;
+    std::vector<std::string_view> v(args.begin(), args.end());
+    Reply r = conn.call(v, o.limit());
+    std::printf("%s\n", render(r, o.json, tty).c_str());
+    if (r.type == Reply::Type::error) rc = 1;
+  }
+  return rc;
+}
+
+int ctl_main(int argc, char** argv) {
+  Ctl o;
+  std::vector<std::string> command;
+  CLI::App app{"ipc-ctl: talk to ipc-managerd (or any Redis server). Without a command: interactive."};
+  app.set_version_flag("--version", "ipc-ctl 0.1.0");
+  auto* sock = app.add_option("-s,--socket", o.socket, "Unix socket (default " + ipc::detail::default_managerd_socket() + ")");
+  app.add_option("--tcp", o.tcp, "HOST:PORT instead of the Unix socket")->excludes(sock);
+  app.add_option("--pass-file", o.pass_file, "File whose first line is the password (AUTH)");
+  app.add_flag("--json", o.json, "Print replies as JSON (errors as {\"error\": ...})");
+  app.add_option("-t,--timeout", o.timeout, "Seconds to wait for a reply (default: no limit)");
+  app.add_option("command", command, "Command and arguments, e.g. ping, info, hset h k v, save, shutdown");
+  app.prefix_command(false);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  RespConnection conn = connect(o);
+  if (command.empty()) return interactive(conn, o);
+  std::vector<std::string_view> v(command.begin(), command.end());
+  std::string first = command[0];
+  for (auto& ch : first) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  Reply r;
+  try {
+    r = conn.call(v, o.limit());
+  } catch (const ipc::ConnectionClosed&) {
+    if (first == "shutdown") return 0;  // the server closes the connection when it stops
+    throw;
+  }
+  std::string out = render(r, o.json, ::isatty(1));
+  if (r.type == Reply::Type::error && !o.json) {
+    std::fprintf(stderr, "%s\n", out.c_str());
+    return 1;
+  }
+  std::printf("%s\n", out.c_str());
+  return r.type == Reply::Type::error ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return ctl_main(argc, argv);
+  } catch (const CLI::Error& e) {
+    std::fprintf(stderr, "ipc-ctl: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ipc-ctl: error: %s\n", e.what());
+    return 1;
+  }
+}
