@@ -46,6 +46,9 @@ demo() {
   "$bin/examples/process_exitcodes"
   log "showcase: memory isolation"
   "$bin/examples/memory_isolation"
+  log "showcase: Pipe ping-pong and the close-unused-ends rule; echo server, one process per client"
+  "$bin/examples/pipe_ping_pong"
+  "$bin/examples/echo_server"
 }
 
 run_tests() {
