@@ -360,6 +360,7 @@ std::size_t Connection::recv_bytes_into(std::span<std::byte> buffer, Timeout tim
                              " does not fit the buffer of " + size_str(buffer.size()),
                          Bytes(f.bytes.begin(), f.bytes.end()));
   std::memcpy(buffer.data(), f.bytes.data(), f.bytes.size());
+  if (f.big) release_big_frame();
   return f.bytes.size();
 }
 
@@ -650,23 +651,27 @@ Connection Listener::accept(Timeout timeout) {
       Pending& p = *it;
       const std::string& key = *m_authkey;
       try {
-        auto msg = p.conn.try_recv_bytes(kHandshakeMax, std::chrono::seconds(0));
-        if (!msg) continue;  // part of a message: wait for the rest
-        switch (p.stage) {
-          case Pending::kAwaitDigest:
-            verify(p.conn, key, p.challenge, *msg);
-            p.stage = Pending::kAwaitChallenge;
-            break;
-          case Pending::kAwaitChallenge:
-            answer(p.conn, key, *msg);
-            p.stage = Pending::kAwaitWelcome;
-            break;
-          case Pending::kAwaitWelcome: {
-            expect_welcome(*msg);
-            Connection done = std::move(p.conn);
-            m_pending.erase(it);
-            return done;
+        // Several handshake messages may sit in the buffer already: take all that are there.
+        for (bool more = true; more;) {
+          auto msg = p.conn.try_recv_bytes(kHandshakeMax, std::chrono::seconds(0));
+          if (!msg) break;  // part of a message: wait for the rest
+          switch (p.stage) {
+            case Pending::kAwaitDigest:
+              verify(p.conn, key, p.challenge, *msg);
+              p.stage = Pending::kAwaitChallenge;
+              break;
+            case Pending::kAwaitChallenge:
+              answer(p.conn, key, *msg);
+              p.stage = Pending::kAwaitWelcome;
+              break;
+            case Pending::kAwaitWelcome: {
+              expect_welcome(*msg);
+              Connection done = std::move(p.conn);
+              m_pending.erase(it);
+              return done;
+            }
           }
+          more = p.conn.has_buffered_message();
         }
       } catch (const AuthenticationError&) {
         m_pending.erase(it);

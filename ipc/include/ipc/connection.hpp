@@ -89,7 +89,9 @@ class Connection {
   template <Serializable T>
   T recv(Timeout timeout = {}) {
     T out{};
-    decode_into(next_frame(timeout, m_max_message).bytes, out);
+    auto f = next_frame(timeout, m_max_message);
+    decode_into(f.bytes, out);
+    if (f.big) release_big_frame();
     return out;
   }
 
@@ -100,6 +102,7 @@ class Connection {
     if (!f.ok) return std::nullopt;
     T out{};
     decode_into(f.bytes, out);
+    if (f.big) release_big_frame();
     return out;
   }
 
@@ -172,6 +175,7 @@ class Connection {
   };
   Frame next_frame(Timeout timeout, std::size_t limit, bool throw_on_timeout = true);
   void send_frame(const void* data, std::size_t size);
+  void release_big_frame() noexcept { m_frame = Bytes(); }  // do not keep a huge buffer around
   void write_all(::iovec* iov, int iovcnt);
   bool fill(Deadline& deadline);
   bool wait_readable(Deadline& deadline);
