@@ -187,6 +187,7 @@ class Connection {
   bool m_writable = false;
   bool m_is_socket = false;
   bool m_poll_first = false;
+  bool m_sigpipe_guard = false;  // pipe/FIFO write end while SIGPIPE was not ignored
   std::size_t m_max_message = kDefaultMaxMessageSize;
   // Read buffer: bytes [m_rpos, m_rend) of m_rbuf are received but not consumed yet. A read
   // takes a header and a small payload (often several messages) in one syscall.
