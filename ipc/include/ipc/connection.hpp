@@ -61,6 +61,7 @@ class Connection {
   /// Takes ownership of `fd` (a socket, pipe or FIFO end) with the given directions.
   /// Throws ValueError when fd < 0 or neither direction is set.
   Connection(detail::UniqueFd fd, bool readable, bool writable);
+  /// Takes over `other`'s fd and buffered bytes; `other` is left closed.
   Connection(Connection&& other) noexcept;
   /// Closes the current fd first, then takes `other`'s.
   Connection& operator=(Connection&& other) noexcept;
@@ -70,7 +71,8 @@ class Connection {
   ~Connection();
 
   /// Sends `value` as one message. Throws ValueError (closed, read-only, too large),
-  /// ConnectionClosed when the peer is gone, std::system_error on other OS errors.
+  /// ConnectionClosed when the peer is gone, std::system_error on other OS errors. Blocks while
+  /// the peer's buffer is full (as Python's send does); the peer's death ends that wait.
   template <Serializable T>
   void send(const T& value) {
     if constexpr (TriviallySerializable<T>) {
@@ -229,7 +231,9 @@ class Listener {
   /// std::system_error when the address is in use or cannot be bound.
   explicit Listener(std::string_view address, std::optional<std::string> authkey = std::nullopt,
                     int backlog = 128);
+  /// Takes over `other`'s socket, pending handshakes and socket file.
   Listener(Listener&& other) noexcept;
+  /// Closes this one (unlinking its file), then takes over `other`'s.
   Listener& operator=(Listener&& other) noexcept;
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
@@ -297,8 +301,11 @@ class Waitable {
   Process* process() const noexcept { return m_process; }
   /// True when this handle refers to `obj`.
   bool is(const Connection& obj) const noexcept { return m_conn == &obj; }
+  /// True when this handle refers to `obj`.
   bool is(const Listener& obj) const noexcept { return m_listener == &obj; }
+  /// True when this handle refers to `obj`.
   bool is(const Process& obj) const noexcept { return m_process == &obj; }
+  /// Same object.
   bool operator==(const Waitable&) const = default;
 
  private:

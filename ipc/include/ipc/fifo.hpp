@@ -35,7 +35,9 @@ class Fifo : public Connection {
 
   /// A closed Fifo.
   Fifo() noexcept = default;
+  /// Takes over `other`'s fd and ownership of the path.
   Fifo(Fifo&& other) noexcept;
+  /// Unlinks this one's path if owned, then takes over `other`'s.
   Fifo& operator=(Fifo&& other) noexcept;
   /// Closes; in the creating process also unlinks the path. Never throws.
   ~Fifo();
