@@ -148,14 +148,14 @@ void Connection::check_readable(const char* what) const {
 
 // ---- Sending ----
 
-void Connection::send_bytes(std::span<const std::byte> data, std::size_t offset, std::size_t size) {
+void Connection::send_bytes(std::span<const std::byte> data, std::size_t offset, std::size_t size, Timeout timeout) {
   if (offset > data.size()) throw ValueError("send_bytes: offset is beyond the buffer");
   if (size == npos) size = data.size() - offset;
   if (size > data.size() - offset) throw ValueError("send_bytes: offset + size is beyond the buffer");
-  send_frame(data.data() + offset, size);
+  send_frame(data.data() + offset, size, timeout);
 }
 
-void Connection::send_frame(const void* data, std::size_t size) {
+void Connection::send_frame(const void* data, std::size_t size, Timeout timeout) {
   if (!m_fd) throw ValueError("send: connection is closed");
   if (!m_writable) throw ValueError("send: connection is read-only");
   if (size > m_max_message)
@@ -163,10 +163,22 @@ void Connection::send_frame(const void* data, std::size_t size) {
                      size_str(m_max_message) + "); nothing was sent");
   Header h{static_cast<std::uint32_t>(size), static_cast<std::uint32_t>(size) ^ kFrameMagic};
   iovec iov[2] = {{&h, kHeaderSize}, {const_cast<void*>(data), size}};
-  write_all(iov, size ? 2 : 1);
+  write_all(iov, size ? 2 : 1, timeout);
 }
 
-void Connection::write_all(iovec* iov, int iovcnt) {
+void Connection::write_all(iovec* iov, int iovcnt, Timeout timeout) {
+  Deadline deadline(timeout);
+  const bool bounded = !deadline.infinite();
+  std::size_t total = 0, written = 0;
+  for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+  // A bounded send must not block in write(): sockets take MSG_DONTWAIT per call; a pipe's
+  // file description is made non-blocking for the duration (only for bounded sends, so the
+  // unbounded hot path stays one syscall).
+  int restore_flags = -1;
+  if (bounded && !m_is_socket) {
+    int fl = ::fcntl(m_fd.get(), F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK) && ::fcntl(m_fd.get(), F_SETFL, fl | O_NONBLOCK) == 0) restore_flags = fl;
+  }
   // Sockets: MSG_NOSIGNAL turns a dead peer into EPIPE without a signal, at no extra cost.
   // Pipes have no such flag: block SIGPIPE in this thread around the write and consume the
   // one the write raised, unless the caller already blocks or ignores it.
@@ -186,21 +198,27 @@ void Connection::write_all(iovec* iov, int iovcnt) {
       msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = static_cast<std::size_t>(iovcnt);
-      n = ::sendmsg(m_fd.get(), &msg, MSG_NOSIGNAL);
+      n = ::sendmsg(m_fd.get(), &msg, MSG_NOSIGNAL | (bounded ? MSG_DONTWAIT : 0));
     } else {
       n = ::writev(m_fd.get(), iov, iovcnt);
     }
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN) {  // a non-blocking fd handed to us: wait until writable
+      if (errno == EAGAIN) {  // full (bounded send, or a non-blocking fd handed to us): wait
         pollfd p{m_fd.get(), POLLOUT, 0};
-        ::poll(&p, 1, -1);
+        timespec ts = deadline.relative_timespec();
+        int r = ::ppoll(&p, 1, bounded ? &ts : nullptr, nullptr);
+        if (r == 0) {
+          err = ETIMEDOUT;
+          break;
+        }
         continue;
       }
       err = errno;
       break;
     }
     auto done = static_cast<std::size_t>(n);
+    written += done;
     while (iovcnt > 0 && done >= iov->iov_len) {
       done -= iov->iov_len;
       ++iov;
@@ -218,6 +236,13 @@ void Connection::write_all(iovec* iov, int iovcnt) {
       }
     }
     ::pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
+  }
+  if (restore_flags >= 0) ::fcntl(m_fd.get(), F_SETFL, restore_flags);
+  if (err == ETIMEDOUT) {
+    if (written == 0) throw TimeoutError("send: timed out; nothing was sent");
+    close();  // the peer holds part of a frame: the stream is unusable
+    throw TimeoutError("send: timed out after " + size_str(written) + " of " + size_str(total) +
+                       "; the connection is closed");
   }
   if (err == EPIPE || err == ECONNRESET) throw ConnectionClosed("send: the peer closed the connection");
   if (err) throw_system_error(err, "send(fd " + std::to_string(m_fd.get()) + ")");

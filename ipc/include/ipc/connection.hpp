@@ -70,17 +70,18 @@ class Connection {
   /// Closes the fd; never throws.
   ~Connection();
 
-  /// Sends `value` as one message. Throws ValueError (closed, read-only, too large),
-  /// ConnectionClosed when the peer is gone, std::system_error on other OS errors. Blocks while
-  /// the peer's buffer is full (as Python's send does); the peer's death ends that wait.
+  /// Sends `value` as one message. Blocks while the peer's buffer is full, at most `timeout`:
+  /// TimeoutError, and if part of the message was already written the connection is closed
+  /// (the peer sees a truncated message). Throws ValueError (closed, read-only, too large),
+  /// ConnectionClosed when the peer is gone, std::system_error on other OS errors.
   template <Serializable T>
-  void send(const T& value) {
+  void send(const T& value, Timeout timeout = {}) {
     if constexpr (TriviallySerializable<T>) {
-      send_frame(std::addressof(value), sizeof(T));
+      send_frame(std::addressof(value), sizeof(T), timeout);
     } else {
       m_wbuf.clear();
       encode_append(value, m_wbuf);
-      send_frame(m_wbuf.data(), m_wbuf.size());
+      send_frame(m_wbuf.data(), m_wbuf.size(), timeout);
     }
   }
 
@@ -110,9 +111,10 @@ class Connection {
 
   /// Sends `size` bytes of `data` from `offset` (all of the rest by default) as one message.
   /// Throws as send(), and ValueError when offset/size fall outside `data`.
-  void send_bytes(std::span<const std::byte> data, std::size_t offset = 0, std::size_t size = npos);
-  /// Sends the bytes of a string as one message.
-  void send_bytes(std::string_view data) { send_frame(data.data(), data.size()); }
+  void send_bytes(std::span<const std::byte> data, std::size_t offset = 0, std::size_t size = npos,
+                  Timeout timeout = {});
+  /// Sends the bytes of a string as one message (timeout and errors as send()).
+  void send_bytes(std::string_view data, Timeout timeout = {}) { send_frame(data.data(), data.size(), timeout); }
 
   /// Receives one message as bytes. A message longer than `maxlength` (or the connection's
   /// max_message_size) throws ProtocolError and closes the connection, as Python does.
@@ -176,9 +178,9 @@ class Connection {
     bool ok = true;    // false: timed out (only when throw_on_timeout is false)
   };
   Frame next_frame(Timeout timeout, std::size_t limit, bool throw_on_timeout = true);
-  void send_frame(const void* data, std::size_t size);
+  void send_frame(const void* data, std::size_t size, Timeout timeout);
   void release_big_frame() noexcept { m_frame = Bytes(); }  // do not keep a huge buffer around
-  void write_all(::iovec* iov, int iovcnt);
+  void write_all(::iovec* iov, int iovcnt, Timeout timeout);
   bool fill(Deadline& deadline);
   bool wait_readable(Deadline& deadline);
   [[noreturn]] void fail_stream(const std::string& why);
