@@ -183,6 +183,7 @@ TEST_SUITE("Connection") {
     a.close();
     CHECK(a.closed());
     CHECK(b.recv<int>() == 1);
+    CHECK(b.poll());  // EOF counts as readable, as in Python
     CHECK_THROWS_AS(b.recv<int>(), ipc::ConnectionClosed);
     CHECK_THROWS_AS(b.recv<int>(1s), ipc::ConnectionClosed);
     CHECK_THROWS_AS(b.send(2), ipc::ConnectionClosed);  // EPIPE without dying of SIGPIPE

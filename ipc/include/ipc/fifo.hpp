@@ -5,7 +5,8 @@
 // the other opens it. Opening never hangs: a writer waits for a reader up to its timeout
 // (TimeoutError), and a reader opens at once and waits for messages in recv(timeout). A reader
 // sees ConnectionClosed once a writer has connected and every writer has closed.
-// Messages up to PIPE_BUF - 8 bytes (4088) from several writers never interleave.
+// Messages up to PIPE_BUF - 8 bytes (4088) from several writers never interleave. A reader that
+// serves writers coming and going opens with Mode::read_write, so it never sees EOF in between.
 #pragma once
 
 #include <sys/types.h>
