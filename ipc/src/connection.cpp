@@ -519,6 +519,7 @@ constexpr std::string_view kWelcome = "#WELCOME#";
 constexpr std::string_view kFailure = "#FAILURE#";
 constexpr std::size_t kNonceSize = 32;
 constexpr std::size_t kHandshakeMax = 256;
+constexpr std::size_t kMaxPendingHandshakes = 256;
 
 Bytes make_challenge() {
   Bytes msg(kChallenge.size() + kNonceSize);
@@ -734,6 +735,8 @@ Connection Listener::accept(Timeout timeout) {
       } catch (const Error&) {
         continue;  // gone already
       }
+      // Bound the memory and fds a flood of silent clients can pin: drop the oldest.
+      if (m_pending.size() >= kMaxPendingHandshakes) m_pending.erase(m_pending.begin());
       m_pending.push_back(std::move(p));
     }
     if (deadline.expired()) throw TimeoutError("accept(" + m_address + "): timed out");
