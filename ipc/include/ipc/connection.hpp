@@ -244,7 +244,8 @@ class Listener {
 
   /// Waits for a client and returns its Connection. With an authkey, handshakes of several
   /// clients run interleaved, so a client that connects and never speaks does not hold up the
-  /// others; one that has not finished within handshake_timeout() is dropped. Throws
+  /// others; one that has not finished within handshake_timeout() is dropped (as is the
+  /// oldest when 256 are pending). Throws
   /// TimeoutError when `timeout` passes first, AuthenticationError when a client's digest is
   /// wrong (that client is disconnected; the Listener stays usable), ValueError when closed.
   Connection accept(Timeout timeout = {});
