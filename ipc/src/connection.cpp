@@ -292,6 +292,22 @@ bool Connection::fill(Deadline& deadline) {
   }
 }
 
+long Connection::read_available() noexcept {
+  if (!m_rbuf) m_rbuf = std::make_unique_for_overwrite<std::byte[]>(kReadBufferSize);
+  if (m_rpos > 0) {
+    std::memmove(m_rbuf.get(), m_rbuf.get() + m_rpos, m_rend - m_rpos);
+    m_rend -= m_rpos;
+    m_rpos = 0;
+  }
+  if (m_rend == kReadBufferSize) return 1;  // full already: there is something to read
+  ssize_t n;
+  do {
+    n = ::read(m_fd.get(), m_rbuf.get() + m_rend, kReadBufferSize - m_rend);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) m_rend += static_cast<std::size_t>(n);
+  return static_cast<long>(n);
+}
+
 void Connection::fail_stream(const std::string& why) {
   // The stream can no longer be trusted (we do not know where the next frame starts): close it,
   // as Python does when a message exceeds maxlength.

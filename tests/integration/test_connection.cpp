@@ -332,6 +332,32 @@ TEST_SUITE("Fifo") {
     CHECK_THROWS_AS(f.recv<int>(100ms), ipc::TimeoutError);
   }
 
+  TEST_CASE("wait_for_writer times out with no writer and returns once one opens" * doctest::timeout(30)) {
+    ipc::test::TempDir dir;
+    auto path = dir / "f";
+    auto reader = ipc::Fifo::create(path, ipc::Fifo::Mode::read);
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK_FALSE(reader.wait_for_writer(150ms));
+    CHECK(std::chrono::steady_clock::now() - t0 >= 150ms);
+    // A writer that opens and stays silent until told: the reader sees it without any data.
+    auto [go_r, go_w] = ipc::Pipe(false);
+    ipc::Process p{[&] {
+      go_w.close();
+      auto w = ipc::Fifo::open(path, ipc::Fifo::Mode::write, 10s);
+      go_r.recv<int>(10s);
+      w.send(std::string("after the open"));
+    }};
+    p.start();
+    go_r.close();
+    CHECK(reader.wait_for_writer(10s));
+    CHECK_FALSE(reader.poll());  // nothing was sent yet
+    go_w.send(1);
+    CHECK(reader.recv<std::string>(10s) == "after the open");
+    CHECK(p.join(10s));
+    auto rw = ipc::Fifo::open(path, ipc::Fifo::Mode::read_write);
+    CHECK_THROWS_AS(rw.wait_for_writer(0s), ipc::ValueError);
+  }
+
   TEST_CASE("missing paths and non-FIFOs are refused") {
     ipc::test::TempDir dir;
     CHECK_THROWS_AS(ipc::Fifo::open(dir / "none", ipc::Fifo::Mode::read), std::system_error);

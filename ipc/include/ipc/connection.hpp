@@ -170,6 +170,9 @@ class Connection {
   /// Makes every read wait for poll() first: needed for FIFOs, where read() returns EOF while
   /// no writer has opened yet but poll() waits for one.
   void poll_before_read(bool on) noexcept { m_poll_first = on; }
+  /// One read(2) of what is there into the read buffer, which must be made non-blocking by the
+  /// caller: >0 bytes read, 0 at EOF, -1 with errno set (EAGAIN: nothing yet).
+  long read_available() noexcept;
 
  private:
   struct Frame {
