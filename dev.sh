@@ -69,6 +69,9 @@ demo() {
   "$bin/examples/shared_array"
   "$bin/examples/ticket_lock"
   "$bin/examples/semaphore_wc" --bounded
+  log "showcase: Pipe ping-pong and the close-unused-ends rule; echo server, one process per client"
+  "$bin/examples/pipe_ping_pong"
+  "$bin/examples/echo_server"
 }
 
 run_tests() {
@@ -80,7 +83,7 @@ run_tests() {
 run_bench() {
   build release
   log "running benchmarks (ratios are measured in this run)"
-  python3 bench/run.py build/release/bench
+  python3 bench/run.py build/release "$@"
 }
 
 run_fuzz() {

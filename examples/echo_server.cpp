@@ -26,19 +26,20 @@ namespace {
 // The handler: runs in its own process, one per client.
 int serve(ipc::Listener& listener, ipc::Connection& conn) {
   listener.close();  // the handler never accepts (a child's close does not unlink the socket file)
-  for (;;) {
-    std::string msg;
-    try {
-      msg = conn.recv<std::string>(30s);
-    } catch (const ipc::ConnectionClosed&) {
-      std::printf("handler %d: client closed, handler exits\n", ::getpid());
-      return 0;
+  try {
+    for (;;) {
+      auto msg = conn.recv<std::string>(30s);
+      for (auto& ch : msg) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      std::printf("handler %d: echo %s\n", ::getpid(), msg.c_str());
+      std::fflush(stdout);
+      conn.send(msg);
     }
-    for (auto& ch : msg) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    std::printf("handler %d: echo %s\n", ::getpid(), msg.c_str());
-    std::fflush(stdout);
-    conn.send(msg);
+  } catch (const ipc::ConnectionClosed&) {  // from recv, or from send if the client left first
+    std::printf("handler %d: client closed, handler exits\n", ::getpid());
+  } catch (const ipc::TimeoutError&) {
+    std::printf("handler %d: client idle for 30 s, handler exits\n", ::getpid());
   }
+  return 0;
 }
 
 // A client as in echo_client, run as a process of the demo.

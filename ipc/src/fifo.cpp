@@ -11,19 +11,23 @@
 namespace ipc {
 
 Fifo::Fifo(detail::UniqueFd fd, Mode mode, std::filesystem::path path)
-    : Connection(std::move(fd), mode != Mode::write, mode != Mode::read), m_path(std::move(path)) {
+    : Connection(std::move(fd), mode != Mode::write, mode != Mode::read), m_path(std::move(path)), m_mode(mode) {
   // read() on a FIFO returns EOF while no writer has opened it; poll() waits for one instead.
   poll_before_read(mode == Mode::read);
 }
 
 Fifo::Fifo(Fifo&& o) noexcept
-    : Connection(std::move(o)), m_path(std::move(o.m_path)), m_owner_pid(std::exchange(o.m_owner_pid, 0)) {}
+    : Connection(std::move(o)),
+      m_path(std::move(o.m_path)),
+      m_mode(o.m_mode),
+      m_owner_pid(std::exchange(o.m_owner_pid, 0)) {}
 
 Fifo& Fifo::operator=(Fifo&& o) noexcept {
   if (this != &o) {
     unlink();
     Connection::operator=(std::move(o));
     m_path = std::move(o.m_path);
+    m_mode = o.m_mode;
     m_owner_pid = std::exchange(o.m_owner_pid, 0);
   }
   return *this;
@@ -35,6 +39,38 @@ void Fifo::unlink() noexcept {
   // Only the creating process unlinks: a forked child's copy must not remove the parent's FIFO.
   if (m_owner_pid != 0 && m_owner_pid == ::getpid()) ::unlink(m_path.c_str());
   m_owner_pid = 0;
+}
+
+bool Fifo::wait_for_writer(Timeout timeout) {
+  if (closed()) throw ValueError("wait_for_writer: FIFO is closed");
+  if (m_mode != Mode::read) throw ValueError("wait_for_writer: only for a FIFO opened in Mode::read");
+  if (has_buffered_message()) return true;
+  // A non-blocking read tells the cases apart: bytes or EAGAIN mean a writer is there, 0 means
+  // none is. poll() cannot: it reports nothing both while no writer ever came and while one is
+  // there without writing. Retries with a growing pause (capped at 20 ms).
+  int fl = ::fcntl(fileno(), F_GETFL);
+  if (fl < 0 || ::fcntl(fileno(), F_SETFL, fl | O_NONBLOCK) != 0) throw_errno("fcntl(" + m_path.string() + ")");
+  Deadline deadline(timeout);
+  auto backoff = std::chrono::microseconds(200);
+  bool found = false;
+  int err = 0;
+  for (;;) {
+    long n = read_available();
+    if (n > 0 || (n < 0 && errno == EAGAIN)) {
+      found = true;
+      break;
+    }
+    if (n < 0) {
+      err = errno;
+      break;
+    }
+    if (deadline.expired()) break;
+    std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(backoff, deadline.remaining()));
+    backoff = std::min<std::chrono::microseconds>(backoff * 2, std::chrono::milliseconds(20));
+  }
+  ::fcntl(fileno(), F_SETFL, fl);
+  if (err) throw_system_error(err, "read(" + m_path.string() + ")");
+  return found;
 }
 
 Fifo Fifo::create(const std::filesystem::path& path, Mode mode, Timeout timeout, mode_t perms) {

@@ -88,6 +88,23 @@ TEST_SUITE("Connection faults") {
     }
   }
 
+  TEST_CASE("with SIGPIPE ignored a write to a dead reader still throws ConnectionClosed" * doctest::timeout(30)) {
+    ipc::Process p{[] {
+      ::signal(SIGPIPE, SIG_IGN);  // the guard-free path
+      auto [r, w] = ipc::Pipe(false);
+      r.close();
+      try {
+        w.send(1);
+      } catch (const ipc::ConnectionClosed&) {
+        return 0;
+      }
+      return 1;
+    }};
+    p.start();
+    CHECK(p.join(10s));
+    CHECK(*p.exitcode() == 0);
+  }
+
   TEST_CASE("a FIFO writer killed mid-message gives the reader ConnectionClosed" * doctest::timeout(60)) {
     ipc::test::TempDir dir;
     auto path = dir / "f";

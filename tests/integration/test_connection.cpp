@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -331,6 +332,32 @@ TEST_SUITE("Fifo") {
     CHECK_THROWS_AS(f.recv<int>(100ms), ipc::TimeoutError);
   }
 
+  TEST_CASE("wait_for_writer times out with no writer and returns once one opens" * doctest::timeout(30)) {
+    ipc::test::TempDir dir;
+    auto path = dir / "f";
+    auto reader = ipc::Fifo::create(path, ipc::Fifo::Mode::read);
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK_FALSE(reader.wait_for_writer(150ms));
+    CHECK(std::chrono::steady_clock::now() - t0 >= 150ms);
+    // A writer that opens and stays silent until told: the reader sees it without any data.
+    auto [go_r, go_w] = ipc::Pipe(false);
+    ipc::Process p{[&] {
+      go_w.close();
+      auto w = ipc::Fifo::open(path, ipc::Fifo::Mode::write, 10s);
+      go_r.recv<int>(10s);
+      w.send(std::string("after the open"));
+    }};
+    p.start();
+    go_r.close();
+    CHECK(reader.wait_for_writer(10s));
+    CHECK_FALSE(reader.poll());  // nothing was sent yet
+    go_w.send(1);
+    CHECK(reader.recv<std::string>(10s) == "after the open");
+    CHECK(p.join(10s));
+    auto rw = ipc::Fifo::open(path, ipc::Fifo::Mode::read_write);
+    CHECK_THROWS_AS(rw.wait_for_writer(0s), ipc::ValueError);
+  }
+
   TEST_CASE("missing paths and non-FIFOs are refused") {
     ipc::test::TempDir dir;
     CHECK_THROWS_AS(ipc::Fifo::open(dir / "none", ipc::Fifo::Mode::read), std::system_error);
@@ -351,6 +378,32 @@ TEST_SUITE("Fifo") {
     CHECK(reader.recv<std::string>(10s).size() == (1u << 20));
     CHECK_THROWS_AS(reader.recv<int>(10s), ipc::ConnectionClosed);
     CHECK(p.join(10s));
+  }
+}
+
+TEST_SUITE("Fifo with several writers") {
+  TEST_CASE("small messages from several writer processes never interleave" * doctest::timeout(60)) {
+    ipc::test::TempDir dir;
+    auto path = dir / "f";
+    // read_write: the reader is a writer too, so it sees no EOF in a gap between writers.
+    auto reader = ipc::Fifo::create(path, ipc::Fifo::Mode::read_write);
+    std::vector<ipc::Process> writers;
+    for (int w = 0; w < 4; ++w)
+      writers.emplace_back([path, w] {
+        auto f = ipc::Fifo::open(path, ipc::Fifo::Mode::write, 10s);
+        for (int i = 0; i < 300; ++i) f.send(std::vector<int>(500, w * 1000 + i));  // ~2 KiB frames
+      });
+    for (auto& w : writers) w.start();
+    std::vector<int> next(4, 0);
+    for (int n = 0; n < 1200; ++n) {
+      auto v = reader.recv<std::vector<int>>(20s);
+      REQUIRE(v.size() == 500);
+      int w = v[0] / 1000, i = v[0] % 1000;
+      REQUIRE(w < 4);
+      CHECK(std::count(v.begin(), v.end(), v[0]) == 500);  // whole, not mixed with another frame
+      CHECK(i == next[w]++);                                // each writer's order kept
+    }
+    for (auto& w : writers) CHECK(w.join(10s));
   }
 }
 

@@ -152,12 +152,38 @@ TEST_SUITE("Connection") {
     }
   }
 
+  TEST_CASE("send with a timeout gives up when the peer does not read") {
+    SUBCASE("socket buffer already full: nothing is sent and the connection stays usable") {
+      auto [a, b] = ipc::Pipe();
+      std::vector<char> chunk(4096, 'f');
+      while (::send(a.fileno(), chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
+      }
+      while (::send(a.fileno(), chunk.data(), 1, MSG_DONTWAIT) > 0) {
+      }
+      CHECK_THROWS_WITH_AS(a.send(1, 50ms), doctest::Contains("nothing was sent"), ipc::TimeoutError);
+      CHECK_FALSE(a.closed());
+    }
+    SUBCASE("a big message on a pipe: part is written and the connection is closed") {
+      auto [r, w] = ipc::Pipe(false);
+      CHECK_THROWS_WITH_AS(w.send(std::string(4 << 20, 'x'), 100ms), doctest::Contains("connection is closed"),
+                           ipc::TimeoutError);
+      CHECK(w.closed());
+      CHECK_THROWS_AS(r.recv<std::string>(5s), ipc::ConnectionClosed);  // truncated frame
+    }
+    SUBCASE("a bounded send that fits completes") {
+      auto [a, b] = ipc::Pipe(false);
+      b.send(std::string(1000, 'y'), 1s);
+      CHECK(a.recv<std::string>(1s).size() == 1000);
+    }
+  }
+
   TEST_CASE("recv on a closed peer throws ConnectionClosed") {
     auto [a, b] = ipc::Pipe();
     a.send(1);
     a.close();
     CHECK(a.closed());
     CHECK(b.recv<int>() == 1);
+    CHECK(b.poll());  // EOF counts as readable, as in Python
     CHECK_THROWS_AS(b.recv<int>(), ipc::ConnectionClosed);
     CHECK_THROWS_AS(b.recv<int>(1s), ipc::ConnectionClosed);
     CHECK_THROWS_AS(b.send(2), ipc::ConnectionClosed);  // EPIPE without dying of SIGPIPE

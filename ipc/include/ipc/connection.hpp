@@ -61,6 +61,7 @@ class Connection {
   /// Takes ownership of `fd` (a socket, pipe or FIFO end) with the given directions.
   /// Throws ValueError when fd < 0 or neither direction is set.
   Connection(detail::UniqueFd fd, bool readable, bool writable);
+  /// Takes over `other`'s fd and buffered bytes; `other` is left closed.
   Connection(Connection&& other) noexcept;
   /// Closes the current fd first, then takes `other`'s.
   Connection& operator=(Connection&& other) noexcept;
@@ -69,16 +70,18 @@ class Connection {
   /// Closes the fd; never throws.
   ~Connection();
 
-  /// Sends `value` as one message. Throws ValueError (closed, read-only, too large),
+  /// Sends `value` as one message. Blocks while the peer's buffer is full, at most `timeout`:
+  /// TimeoutError, and if part of the message was already written the connection is closed
+  /// (the peer sees a truncated message). Throws ValueError (closed, read-only, too large),
   /// ConnectionClosed when the peer is gone, std::system_error on other OS errors.
   template <Serializable T>
-  void send(const T& value) {
+  void send(const T& value, Timeout timeout = {}) {
     if constexpr (TriviallySerializable<T>) {
-      send_frame(std::addressof(value), sizeof(T));
+      send_frame(std::addressof(value), sizeof(T), timeout);
     } else {
       m_wbuf.clear();
       encode_append(value, m_wbuf);
-      send_frame(m_wbuf.data(), m_wbuf.size());
+      send_frame(m_wbuf.data(), m_wbuf.size(), timeout);
     }
   }
 
@@ -89,7 +92,9 @@ class Connection {
   template <Serializable T>
   T recv(Timeout timeout = {}) {
     T out{};
-    decode_into(next_frame(timeout, m_max_message).bytes, out);
+    auto f = next_frame(timeout, m_max_message);
+    decode_into(f.bytes, out);
+    if (f.big) release_big_frame();
     return out;
   }
 
@@ -100,14 +105,16 @@ class Connection {
     if (!f.ok) return std::nullopt;
     T out{};
     decode_into(f.bytes, out);
+    if (f.big) release_big_frame();
     return out;
   }
 
   /// Sends `size` bytes of `data` from `offset` (all of the rest by default) as one message.
   /// Throws as send(), and ValueError when offset/size fall outside `data`.
-  void send_bytes(std::span<const std::byte> data, std::size_t offset = 0, std::size_t size = npos);
-  /// Sends the bytes of a string as one message.
-  void send_bytes(std::string_view data) { send_frame(data.data(), data.size()); }
+  void send_bytes(std::span<const std::byte> data, std::size_t offset = 0, std::size_t size = npos,
+                  Timeout timeout = {});
+  /// Sends the bytes of a string as one message (timeout and errors as send()).
+  void send_bytes(std::string_view data, Timeout timeout = {}) { send_frame(data.data(), data.size(), timeout); }
 
   /// Receives one message as bytes. A message longer than `maxlength` (or the connection's
   /// max_message_size) throws ProtocolError and closes the connection, as Python does.
@@ -163,6 +170,9 @@ class Connection {
   /// Makes every read wait for poll() first: needed for FIFOs, where read() returns EOF while
   /// no writer has opened yet but poll() waits for one.
   void poll_before_read(bool on) noexcept { m_poll_first = on; }
+  /// One read(2) of what is there into the read buffer, which must be made non-blocking by the
+  /// caller: >0 bytes read, 0 at EOF, -1 with errno set (EAGAIN: nothing yet).
+  long read_available() noexcept;
 
  private:
   struct Frame {
@@ -171,8 +181,9 @@ class Connection {
     bool ok = true;    // false: timed out (only when throw_on_timeout is false)
   };
   Frame next_frame(Timeout timeout, std::size_t limit, bool throw_on_timeout = true);
-  void send_frame(const void* data, std::size_t size);
-  void write_all(::iovec* iov, int iovcnt);
+  void send_frame(const void* data, std::size_t size, Timeout timeout);
+  void release_big_frame() noexcept { m_frame = Bytes(); }  // do not keep a huge buffer around
+  void write_all(::iovec* iov, int iovcnt, Timeout timeout);
   bool fill(Deadline& deadline);
   bool wait_readable(Deadline& deadline);
   [[noreturn]] void fail_stream(const std::string& why);
@@ -183,6 +194,7 @@ class Connection {
   bool m_writable = false;
   bool m_is_socket = false;
   bool m_poll_first = false;
+  bool m_sigpipe_guard = false;  // pipe/FIFO write end while SIGPIPE was not ignored
   std::size_t m_max_message = kDefaultMaxMessageSize;
   // Read buffer: bytes [m_rpos, m_rend) of m_rbuf are received but not consumed yet. A read
   // takes a header and a small payload (often several messages) in one syscall.
@@ -224,7 +236,9 @@ class Listener {
   /// std::system_error when the address is in use or cannot be bound.
   explicit Listener(std::string_view address, std::optional<std::string> authkey = std::nullopt,
                     int backlog = 128);
+  /// Takes over `other`'s socket, pending handshakes and socket file.
   Listener(Listener&& other) noexcept;
+  /// Closes this one (unlinking its file), then takes over `other`'s.
   Listener& operator=(Listener&& other) noexcept;
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
@@ -233,7 +247,8 @@ class Listener {
 
   /// Waits for a client and returns its Connection. With an authkey, handshakes of several
   /// clients run interleaved, so a client that connects and never speaks does not hold up the
-  /// others; one that has not finished within handshake_timeout() is dropped. Throws
+  /// others; one that has not finished within handshake_timeout() is dropped (as is the
+  /// oldest when 256 are pending). Throws
   /// TimeoutError when `timeout` passes first, AuthenticationError when a client's digest is
   /// wrong (that client is disconnected; the Listener stays usable), ValueError when closed.
   Connection accept(Timeout timeout = {});
@@ -292,8 +307,11 @@ class Waitable {
   Process* process() const noexcept { return m_process; }
   /// True when this handle refers to `obj`.
   bool is(const Connection& obj) const noexcept { return m_conn == &obj; }
+  /// True when this handle refers to `obj`.
   bool is(const Listener& obj) const noexcept { return m_listener == &obj; }
+  /// True when this handle refers to `obj`.
   bool is(const Process& obj) const noexcept { return m_process == &obj; }
+  /// Same object.
   bool operator==(const Waitable&) const = default;
 
  private:

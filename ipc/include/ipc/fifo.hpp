@@ -3,9 +3,11 @@
 // Two unrelated programs meet at a path: one creates the FIFO (mode 0600 unless told otherwise)
 // and owns it, so it is unlinked when that Fifo object is destroyed in the creating process;
 // the other opens it. Opening never hangs: a writer waits for a reader up to its timeout
-// (TimeoutError), and a reader opens at once and waits for messages in recv(timeout). A reader
-// sees ConnectionClosed once a writer has connected and every writer has closed.
-// Messages up to PIPE_BUF - 8 bytes (4088) from several writers never interleave.
+// (TimeoutError), and a reader opens at once and waits for messages in recv(timeout), or for a
+// writer to open in wait_for_writer(timeout). A reader sees ConnectionClosed once a writer has
+// connected and every writer has closed.
+// Messages up to PIPE_BUF - 8 bytes (4088) from several writers never interleave. A reader that
+// serves writers coming and going opens with Mode::read_write, so it never sees EOF in between.
 #pragma once
 
 #include <sys/types.h>
@@ -35,10 +37,17 @@ class Fifo : public Connection {
 
   /// A closed Fifo.
   Fifo() noexcept = default;
+  /// Takes over `other`'s fd and ownership of the path.
   Fifo(Fifo&& other) noexcept;
+  /// Unlinks this one's path if owned, then takes over `other`'s.
   Fifo& operator=(Fifo&& other) noexcept;
   /// Closes; in the creating process also unlinks the path. Never throws.
   ~Fifo();
+
+  /// Waits until a writer has opened the FIFO (a blocking open with a timeout, for Mode::read);
+  /// bytes it already sent are kept for recv(). Returns false when `timeout` passes first.
+  /// Throws ValueError when closed or not opened in Mode::read.
+  bool wait_for_writer(Timeout timeout = {});
 
   /// The path.
   const std::filesystem::path& path() const noexcept { return m_path; }
@@ -51,6 +60,7 @@ class Fifo : public Connection {
   Fifo(detail::UniqueFd fd, Mode mode, std::filesystem::path path);
 
   std::filesystem::path m_path;
+  Mode m_mode = Mode::read;
   pid_t m_owner_pid = 0;  // creator's pid; 0 when not the owner
 };
 
