@@ -160,7 +160,18 @@ class Value {
   }
 
   Value(Value&&) noexcept = default;
-  Value& operator=(Value&&) noexcept = default;
+  /// Lets go of the current object first (as the destructor), then takes `o`'s.
+  Value& operator=(Value&& o) noexcept {
+    if (this != &o) {
+      drop();
+      m_block = std::move(o.m_block);
+      m_lock = std::move(o.m_lock);
+      m_ptr = o.m_ptr;
+    }
+    return *this;
+  }
+  /// Unmaps; releases the lock first if the calling thread holds it. Never throws.
+  ~Value() { drop(); }
 
   /// A copy of the value, read under the lock (if any).
   T value() const {
@@ -207,6 +218,11 @@ class Value {
   }
 
  private:
+  void drop() noexcept {
+    // A moved-from object has no mapping (and its Lock view no mutex).
+    if (m_block.shm && m_block.header->has_lock) detail::release_if_held(&m_block.header->mutex);
+  }
+
   detail::CtypesBlock m_block;
   mutable std::optional<Lock> m_lock;
   T* m_ptr = nullptr;
@@ -268,7 +284,18 @@ class Array {
   }
 
   Array(Array&&) noexcept = default;
-  Array& operator=(Array&&) noexcept = default;
+  /// Lets go of the current object first (as the destructor), then takes `o`'s.
+  Array& operator=(Array&& o) noexcept {
+    if (this != &o) {
+      drop();
+      m_block = std::move(o.m_block);
+      m_lock = std::move(o.m_lock);
+      m_span = o.m_span;
+    }
+    return *this;
+  }
+  /// Unmaps; releases the lock first if the calling thread holds it. Never throws.
+  ~Array() { drop(); }
 
   /// Number of elements.
   std::size_t size() const noexcept { return m_span.size(); }
@@ -324,6 +351,11 @@ class Array {
   }
 
  private:
+  void drop() noexcept {
+    // A moved-from object has no mapping (and its Lock view no mutex).
+    if (m_block.shm && m_block.header->has_lock) detail::release_if_held(&m_block.header->mutex);
+  }
+
   detail::CtypesBlock m_block;
   mutable std::optional<Lock> m_lock;
   std::span<T> m_span;

@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <ipc/detail/robust_mutex.hpp>
 #include <ipc/detail/shared_object.hpp>
@@ -45,6 +46,15 @@ template <class T>
 class Array;
 
 namespace detail {
+/// Unlocks `m` if the calling thread holds it (before its memory is unmapped). Never throws.
+inline void release_if_held(RobustMutex* m) noexcept {
+  if (m && m->held_by_caller()) {
+    try {
+      m->unlock();
+    } catch (...) {  // cannot happen: held by the caller
+    }
+  }
+}
 struct LockAccess;
 struct SemaphoreState;
 struct EventState;
@@ -75,8 +85,19 @@ class Lock {
   /// Creates or opens the named lock.
   static Lock create_or_open(std::string_view name, mode_t mode = 0600);
 
-  Lock(Lock&&) noexcept = default;
-  Lock& operator=(Lock&&) noexcept = default;
+  Lock(Lock&& o) noexcept : m_shm(std::move(o.m_shm)), m_mutex(std::exchange(o.m_mutex, nullptr)) {}
+  /// Lets go of the current lock first (as the destructor), then takes `o`'s.
+  Lock& operator=(Lock&& o) noexcept {
+    if (this != &o) {
+      drop();
+      m_shm = std::move(o.m_shm);
+      m_mutex = std::exchange(o.m_mutex, nullptr);
+    }
+    return *this;
+  }
+  /// Unmaps; releases the lock first if the calling thread holds it (a held robust mutex must not
+  /// be unmapped: the thread's robust list points into it). Never throws.
+  ~Lock() { drop(); }
 
   /// Acquires the lock; returns false when `timeout` passed first. Returns true also when the
   /// previous owner died holding it (then owner_died() is true). Throws ValueError when the
@@ -115,6 +136,9 @@ class Lock {
   struct ViewTag {};
   Lock(ViewTag, detail::RobustMutex* m) noexcept : m_mutex(m) {}
   explicit Lock(SharedMemory shm) noexcept;
+  void drop() noexcept {
+    if (m_shm) detail::release_if_held(m_mutex);  // a view leaves this to the owning object
+  }
 
   SharedMemory m_shm;  // empty for a view of a mutex inside another object (Value, Array)
   detail::RobustMutex* m_mutex = nullptr;
@@ -144,8 +168,18 @@ class RLock {
   /// Creates or opens the named RLock.
   static RLock create_or_open(std::string_view name, mode_t mode = 0600);
 
-  RLock(RLock&&) noexcept = default;
-  RLock& operator=(RLock&&) noexcept = default;
+  RLock(RLock&& o) noexcept : m_shm(std::move(o.m_shm)), m_state(std::exchange(o.m_state, nullptr)) {}
+  /// Lets go of the current RLock first (as the destructor), then takes `o`'s.
+  RLock& operator=(RLock&& o) noexcept {
+    if (this != &o) {
+      drop();
+      m_shm = std::move(o.m_shm);
+      m_state = std::exchange(o.m_state, nullptr);
+    }
+    return *this;
+  }
+  /// Unmaps; releases the lock (all levels) first if the calling thread holds it. Never throws.
+  ~RLock() { drop(); }
 
   /// Acquires (or re-enters) the lock; false when `timeout` passed first.
   bool acquire(Timeout timeout = {});
@@ -175,6 +209,7 @@ class RLock {
 
  private:
   explicit RLock(SharedMemory shm) noexcept;
+  void drop() noexcept;
   SharedMemory m_shm;
   detail::RLockState* m_state = nullptr;
 };
@@ -303,8 +338,18 @@ class Condition {
   /// Creates or opens the named condition.
   static Condition create_or_open(std::string_view name, mode_t mode = 0600);
 
-  Condition(Condition&&) noexcept = default;
-  Condition& operator=(Condition&&) noexcept = default;
+  Condition(Condition&& o) noexcept : m_shm(std::move(o.m_shm)), m_state(std::exchange(o.m_state, nullptr)) {}
+  /// Lets go of the current condition first (as the destructor), then takes `o`'s.
+  Condition& operator=(Condition&& o) noexcept {
+    if (this != &o) {
+      drop();
+      m_shm = std::move(o.m_shm);
+      m_state = std::exchange(o.m_state, nullptr);
+    }
+    return *this;
+  }
+  /// Unmaps; releases the lock first if the calling thread holds it. Never throws.
+  ~Condition() { drop(); }
 
   /// Acquires the condition's lock; false when `timeout` passed first.
   bool acquire(Timeout timeout = {});
@@ -345,6 +390,7 @@ class Condition {
 
  private:
   explicit Condition(SharedMemory shm) noexcept;
+  void drop() noexcept;
   SharedMemory m_shm;
   detail::ConditionState* m_state = nullptr;
 };
