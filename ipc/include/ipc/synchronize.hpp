@@ -55,6 +55,26 @@ inline void release_if_held(RobustMutex* m) noexcept {
     }
   }
 }
+/// The Lockable / TimedLockable members (lock, try_lock, unlock, try_lock_for) of a type that
+/// has acquire(Timeout) and release(), so that std::scoped_lock and std::unique_lock work with it.
+template <class D>
+struct LockableMixin {
+  /// acquire() without limit.
+  void lock() { self().acquire(); }
+  /// acquire() without waiting.
+  bool try_lock() { return self().acquire(std::chrono::nanoseconds(0)); }
+  /// release().
+  void unlock() { self().release(); }
+  /// acquire(d).
+  template <class Rep, class Period>
+  bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
+    return self().acquire(d);
+  }
+
+ private:
+  D& self() { return static_cast<D&>(*this); }
+};
+
 struct LockAccess;
 struct SemaphoreState;
 struct EventState;
@@ -157,7 +177,7 @@ struct LockAccess {
 /// may acquire it again; it is free once released as many times. Release by a thread that does not
 /// hold it throws ValueError. Robust against owner death like Lock (the count restarts at 1).
 /// Lockable. Thread-safe and fork-safe.
-class RLock {
+class RLock : public detail::LockableMixin<RLock> {
  public:
   /// An anonymous RLock shared with children forked later.
   RLock();
@@ -185,17 +205,6 @@ class RLock {
   bool acquire(Timeout timeout = {});
   /// Releases one level. Throws ValueError when the calling thread does not hold the lock.
   void release();
-  /// Lockable forms of acquire/release.
-  void lock() { acquire(); }
-  /// Acquires without waiting.
-  bool try_lock() { return acquire(std::chrono::nanoseconds(0)); }
-  /// Releases one level.
-  void unlock() { release(); }
-  /// TimedLockable: acquire(d).
-  template <class Rep, class Period>
-  bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
-    return acquire(d);
-  }
   /// Recursion depth held by the calling thread (0 when it does not hold the lock).
   std::uint32_t count() const noexcept;
   /// True when the calling thread holds the lock.
@@ -219,7 +228,7 @@ class RLock {
 /// A counting semaphore shared between processes (Python's multiprocessing.Semaphore): a futex
 /// on an atomic counter, no owner, so any process may release and a dead holder cannot corrupt
 /// it. Lockable (acquire/release one unit). Thread-safe and fork-safe.
-class Semaphore {
+class Semaphore : public detail::LockableMixin<Semaphore> {
  public:
   /// The largest value a semaphore can hold.
   static constexpr std::uint32_t kMaxValue = INT_MAX;
@@ -241,17 +250,6 @@ class Semaphore {
   /// Gives `n` units back and wakes as many waiters. Throws ValueError for a BoundedSemaphore
   /// released above its initial value (nothing is released then), or above kMaxValue.
   void release(std::uint32_t n = 1);
-  /// Lockable forms.
-  void lock() { acquire(); }
-  /// Takes one unit without waiting.
-  bool try_lock() { return acquire(std::chrono::nanoseconds(0)); }
-  /// Gives one unit back.
-  void unlock() { release(); }
-  /// TimedLockable: acquire(d).
-  template <class Rep, class Period>
-  bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
-    return acquire(d);
-  }
   /// The number of free units (a snapshot; Python's get_value()).
   std::uint32_t get_value() const noexcept;
   /// The bound of a BoundedSemaphore (its initial value), 0 for an unbounded one.
@@ -327,7 +325,7 @@ class Event {
 /// Lockable) around wait()/notify(); wait releases it while sleeping and re-acquires it before
 /// returning. Wake-ups may be spurious: prefer wait_for(predicate). If a process dies holding the
 /// lock, the next acquirer (or waiter re-acquiring) gets it with owner_died() true. Thread-safe and fork-safe.
-class Condition {
+class Condition : public detail::LockableMixin<Condition> {
  public:
   /// An anonymous condition shared with children forked later.
   Condition();
@@ -355,12 +353,6 @@ class Condition {
   bool acquire(Timeout timeout = {});
   /// Releases the condition's lock. Throws ValueError when not held by the caller.
   void release();
-  /// Lockable forms.
-  void lock() { acquire(); }
-  /// Acquires without waiting.
-  bool try_lock() { return acquire(std::chrono::nanoseconds(0)); }
-  /// Releases.
-  void unlock() { release(); }
 
   /// Releases the lock, sleeps until notified or `timeout`, re-acquires the lock (without limit);
   /// returns false when it timed out. Throws ValueError when the lock is not held by the caller.

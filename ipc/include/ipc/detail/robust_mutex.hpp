@@ -50,17 +50,8 @@ class RobustMutex {
   LockStatus lock() {
     robust_list_head* h = robust_head();
     int tid = current_tid();
-    h->list_op_pending = entry();
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    std::uint32_t expected = 0;
-    if (m_word.compare_exchange_strong(expected, static_cast<std::uint32_t>(tid), std::memory_order_acquire,
-                                       std::memory_order_relaxed)) [[likely]] {
-      enqueue(h);
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-      h->list_op_pending = nullptr;
-      note_clean();
+    if (lock_fast(h, tid)) [[likely]]
       return LockStatus::acquired;
-    }
     return lock_slow(h, tid, nullptr);
   }
 
@@ -68,17 +59,8 @@ class RobustMutex {
   LockStatus lock(const Deadline& deadline) {
     robust_list_head* h = robust_head();
     int tid = current_tid();
-    h->list_op_pending = entry();
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    std::uint32_t expected = 0;
-    if (m_word.compare_exchange_strong(expected, static_cast<std::uint32_t>(tid), std::memory_order_acquire,
-                                       std::memory_order_relaxed)) [[likely]] {
-      enqueue(h);
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-      h->list_op_pending = nullptr;
-      note_clean();
+    if (lock_fast(h, tid)) [[likely]]
       return LockStatus::acquired;
-    }
     return lock_slow(h, tid, &deadline);
   }
 
@@ -150,6 +132,22 @@ class RobustMutex {
     std::atomic_signal_fence(std::memory_order_seq_cst);
     m_prev = nullptr;
     m_next = nullptr;
+  }
+  // The uncontended path: announce the operation to the kernel (list_op_pending covers a death
+  // between the CAS and the enqueue), take a free word, link the node. False: left pending for
+  // lock_slow.
+  bool lock_fast(robust_list_head* h, int tid) noexcept {
+    h->list_op_pending = entry();
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    std::uint32_t expected = 0;
+    if (!m_word.compare_exchange_strong(expected, static_cast<std::uint32_t>(tid), std::memory_order_acquire,
+                                        std::memory_order_relaxed))
+      return false;
+    enqueue(h);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    h->list_op_pending = nullptr;
+    note_clean();
+    return true;
   }
   void note_clean() noexcept {
     if (m_recovered.load(std::memory_order_relaxed)) [[unlikely]]
