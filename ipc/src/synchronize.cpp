@@ -118,6 +118,13 @@ void RLock::release() {
   if (--m_state->count == 0) m_state->mutex.unlock();
 }
 
+void RLock::drop() noexcept {
+  if (m_shm && m_state && m_state->mutex.held_by_caller()) {
+    m_state->count = 0;
+    detail::release_if_held(&m_state->mutex);
+  }
+}
+
 std::uint32_t RLock::count() const noexcept { return m_state->mutex.held_by_caller() ? m_state->count : 0; }
 
 // ---- Semaphore ----
@@ -311,6 +318,10 @@ void Condition::notify(std::uint32_t n) {
 }
 
 void Condition::notify_all() { notify(INT_MAX); }
+
+void Condition::drop() noexcept {
+  if (m_shm && m_state) detail::release_if_held(&m_state->mutex);
+}
 
 bool Condition::owner_died() const noexcept { return m_state->mutex.recovered(); }
 bool Condition::held() const noexcept { return m_state->mutex.held_by_caller(); }

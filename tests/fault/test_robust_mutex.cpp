@@ -7,6 +7,7 @@
 #include <ipc/process.hpp>
 #include <ipc/shared_memory.hpp>
 
+#include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
@@ -143,6 +144,71 @@ TEST_SUITE("RobustMutex") {
     s->mutex.unlock();
     CHECK(s->mutex.try_lock() == LockStatus::acquired);
     CHECK_FALSE(s->mutex.recovered());
+    s->mutex.unlock();
+  }
+}
+
+TEST_SUITE("RobustMutex robust list") {
+  TEST_CASE("several mutexes held with a glibc robust mutex in any order are all recovered after SIGKILL" *
+            doctest::timeout(60)) {
+    struct Many {
+      RobustMutex m[5];
+      pthread_mutex_t glibc;
+    };
+    auto shm = ipc::SharedMemory::anonymous(sizeof(Many));
+    auto* s = new (shm.data()) Many;
+    for (auto& m : s->m) m.init();
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&s->glibc, &a);
+    pthread_mutexattr_destroy(&a);
+    ipc::test::ChildPipe up;
+    ipc::Process holder{[&] {
+      // Interleave ours with glibc's on the thread's list, release some out of order, keep the rest.
+      s->m[0].lock();
+      pthread_mutex_lock(&s->glibc);
+      s->m[1].lock();
+      s->m[2].lock();
+      s->m[3].lock();
+      s->m[1].unlock();  // middle of the list
+      s->m[3].unlock();  // head of the list
+      s->m[4].lock();
+      s->m[3].lock();
+      up.put("held");
+      std::this_thread::sleep_for(60s);
+    }};
+    holder.start();
+    REQUIRE(up.line() == "held");
+    CHECK(s->m[1].try_lock() == LockStatus::acquired);
+    s->m[1].unlock();
+    holder.kill();
+    REQUIRE(holder.join(10s));
+    for (int i : {0, 2, 3, 4}) {
+      CAPTURE(i);
+      CHECK(s->m[i].lock(ipc::Deadline(10s)) == LockStatus::owner_died);
+    }
+    CHECK(pthread_mutex_lock(&s->glibc) == EOWNERDEAD);
+    pthread_mutex_consistent(&s->glibc);
+    // Release in yet another order, then everything is clean again.
+    s->m[3].unlock();
+    pthread_mutex_unlock(&s->glibc);
+    s->m[0].unlock();
+    s->m[4].unlock();
+    s->m[2].unlock();
+    for (auto& m : s->m) {
+      CHECK(m.try_lock() == LockStatus::acquired);
+      m.unlock();
+    }
+  }
+
+  TEST_CASE("a thread that exits holding the mutex releases it to the next locker") {
+    ipc::SharedMemory shm;
+    auto* s = make_shared(shm);
+    std::thread t([&] { s->mutex.lock(); });
+    t.join();
+    CHECK(s->mutex.lock(ipc::Deadline(5s)) == LockStatus::owner_died);
     s->mutex.unlock();
   }
 }

@@ -5,7 +5,6 @@
 #include <ipc/shared_memory.hpp>
 #include <ipc/synchronize.hpp>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,28 +13,16 @@
 #include <string>
 #include <thread>
 
+#include "run_command.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-struct Run {
-  int code;
-  std::string out;
-};
-
 /// Runs ipc-shm with `args` (shell words), stdout captured, stderr to /dev/null.
-Run ipc_shm(const std::string& args) {
-  std::string cmd = std::string(IPC_SHM_PATH) + " " + args + " 2>/dev/null";
-  FILE* f = ::popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int status = ::pclose(f);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+ipc::test::CommandResult ipc_shm(const std::string& args) {
+  return ipc::test::run_command(std::string(IPC_SHM_PATH) + " " + args + " 2>/dev/null");
 }
 
 const nlohmann::json* find(const nlohmann::json& segs, const std::string& name) {

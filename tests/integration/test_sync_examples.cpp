@@ -1,30 +1,16 @@
 // The shared memory and synchronisation examples run and show what their tutorials claim.
 #include <doctest/doctest.h>
 
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "run_command.hpp"
+
 namespace {
 
-struct Run {
-  int code;
-  std::string out;
-};
-
-Run run_example(const std::string& cmd) {
-  std::string full = std::string(IPCKIT_EXAMPLES_DIR) + "/" + cmd + " 2>&1";
-  FILE* f = ::popen(full.c_str(), "r");
-  REQUIRE(f != nullptr);
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int status = ::pclose(f);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+ipc::test::CommandResult run_example(const std::string& cmd) {
+  return ipc::test::run_command(std::string(IPCKIT_EXAMPLES_DIR) + "/" + cmd + " 2>&1");
 }
 
 std::vector<std::string> lines_with(const std::string& out, const std::string& what) {

@@ -137,6 +137,42 @@ TEST_SUITE("Lock") {
   }
 }
 
+TEST_SUITE("Lock lifetime") {
+  TEST_CASE("a handle destroyed while its thread holds the lock releases it first") {
+    auto name = ipc::test::unique_name("drop");
+    auto a = ipc::Lock::create(name);
+    {
+      auto b = ipc::Lock::open(name);
+      b.acquire();
+      CHECK(a.locked());
+    }
+    CHECK_FALSE(a.locked());
+    auto c = ipc::Lock::open(name);
+    c.acquire();
+    c = ipc::Lock();  // move-assign lets go of the old one
+    CHECK_FALSE(a.locked());
+    {
+      ipc::RLock r;
+      r.acquire();
+      r.acquire();
+      ipc::Condition cond;
+      cond.acquire();
+      ipc::Value<int> v(1);
+      v.get_lock().acquire();
+      ipc::Array<int> arr(3);
+      arr.get_lock().acquire();
+    }
+    // The robust list no longer points into the unmapped pages: more locks work.
+    for (int i = 0; i < 3; ++i) {
+      ipc::Lock l;
+      std::scoped_lock g(l, a);
+    }
+    ipc::Value<int> moved_from(5);
+    ipc::Value<int> target = std::move(moved_from);
+    CHECK(target.value() == 5);
+  }
+}
+
 TEST_SUITE("RLock") {
   TEST_CASE("an RLock is re-entrant for its holder and exclusive for others" * doctest::timeout(30)) {
     ipc::RLock r;

@@ -69,6 +69,61 @@ std::uint64_t type_tag_of() noexcept {
 inline constexpr std::uint32_t kKindValue = shm_kind("valu");
 inline constexpr std::uint32_t kKindArray = shm_kind("arry");
 
+/// What Value and Array share: the mapped segment, the view of its lock, releasing a held lock
+/// before unmapping. Move-only.
+class CtypesHandle {
+ public:
+  CtypesHandle(CtypesHandle&&) noexcept = default;
+  /// Lets go of the current object first (as the destructor), then takes `o`'s.
+  CtypesHandle& operator=(CtypesHandle&& o) noexcept {
+    if (this != &o) {
+      drop();
+      m_block = std::move(o.m_block);
+      m_lock = std::move(o.m_lock);
+    }
+    return *this;
+  }
+  /// Unmaps; releases the lock first if the calling thread holds it. Never throws.
+  ~CtypesHandle() { drop(); }
+
+  /// The lock. Throws ValueError when the object was made with lock = false.
+  Lock& get_lock() const {
+    if (!m_lock) throw ValueError("this shared object has no lock (made with lock=false)");
+    return *m_lock;
+  }
+  /// True when the object has a lock.
+  bool has_lock() const noexcept { return m_lock.has_value(); }
+  /// The full name of a named object, empty for an anonymous one.
+  const std::string& name() const noexcept { return m_block.shm.name(); }
+
+ protected:
+  explicit CtypesHandle(CtypesBlock block) noexcept : m_block(std::move(block)) {
+    if (m_block.header->has_lock) m_lock.emplace(LockAccess::view(&m_block.header->mutex));
+  }
+  /// Runs f() under the lock when there is one.
+  template <class F>
+  auto with_lock(F f) const {
+    if (!m_lock) return f();
+    std::scoped_lock g(*m_lock);
+    return f();
+  }
+  /// Acquires the lock for a locked() accessor. Throws TimeoutError, ValueError (no lock).
+  Lock& acquire_for_access(Timeout timeout) const {
+    Lock& l = get_lock();
+    if (!l.acquire(timeout)) throw TimeoutError("timed out waiting for a shared object's lock");
+    return l;
+  }
+
+  CtypesBlock m_block;
+
+ private:
+  void drop() noexcept {
+    // A moved-from object has no mapping (and its Lock view no mutex).
+    if (m_block.shm && m_block.header->has_lock) release_if_held(&m_block.header->mutex);
+  }
+  mutable std::optional<Lock> m_lock;
+};
+
 }  // namespace detail
 
 /// A held lock and the Value it guards; releases on destruction. Move-only.
@@ -110,11 +165,13 @@ class LockedArray {
   /// Element i, unchecked.
   T& operator[](std::size_t i) const noexcept { return m_span[i]; }
   /// Element i; throws std::out_of_range when i >= size().
-  T& at(std::size_t i) const {
-    if (i >= m_span.size())
-      throw std::out_of_range("Array index " + std::to_string(i) + " out of range (size " +
-                              std::to_string(m_span.size()) + ")");
-    return m_span[i];
+  T& at(std::size_t i) const { return checked(m_span, i); }
+  /// s[i], or std::out_of_range when i >= s.size().
+  static T& checked(std::span<T> s, std::size_t i) {
+    if (i >= s.size())
+      throw std::out_of_range("Array index " + std::to_string(i) + " out of range (size " + std::to_string(s.size()) +
+                              ")");
+    return s[i];
   }
   /// Number of elements.
   std::size_t size() const noexcept { return m_span.size(); }
@@ -138,16 +195,14 @@ class LockedArray {
 /// object; locked() holds the lock for a read-modify-write. Move-only handle; thread-safe
 /// through the lock only; fork-safe.
 template <class T>
-class Value {
+class Value : public detail::CtypesHandle {
   static_assert(std::is_trivially_copyable_v<T>, "Value<T> needs a trivially copyable T");
   static_assert(alignof(T) <= 64, "Value<T> supports alignments up to 64");
 
  public:
   /// An anonymous value holding `initial`, with a lock unless `lock` is false. Throws
   /// std::system_error when the mapping fails.
-  explicit Value(T initial = T{}, bool lock = true)
-      : Value(detail::map_ctypes(detail::OpenMode::anonymous, {}, 0600, detail::kKindValue, detail::type_tag_of<T>(),
-                                 1, sizeof(T), lock, std::as_bytes(std::span<const T>(&initial, 1)))) {}
+  explicit Value(T initial = T{}, bool lock = true) : Value(map(detail::OpenMode::anonymous, {}, initial, lock, 0600)) {}
   /// Creates the named value. Throws as SharedMemory::create.
   static Value create(std::string_view name, T initial = T{}, bool lock = true, mode_t mode = 0600) {
     return Value(map(detail::OpenMode::create, name, initial, lock, mode));
@@ -159,42 +214,19 @@ class Value {
     return Value(map(detail::OpenMode::create_or_open, name, initial, lock, mode));
   }
 
-  Value(Value&&) noexcept = default;
-  Value& operator=(Value&&) noexcept = default;
-
   /// A copy of the value, read under the lock (if any).
   T value() const {
-    if (!m_lock) return *m_ptr;
-    std::scoped_lock g(*m_lock);
-    return *m_ptr;
+    return with_lock([this] { return *m_ptr; });
   }
   /// Stores `v` under the lock (if any).
   void value(const T& v) {
-    if (!m_lock) {
-      *m_ptr = v;
-      return;
-    }
-    std::scoped_lock g(*m_lock);
-    *m_ptr = v;
-  }
-  /// The lock. Throws ValueError when the value was made with lock = false.
-  Lock& get_lock() {
-    if (!m_lock) throw ValueError("this Value has no lock (made with lock=false)");
-    return *m_lock;
+    with_lock([&] { *m_ptr = v; });
   }
   /// The raw object, not locked.
   T& get_obj() noexcept { return *m_ptr; }
   /// Holds the lock and gives access to the value until the accessor is destroyed. Throws
   /// TimeoutError when `timeout` passed first, ValueError when there is no lock.
-  LockedValue<T> locked(Timeout timeout = {}) {
-    Lock& l = get_lock();
-    if (!l.acquire(timeout)) throw TimeoutError("timed out waiting for a Value's lock");
-    return LockedValue<T>(l, m_ptr);
-  }
-  /// True when the value has a lock.
-  bool has_lock() const noexcept { return m_lock.has_value(); }
-  /// The full name of a named value, empty for an anonymous one.
-  const std::string& name() const noexcept { return m_block.shm.name(); }
+  LockedValue<T> locked(Timeout timeout = {}) { return LockedValue<T>(acquire_for_access(timeout), m_ptr); }
 
  protected:
   static detail::CtypesBlock map(detail::OpenMode how, std::string_view name, const T& initial, bool lock, mode_t mode) {
@@ -202,13 +234,9 @@ class Value {
                               std::as_bytes(std::span<const T>(&initial, 1)));
   }
   explicit Value(detail::CtypesBlock block) noexcept
-      : m_block(std::move(block)), m_ptr(reinterpret_cast<T*>(m_block.data)) {
-    if (m_block.header->has_lock) m_lock.emplace(detail::LockAccess::view(&m_block.header->mutex));
-  }
+      : CtypesHandle(std::move(block)), m_ptr(reinterpret_cast<T*>(m_block.data)) {}
 
  private:
-  detail::CtypesBlock m_block;
-  mutable std::optional<Lock> m_lock;
   T* m_ptr = nullptr;
 };
 
@@ -238,7 +266,7 @@ class RawValue : public Value<T> {
 /// (get_lock() or locked()) for anything another process may change concurrently. Move-only
 /// handle; fork-safe.
 template <class T>
-class Array {
+class Array : public detail::CtypesHandle {
   static_assert(std::is_trivially_copyable_v<T>, "Array<T> needs a trivially copyable T");
   static_assert(alignof(T) <= 64, "Array<T> supports alignments up to 64");
 
@@ -267,20 +295,12 @@ class Array {
     return Array(map(detail::OpenMode::create_or_open, name, n, {}, lock, mode));
   }
 
-  Array(Array&&) noexcept = default;
-  Array& operator=(Array&&) noexcept = default;
-
   /// Number of elements.
   std::size_t size() const noexcept { return m_span.size(); }
   /// Element i, unchecked and unlocked.
   T& operator[](std::size_t i) const noexcept { return m_span[i]; }
   /// Element i, unlocked; throws std::out_of_range when i >= size().
-  T& at(std::size_t i) const {
-    if (i >= m_span.size())
-      throw std::out_of_range("Array index " + std::to_string(i) + " out of range (size " +
-                              std::to_string(m_span.size()) + ")");
-    return m_span[i];
-  }
+  T& at(std::size_t i) const { return LockedArray<T>::checked(m_span, i); }
   /// Iteration over the elements (unlocked).
   T* begin() const noexcept { return m_span.data(); }
   T* end() const noexcept { return m_span.data() + m_span.size(); }
@@ -290,26 +310,11 @@ class Array {
   std::span<T> get_obj() const noexcept { return m_span; }
   /// A copy of the elements, taken under the lock (if any).
   std::vector<T> to_vector() const {
-    if (!m_lock) return {m_span.begin(), m_span.end()};
-    std::scoped_lock g(*m_lock);
-    return {m_span.begin(), m_span.end()};
-  }
-  /// The lock. Throws ValueError when the array was made with lock = false.
-  Lock& get_lock() {
-    if (!m_lock) throw ValueError("this Array has no lock (made with lock=false)");
-    return *m_lock;
+    return with_lock([this] { return std::vector<T>(m_span.begin(), m_span.end()); });
   }
   /// Holds the lock and gives access to the elements until the accessor is destroyed. Throws
   /// TimeoutError when `timeout` passed first, ValueError when there is no lock.
-  LockedArray<T> locked(Timeout timeout = {}) {
-    Lock& l = get_lock();
-    if (!l.acquire(timeout)) throw TimeoutError("timed out waiting for an Array's lock");
-    return LockedArray<T>(l, m_span);
-  }
-  /// True when the array has a lock.
-  bool has_lock() const noexcept { return m_lock.has_value(); }
-  /// The full name of a named array, empty for an anonymous one.
-  const std::string& name() const noexcept { return m_block.shm.name(); }
+  LockedArray<T> locked(Timeout timeout = {}) { return LockedArray<T>(acquire_for_access(timeout), m_span); }
 
  protected:
   static detail::CtypesBlock map(detail::OpenMode how, std::string_view name, std::size_t n, std::span<const T> init,
@@ -318,14 +323,10 @@ class Array {
                               std::as_bytes(init));
   }
   explicit Array(detail::CtypesBlock block) noexcept
-      : m_block(std::move(block)),
-        m_span(reinterpret_cast<T*>(m_block.data), static_cast<std::size_t>(m_block.header->count)) {
-    if (m_block.header->has_lock) m_lock.emplace(detail::LockAccess::view(&m_block.header->mutex));
-  }
+      : CtypesHandle(std::move(block)),
+        m_span(reinterpret_cast<T*>(m_block.data), static_cast<std::size_t>(m_block.header->count)) {}
 
  private:
-  detail::CtypesBlock m_block;
-  mutable std::optional<Lock> m_lock;
   std::span<T> m_span;
 };
 

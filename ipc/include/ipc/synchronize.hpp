@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <ipc/detail/robust_mutex.hpp>
 #include <ipc/detail/shared_object.hpp>
@@ -45,6 +46,35 @@ template <class T>
 class Array;
 
 namespace detail {
+/// Unlocks `m` if the calling thread holds it (before its memory is unmapped). Never throws.
+inline void release_if_held(RobustMutex* m) noexcept {
+  if (m && m->held_by_caller()) {
+    try {
+      m->unlock();
+    } catch (...) {  // cannot happen: held by the caller
+    }
+  }
+}
+/// The Lockable / TimedLockable members (lock, try_lock, unlock, try_lock_for) of a type that
+/// has acquire(Timeout) and release(), so that std::scoped_lock and std::unique_lock work with it.
+template <class D>
+struct LockableMixin {
+  /// acquire() without limit.
+  void lock() { self().acquire(); }
+  /// acquire() without waiting.
+  bool try_lock() { return self().acquire(std::chrono::nanoseconds(0)); }
+  /// release().
+  void unlock() { self().release(); }
+  /// acquire(d).
+  template <class Rep, class Period>
+  bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
+    return self().acquire(d);
+  }
+
+ private:
+  D& self() { return static_cast<D&>(*this); }
+};
+
 struct LockAccess;
 struct SemaphoreState;
 struct EventState;
@@ -75,8 +105,19 @@ class Lock {
   /// Creates or opens the named lock.
   static Lock create_or_open(std::string_view name, mode_t mode = 0600);
 
-  Lock(Lock&&) noexcept = default;
-  Lock& operator=(Lock&&) noexcept = default;
+  Lock(Lock&& o) noexcept : m_shm(std::move(o.m_shm)), m_mutex(std::exchange(o.m_mutex, nullptr)) {}
+  /// Lets go of the current lock first (as the destructor), then takes `o`'s.
+  Lock& operator=(Lock&& o) noexcept {
+    if (this != &o) {
+      drop();
+      m_shm = std::move(o.m_shm);
+      m_mutex = std::exchange(o.m_mutex, nullptr);
+    }
+    return *this;
+  }
+  /// Unmaps; releases the lock first if the calling thread holds it (a held robust mutex must not
+  /// be unmapped: the thread's robust list points into it). Never throws.
+  ~Lock() { drop(); }
 
   /// Acquires the lock; returns false when `timeout` passed first. Returns true also when the
   /// previous owner died holding it (then owner_died() is true). Throws ValueError when the
@@ -115,6 +156,9 @@ class Lock {
   struct ViewTag {};
   Lock(ViewTag, detail::RobustMutex* m) noexcept : m_mutex(m) {}
   explicit Lock(SharedMemory shm) noexcept;
+  void drop() noexcept {
+    if (m_shm) detail::release_if_held(m_mutex);  // a view leaves this to the owning object
+  }
 
   SharedMemory m_shm;  // empty for a view of a mutex inside another object (Value, Array)
   detail::RobustMutex* m_mutex = nullptr;
@@ -133,7 +177,7 @@ struct LockAccess {
 /// may acquire it again; it is free once released as many times. Release by a thread that does not
 /// hold it throws ValueError. Robust against owner death like Lock (the count restarts at 1).
 /// Lockable. Thread-safe and fork-safe.
-class RLock {
+class RLock : public detail::LockableMixin<RLock> {
  public:
   /// An anonymous RLock shared with children forked later.
   RLock();
@@ -144,24 +188,23 @@ class RLock {
   /// Creates or opens the named RLock.
   static RLock create_or_open(std::string_view name, mode_t mode = 0600);
 
-  RLock(RLock&&) noexcept = default;
-  RLock& operator=(RLock&&) noexcept = default;
+  RLock(RLock&& o) noexcept : m_shm(std::move(o.m_shm)), m_state(std::exchange(o.m_state, nullptr)) {}
+  /// Lets go of the current RLock first (as the destructor), then takes `o`'s.
+  RLock& operator=(RLock&& o) noexcept {
+    if (this != &o) {
+      drop();
+      m_shm = std::move(o.m_shm);
+      m_state = std::exchange(o.m_state, nullptr);
+    }
+    return *this;
+  }
+  /// Unmaps; releases the lock (all levels) first if the calling thread holds it. Never throws.
+  ~RLock() { drop(); }
 
   /// Acquires (or re-enters) the lock; false when `timeout` passed first.
   bool acquire(Timeout timeout = {});
   /// Releases one level. Throws ValueError when the calling thread does not hold the lock.
   void release();
-  /// Lockable forms of acquire/release.
-  void lock() { acquire(); }
-  /// Acquires without waiting.
-  bool try_lock() { return acquire(std::chrono::nanoseconds(0)); }
-  /// Releases one level.
-  void unlock() { release(); }
-  /// TimedLockable: acquire(d).
-  template <class Rep, class Period>
-  bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
-    return acquire(d);
-  }
   /// Recursion depth held by the calling thread (0 when it does not hold the lock).
   std::uint32_t count() const noexcept;
   /// True when the calling thread holds the lock.
@@ -175,6 +218,7 @@ class RLock {
 
  private:
   explicit RLock(SharedMemory shm) noexcept;
+  void drop() noexcept;
   SharedMemory m_shm;
   detail::RLockState* m_state = nullptr;
 };
@@ -184,7 +228,7 @@ class RLock {
 /// A counting semaphore shared between processes (Python's multiprocessing.Semaphore): a futex
 /// on an atomic counter, no owner, so any process may release and a dead holder cannot corrupt
 /// it. Lockable (acquire/release one unit). Thread-safe and fork-safe.
-class Semaphore {
+class Semaphore : public detail::LockableMixin<Semaphore> {
  public:
   /// The largest value a semaphore can hold.
   static constexpr std::uint32_t kMaxValue = INT_MAX;
@@ -206,17 +250,6 @@ class Semaphore {
   /// Gives `n` units back and wakes as many waiters. Throws ValueError for a BoundedSemaphore
   /// released above its initial value (nothing is released then), or above kMaxValue.
   void release(std::uint32_t n = 1);
-  /// Lockable forms.
-  void lock() { acquire(); }
-  /// Takes one unit without waiting.
-  bool try_lock() { return acquire(std::chrono::nanoseconds(0)); }
-  /// Gives one unit back.
-  void unlock() { release(); }
-  /// TimedLockable: acquire(d).
-  template <class Rep, class Period>
-  bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
-    return acquire(d);
-  }
   /// The number of free units (a snapshot; Python's get_value()).
   std::uint32_t get_value() const noexcept;
   /// The bound of a BoundedSemaphore (its initial value), 0 for an unbounded one.
@@ -292,7 +325,7 @@ class Event {
 /// Lockable) around wait()/notify(); wait releases it while sleeping and re-acquires it before
 /// returning. Wake-ups may be spurious: prefer wait_for(predicate). If a process dies holding the
 /// lock, the next acquirer (or waiter re-acquiring) gets it with owner_died() true. Thread-safe and fork-safe.
-class Condition {
+class Condition : public detail::LockableMixin<Condition> {
  public:
   /// An anonymous condition shared with children forked later.
   Condition();
@@ -303,19 +336,23 @@ class Condition {
   /// Creates or opens the named condition.
   static Condition create_or_open(std::string_view name, mode_t mode = 0600);
 
-  Condition(Condition&&) noexcept = default;
-  Condition& operator=(Condition&&) noexcept = default;
+  Condition(Condition&& o) noexcept : m_shm(std::move(o.m_shm)), m_state(std::exchange(o.m_state, nullptr)) {}
+  /// Lets go of the current condition first (as the destructor), then takes `o`'s.
+  Condition& operator=(Condition&& o) noexcept {
+    if (this != &o) {
+      drop();
+      m_shm = std::move(o.m_shm);
+      m_state = std::exchange(o.m_state, nullptr);
+    }
+    return *this;
+  }
+  /// Unmaps; releases the lock first if the calling thread holds it. Never throws.
+  ~Condition() { drop(); }
 
   /// Acquires the condition's lock; false when `timeout` passed first.
   bool acquire(Timeout timeout = {});
   /// Releases the condition's lock. Throws ValueError when not held by the caller.
   void release();
-  /// Lockable forms.
-  void lock() { acquire(); }
-  /// Acquires without waiting.
-  bool try_lock() { return acquire(std::chrono::nanoseconds(0)); }
-  /// Releases.
-  void unlock() { release(); }
 
   /// Releases the lock, sleeps until notified or `timeout`, re-acquires the lock (without limit);
   /// returns false when it timed out. Throws ValueError when the lock is not held by the caller.
@@ -345,6 +382,7 @@ class Condition {
 
  private:
   explicit Condition(SharedMemory shm) noexcept;
+  void drop() noexcept;
   SharedMemory m_shm;
   detail::ConditionState* m_state = nullptr;
 };

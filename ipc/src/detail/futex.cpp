@@ -34,16 +34,16 @@ FutexResult wait_impl(std::atomic<std::uint32_t>& word, std::uint32_t expected, 
   }
 }
 
-// The cached tid of this thread; 0 = not yet read. Per thread by nature; reset in a forked
-// child by the atfork handler below because the child's only thread has a new tid.
-thread_local int t_tid = 0;
-
 void reset_tid_in_child() noexcept { t_tid = 0; }
 
 // Registers the atfork handler once per process (a global because pthread_atfork is global).
 [[maybe_unused]] const int g_atfork_registered = ::pthread_atfork(nullptr, nullptr, reset_tid_in_child);
 
 }  // namespace
+
+// The cached tid of this thread; 0 = not yet read. Per thread by nature; reset in a forked
+// child by the atfork handler above because the child's only thread has a new tid.
+constinit thread_local int t_tid = 0;
 
 FutexResult futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, const Deadline& deadline) noexcept {
   if (deadline.infinite()) return wait_impl(word, expected, nullptr);
@@ -66,8 +66,8 @@ int futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept {
 
 int futex_wake_all(std::atomic<std::uint32_t>& word) noexcept { return futex_wake(word, INT_MAX); }
 
-int current_tid() noexcept {
-  if (t_tid == 0) t_tid = static_cast<int>(::gettid());
+int current_tid_slow() noexcept {
+  t_tid = static_cast<int>(::gettid());
   return t_tid;
 }
 

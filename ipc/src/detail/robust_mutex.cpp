@@ -1,90 +1,113 @@
-// RobustMutex: initialisation, timed locking and owner-death recovery.
+// RobustMutex: the contended path, owner-death recovery and the robust-list head lookup.
 #include <ipc/detail/robust_mutex.hpp>
 
-#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-#include <cerrno>
-#include <chrono>
-#include <ctime>
+#include <cstring>
 
-#include <ipc/detail/futex.hpp>
 #include <ipc/errors.hpp>
-
-#ifndef __GLIBC__
-#error "RobustMutex reads glibc's pthread_mutex_t layout (__data.__lock) to tell the owner"
-#endif
 
 namespace ipc::detail {
 
+// Per thread by nature (the kernel's robust list is per thread). A forked child keeps the same
+// address: glibc re-registers the same head in the child.
+constinit thread_local robust_list_head* t_robust_head = nullptr;
+
 namespace {
+// Our own head for a thread the C library did not register one for (not the case with glibc).
+thread_local robust_list_head t_own_head{};
 
-/// Frees a pthread_mutexattr_t on scope exit.
-struct MutexAttr {
-  pthread_mutexattr_t attr;
-  MutexAttr() {
-    if (int r = ::pthread_mutexattr_init(&attr)) throw_system_error(r, "pthread_mutexattr_init");
-  }
-  ~MutexAttr() { ::pthread_mutexattr_destroy(&attr); }
-};
+// How long a contended locker spins on the word before sleeping: about a short critical section
+// on another CPU, far less than a futex sleep/wake round trip (30-60 us on the target machines).
+constexpr int kSpins = 100;
 
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
 }  // namespace
 
-void RobustMutex::init() {
-  MutexAttr a;
-  if (int r = ::pthread_mutexattr_setpshared(&a.attr, PTHREAD_PROCESS_SHARED))
-    throw_system_error(r, "pthread_mutexattr_setpshared");
-  if (int r = ::pthread_mutexattr_setrobust(&a.attr, PTHREAD_MUTEX_ROBUST))
-    throw_system_error(r, "pthread_mutexattr_setrobust");
-  // Error-checking: relocking by the holder fails at once (EDEADLK) instead of hanging.
-  if (int r = ::pthread_mutexattr_settype(&a.attr, PTHREAD_MUTEX_ERRORCHECK))
-    throw_system_error(r, "pthread_mutexattr_settype");
-  if (int r = ::pthread_mutex_init(&m_mutex, &a.attr)) throw_system_error(r, "pthread_mutex_init");
+robust_list_head* robust_head_slow() {
+  robust_list_head* h = nullptr;
+  std::size_t len = 0;
+  if (::syscall(SYS_get_robust_list, 0, &h, &len) != 0 || h == nullptr) {
+    t_own_head.list.next = &t_own_head.list;
+    t_own_head.futex_offset = -32;
+    t_own_head.list_op_pending = nullptr;
+    if (::syscall(SYS_set_robust_list, &t_own_head, sizeof t_own_head) != 0) throw_errno("set_robust_list");
+    h = &t_own_head;
+  } else if (len != sizeof(robust_list_head) || h->futex_offset != -32) {
+    throw Error("the C library's robust mutex list has an unexpected layout (futex_offset " +
+                std::to_string(h->futex_offset) + "): RobustMutex cannot register with it");
+  }
+  t_robust_head = h;
+  return h;
+}
+
+void RobustMutex::init() noexcept {
+  m_word.store(0, std::memory_order_relaxed);
+  std::memset(m_reserved, 0, sizeof m_reserved);
+  m_prev = nullptr;
+  m_next = nullptr;
   m_recovered.store(0, std::memory_order_relaxed);
   m_deaths.store(0, std::memory_order_relaxed);
 }
 
-LockStatus RobustMutex::lock_slow(const Deadline& deadline) {
-  auto since = deadline.at().time_since_epoch();
-  auto secs = std::chrono::duration_cast<std::chrono::seconds>(since);
-  timespec abs{static_cast<time_t>(secs.count()),
-               static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(since - secs).count())};
-  int r = ::pthread_mutex_clocklock(&m_mutex, CLOCK_MONOTONIC, &abs);
-  if (r == 0) {
-    note_clean();
-    return LockStatus::acquired;
+LockStatus RobustMutex::lock_slow(robust_list_head* h, int tid, const Deadline* deadline) {
+  const auto me = static_cast<std::uint32_t>(tid);
+  std::uint32_t v = m_word.load(std::memory_order_relaxed);
+  if ((v & FUTEX_TID_MASK) == me) {
+    h->list_op_pending = nullptr;
+    throw ValueError("lock is already held by this thread (acquiring it again would deadlock)");
   }
-  if (r == ETIMEDOUT) return LockStatus::timed_out;
-  return after_error(r);
-}
-
-LockStatus RobustMutex::after_error(int r) {
-  if (r == EOWNERDEAD) {
-    // We hold the lock now; mark it usable again before anyone can see it. Should we die before
-    // this line, the kernel marks it again and the next locker gets EOWNERDEAD in turn.
-    if (int c = ::pthread_mutex_consistent(&m_mutex)) throw_system_error(c, "pthread_mutex_consistent");
-    m_recovered.store(1, std::memory_order_relaxed);
-    m_deaths.fetch_add(1, std::memory_order_relaxed);
-    return LockStatus::owner_died;
+  bool waited = false;
+  int spins = (deadline && deadline->expired()) ? 0 : kSpins;
+  for (;;) {
+    v = m_word.load(std::memory_order_relaxed);
+    if ((v & FUTEX_TID_MASK) == 0) {
+      // Free, or freed by the kernel after the owner died (FUTEX_OWNER_DIED). A thread that slept
+      // keeps FUTEX_WAITERS set: other sleepers may remain and must be woken by our unlock.
+      std::uint32_t next = me | (waited ? FUTEX_WAITERS : (v & FUTEX_WAITERS));
+      if (m_word.compare_exchange_weak(v, next, std::memory_order_acquire, std::memory_order_relaxed)) {
+        enqueue(h);
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        h->list_op_pending = nullptr;
+        if (v & FUTEX_OWNER_DIED) {
+          m_recovered.store(1, std::memory_order_relaxed);
+          m_deaths.fetch_add(1, std::memory_order_relaxed);
+          return LockStatus::owner_died;
+        }
+        note_clean();
+        return LockStatus::acquired;
+      }
+      continue;
+    }
+    if (spins > 0) {
+      --spins;
+      cpu_relax();
+      continue;
+    }
+    if (deadline && deadline->expired()) {
+      h->list_op_pending = nullptr;
+      return LockStatus::timed_out;
+    }
+    if (!(v & FUTEX_WAITERS)) {
+      if (!m_word.compare_exchange_weak(v, v | FUTEX_WAITERS, std::memory_order_relaxed)) continue;
+      v |= FUTEX_WAITERS;
+    }
+    auto r = deadline ? futex_wait(m_word, v, *deadline) : futex_wait(m_word, v);
+    waited = true;
+    if (r == FutexResult::timed_out) {
+      h->list_op_pending = nullptr;
+      return LockStatus::timed_out;
+    }
   }
-  if (r == EDEADLK) throw ValueError("lock is already held by this thread (acquiring it again would deadlock)");
-  if (r == ENOTRECOVERABLE)
-    throw_system_error(r, "pthread_mutex_lock: mutex not recoverable (unlocked without being made consistent)");
-  throw_system_error(r, "pthread_mutex_lock");
 }
 
-void RobustMutex::unlock_failed(int r) {
-  if (r == EPERM) throw ValueError("cannot release a lock that this thread does not hold");
-  throw_system_error(r, "pthread_mutex_unlock");
-}
-
-bool RobustMutex::held_by_caller() const noexcept {
-  auto word = __atomic_load_n(&m_mutex.__data.__lock, __ATOMIC_RELAXED);
-  return static_cast<int>(static_cast<unsigned>(word) & FUTEX_TID_MASK) == current_tid();
-}
-
-bool RobustMutex::locked() const noexcept {
-  auto word = __atomic_load_n(&m_mutex.__data.__lock, __ATOMIC_RELAXED);
-  return (static_cast<unsigned>(word) & FUTEX_TID_MASK) != 0;
-}
+void RobustMutex::unlock_not_owner() { throw ValueError("cannot release a lock that this thread does not hold"); }
 
 }  // namespace ipc::detail

@@ -28,7 +28,14 @@ int futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept;
 /// Wakes every sleeper on `word`. Never throws.
 int futex_wake_all(std::atomic<std::uint32_t>& word) noexcept;
 
+/// The calling thread's cached kernel thread id, 0 until first read (reset in a forked child).
+extern constinit thread_local int t_tid;
+/// Reads and caches the calling thread's kernel thread id.
+int current_tid_slow() noexcept;
 /// The calling thread's kernel thread id, cached per thread (and refreshed in a forked child).
-int current_tid() noexcept;
+inline int current_tid() noexcept {
+  int t = t_tid;
+  return t ? t : current_tid_slow();
+}
 
 }  // namespace ipc::detail
