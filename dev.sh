@@ -4,6 +4,7 @@
 #   ./dev.sh demo   runs the showcase
 #   ./dev.sh test   runs every test through ctest and prints its summary
 #   ./dev.sh bench  builds optimised and prints the benchmark table (figures beside the peers')
+#   ./dev.sh fuzz   builds the libFuzzer targets with clang and runs each for FUZZ_SECONDS (30)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
@@ -41,11 +42,33 @@ build() {
 
 demo() {
   local bin=build/dev
-  log "showcase: Process (start, arguments, names, join, exit codes)"
+  log "showcase: Process — start with arguments, names and pids"
   "$bin/examples/process_start"
+  log "showcase: Process — join orders the output, join(timeout) returns early"
+  "$bin/examples/process_join"
+  log "showcase: Process — exit codes (return value, SystemExit, exception, signals)"
   "$bin/examples/process_exitcodes"
-  log "showcase: memory isolation"
+  log "showcase: Process — start all, then join all"
+  "$bin/examples/parallel_download"
+  log "showcase: Process — memory is isolated between processes"
   "$bin/examples/memory_isolation"
+  log "showcase: lifecycles (E06 zombie, E07 orphan, E08 daemonic) and ipc-lifecycle"
+  "$bin/examples/zombie_process"
+  "$bin/examples/orphan_process" | cat  # the pipe makes the shell wait for the orphans' output
+  "$bin/examples/daemon_process"
+  local lc="$bin/tools/ipc-lifecycle/ipc-lifecycle" pidfile
+  pidfile=$(mktemp -u "${TMPDIR:-/tmp}/ipc-lifecycle-demo.XXXXXX.pid")
+  "$lc" zombie --hold 0.5
+  "$lc" orphan --hold 0.5
+  "$lc" orphan --subreaper --hold 0.5
+  "$lc" daemonic --hold 0.5
+  "$lc" daemonize --pidfile "$pidfile"
+  "$lc" daemonize --keep --hold 30 --pidfile "$pidfile"
+  "$lc" daemonize --stop --pidfile "$pidfile"
+  log "showcase: shared Array under its lock, tickets never oversold, semaphore slots"
+  "$bin/examples/shared_array"
+  "$bin/examples/ticket_lock"
+  "$bin/examples/semaphore_wc" --bounded
 }
 
 run_tests() {
@@ -60,11 +83,26 @@ run_bench() {
   python3 bench/run.py build/release/bench
 }
 
+run_fuzz() {
+  build fuzz
+  local t corpus
+  for t in build/fuzz/fuzz/fuzz_*; do
+    [ -x "$t" ] || continue
+    corpus="build/fuzz/corpus/$(basename "$t")"
+    mkdir -p "$corpus"
+    log "fuzzing $(basename "$t") for ${FUZZ_SECONDS:-30} s"
+    # Seeds checked in under fuzz/corpus/<target> are read too (new inputs go to the first dir).
+    "$t" -max_total_time="${FUZZ_SECONDS:-30}" -rss_limit_mb=2048 "$corpus" \
+      $( [ -d "fuzz/corpus/$(basename "$t")" ] && echo "fuzz/corpus/$(basename "$t")" ) 2>&1 | tail -n 2
+  done
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
   demo) install_deps; build dev; demo ;;
   test) install_deps; build dev; run_tests "$@" ;;
   bench) install_deps; run_bench "$@" ;;
-  *) echo "usage: $0 demo|test|bench" >&2; exit 2 ;;
+  fuzz) install_deps; run_fuzz ;;
+  *) echo "usage: $0 demo|test|bench|fuzz" >&2; exit 2 ;;
 esac

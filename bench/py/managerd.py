@@ -62,7 +62,9 @@ def run_benchmark(sock, clients, pipeline, n):
 def main():
     build = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("IPCKIT_BUILD_DIR",
                                                                   os.path.join(HERE, "..", "..", "build", "release"))
-    managerd = os.path.join(build, "daemon", "ipc-managerd")
+    # Accept the build dir or its bench/ subdirectory (what ./dev.sh bench hands run.py).
+    candidates = [os.path.join(b, "daemon", "ipc-managerd") for b in (build, os.path.dirname(os.path.abspath(build)))]
+    managerd = next((c for c in candidates if os.access(c, os.X_OK)), candidates[0])
     if not os.access(managerd, os.X_OK):
         print(f"managerd.py: {managerd} not built", file=sys.stderr)
         return 1

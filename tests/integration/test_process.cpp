@@ -122,6 +122,19 @@ TEST_SUITE("Process") {
     CHECK(ipc::parent_process() == nullptr);
   }
 
+  TEST_CASE("parent_process in a child is alive and has the parent's name and a sentinel") {
+    ipc::Process p{[] {
+      auto* pp = ipc::parent_process();
+      if (!pp || pp->name() != "MainProcess" || pp->pid() != ::getppid()) return 2;
+      if (!pp->is_alive() || pp->sentinel() < 0) return 3;
+      if (pp->join(10ms)) return 4;  // the parent is waiting for us: join must time out
+      return 0;
+    }};
+    p.start();
+    p.join();
+    CHECK(*p.exitcode() == 0);
+  }
+
   TEST_CASE("a grandchild is named after its parent's identity") {
     TestPipe pipe;
     ipc::Process p{[&] {

@@ -75,3 +75,14 @@ std::system_error make_system_error(int err, std::string_view action);
 [[noreturn]] inline void throw_errno(std::string_view action) { throw_system_error(errno, action); }
 
 }  // namespace ipc
+
+namespace ipc {
+
+/// Barrier::wait on a barrier that is broken: aborted, reset while waiting, a waiter timed out,
+/// the action threw, or a process died inside it (Python's threading.BrokenBarrierError).
+class BrokenBarrierError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace ipc

@@ -2,6 +2,12 @@
 #pragma once
 
 #include <ipc/errors.hpp>
+#include <ipc/lifecycle.hpp>
 #include <ipc/process.hpp>
 #include <ipc/serialize.hpp>
 #include <ipc/timeout.hpp>
+#include <ipc/connection.hpp>
+#include <ipc/fifo.hpp>
+#include <ipc/shared_memory.hpp>
+#include <ipc/sharedctypes.hpp>
+#include <ipc/synchronize.hpp>

@@ -170,16 +170,17 @@ class ParentProcess {
   const std::string& name() const noexcept { return m_name; }
   /// True while the parent runs.
   bool is_alive() const;
-  /// A pidfd that polls readable when the parent ends; -1 if it could not be opened.
-  int sentinel() const noexcept { return m_pidfd; }
-  /// Waits for the parent to end; false on timeout.
+  /// A pidfd that polls readable when the parent ends (opened on first use, owned by the
+  /// calling process); -1 when the parent has already ended.
+  int sentinel() const;
+  /// Waits for the parent to end; false on timeout. Throws std::system_error if poll fails.
   bool join(Timeout timeout = {}) const;
 
  private:
   friend class detail::ProcessRegistryAccess;
   pid_t m_pid = 0;
   std::string m_name;
-  int m_pidfd = -1;
+  mutable int m_pidfd = -1;
 };
 
 /// The Process object describing the calling process ("MainProcess" in the main program).
