@@ -432,6 +432,7 @@ void Server::notify_ready() {
     ::close(m_opts.ready_fd);
     m_opts.ready_fd = -1;
   }
+  if (m_opts.on_ready) m_opts.on_ready();
   sd_notify("READY=1\nMAINPID=" + std::to_string(::getpid()) + "\nSTATUS=Ready to accept connections");
 }
 

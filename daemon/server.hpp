@@ -52,7 +52,8 @@ struct Options {
   bool verbose = false;
   int ready_fd = -1;                           ///< written "1" (then closed) once listening
   std::string port_file;                       ///< written with the TCP port once listening
-  int busy_poll_us = 50;                       ///< spin this long for more work before sleeping
+  int busy_poll_us = 50;
+  std::function<void()> on_ready;              ///< called once listening (--daemonize reports ready)                       ///< spin this long for more work before sleeping
 };
 
 /// $XDG_RUNTIME_DIR/ipckit/managerd.sock, or /tmp/ipckit-<uid>/managerd.sock.
