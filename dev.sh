@@ -69,6 +69,23 @@ demo() {
   "$bin/examples/shared_array"
   "$bin/examples/ticket_lock"
   "$bin/examples/semaphore_wc" --bounded
+  log "showcase: ipc-managerd (shared dicts, lists, counters over RESP) driven by ipc-ctl"
+  local mdir ctl
+  mdir=$(mktemp -d)
+  "$bin/daemon/ipc-managerd" --socket "$mdir/managerd.sock" --snapshot "$mdir/dump.snap" \
+    --logfile "$mdir/managerd.log" --daemonize --pidfile "$mdir/managerd.pid"
+  ctl="$bin/tools/ipc-ctl/ipc-ctl --socket $mdir/managerd.sock"
+  $ctl ping
+  $ctl hset workers w1 idle w2 busy
+  $ctl --json hgetall workers
+  $ctl incrby jobs_done 5
+  $ctl rpush queue job-1 job-2 job-3
+  $ctl --json lrange queue 0 -1
+  $ctl blpop queue 1
+  $ctl incr workers || echo "(ipc-ctl exits 1 on an error reply, as above)"
+  $ctl save
+  $ctl shutdown
+  rm -rf "$mdir"
 }
 
 run_tests() {
