@@ -471,6 +471,7 @@ class Server {
   bool m_loading = false;
   long long m_last_cron = 0;
   bool m_was_busy = false;
+  int m_spin_backoff = 0;  // sleeps left without busy-polling
   std::size_t m_used_memory = 0;
   long long m_mem_checked_at = 0;
   // append-only log
