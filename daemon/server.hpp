@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -483,6 +484,35 @@ class Server {
   std::unique_ptr<AofSyncer> m_aof_syncer;
   Client m_fake;  // runs replayed commands
 };
+
+/// The value at `key` when it has type `T` (nullptr when the key is missing). For another type
+/// it replies WRONGTYPE, sets `bad` and returns nullptr.
+template <Type T>
+auto* find_typed(Server& srv, Client& c, std::string_view key, bool& bad) {
+  using V = std::variant_alternative_t<static_cast<std::size_t>(T), decltype(Value::data)>;
+  bad = false;
+  Value* v = srv.db.find(key);
+  if (!v) return static_cast<V*>(nullptr);
+  if (v->type() != T) {
+    reply_wrongtype(c);
+    bad = true;
+    return static_cast<V*>(nullptr);
+  }
+  return &std::get<static_cast<std::size_t>(T)>(v->data);
+}
+
+/// Removes `c` from the per-key lists of `index` under each of `keys` (WATCH, BLPOP indexes),
+/// dropping keys left with no client.
+template <class Index>
+void remove_from_index(Index& index, const std::vector<std::string>& keys, Client* c) {
+  for (auto& k : keys) {
+    auto it = index.find(k);
+    if (it == index.end()) continue;
+    auto& v = it->second;
+    v.erase(std::remove(v.begin(), v.end(), c), v.end());
+    if (v.empty()) index.erase(it);
+  }
+}
 
 /// Snapshot I/O (persistence.cpp), exposed for tests and the fuzz target.
 /// Serialises `db` to bytes (magic, version, entries, CRC-64).
