@@ -72,6 +72,23 @@ demo() {
   log "showcase: Pipe ping-pong and the close-unused-ends rule; echo server, one process per client"
   "$bin/examples/pipe_ping_pong"
   "$bin/examples/echo_server"
+  log "showcase: ipc-managerd (shared dicts, lists, counters over RESP) driven by ipc-ctl"
+  local mdir ctl
+  mdir=$(mktemp -d)
+  "$bin/daemon/ipc-managerd" --socket "$mdir/managerd.sock" --snapshot "$mdir/dump.snap" \
+    --logfile "$mdir/managerd.log" --daemonize --pidfile "$mdir/managerd.pid"
+  ctl="$bin/tools/ipc-ctl/ipc-ctl --socket $mdir/managerd.sock"
+  $ctl ping
+  $ctl hset workers w1 idle w2 busy
+  $ctl --json hgetall workers
+  $ctl incrby jobs_done 5
+  $ctl rpush queue job-1 job-2 job-3
+  $ctl --json lrange queue 0 -1
+  $ctl blpop queue 1
+  $ctl incr workers || echo "(ipc-ctl exits 1 on an error reply, as above)"
+  $ctl save
+  $ctl shutdown
+  rm -rf "$mdir"
 }
 
 run_tests() {
@@ -94,7 +111,9 @@ run_fuzz() {
     corpus="build/fuzz/corpus/$(basename "$t")"
     mkdir -p "$corpus"
     log "fuzzing $(basename "$t") for ${FUZZ_SECONDS:-30} s"
-    "$t" -max_total_time="${FUZZ_SECONDS:-30}" -rss_limit_mb=2048 "$corpus" 2>&1 | tail -n 2
+    # Seeds checked in under fuzz/corpus/<target> are read too (new inputs go to the first dir).
+    "$t" -max_total_time="${FUZZ_SECONDS:-30}" -rss_limit_mb=2048 "$corpus" \
+      $( [ -d "fuzz/corpus/$(basename "$t")" ] && echo "fuzz/corpus/$(basename "$t")" ) 2>&1 | tail -n 2
   done
 }
 

@@ -1,6 +1,8 @@
 // ipc-managerd: parses the command line (CLI11) and runs the manager daemon's engine.
 #include "server.hpp"
 
+#include <ipc/lifecycle.hpp>
+
 #include <CLI/CLI.hpp>
 
 #include <sys/stat.h>
@@ -8,6 +10,7 @@
 #include <cctype>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -54,7 +57,8 @@ int managerd_main(int argc, char** argv) {
   app.set_version_flag("--version", "ipc-managerd 0.1.0");
   std::string tcp, passfile, maxmemory, bulk, qbuf, fsync = "everysec";
   std::vector<std::string> saves;
-  bool no_unix = false, no_save_on_shutdown = false;
+  bool no_unix = false, no_save_on_shutdown = false, daemonize = false;
+  std::string pidfile;
   app.add_option("--socket", o.socket_path, "Unix socket path (default " + default_socket_path() + ")");
   app.add_flag("--no-unix", no_unix, "Do not listen on a Unix socket (TCP only)");
   app.add_option("--tcp", tcp, "Also listen on TCP HOST:PORT (needs --requirepass-file)");
@@ -72,6 +76,8 @@ int managerd_main(int argc, char** argv) {
   app.add_option("--busy-poll-us", o.busy_poll_us, "After a busy iteration, poll this many microseconds for more requests before sleeping (0 = off)");
   app.add_option("--logfile", o.logfile, "Log to this file (reopened on SIGHUP) instead of stderr");
   app.add_flag("-v,--verbose", o.verbose, "Log debug lines too");
+  app.add_flag("--daemonize", daemonize, "Detach (double fork, setsid, chdir /); returns once the server listens");
+  app.add_option("--pidfile", pidfile, "Write and lock this pidfile; a second server with it refuses to start");
   app.add_option("--ready-fd", o.ready_fd, "Write \"1\" to this fd once listening")->group("");
   app.add_option("--port-file", o.port_file, "Write the TCP port here once listening")->group("");
   try {
@@ -110,7 +116,36 @@ int managerd_main(int argc, char** argv) {
     std::fprintf(stderr, "ipc-managerd: error: %s\n", e.what());
     return 2;
   }
-  return run_server(std::move(o));
+  // Paths are made absolute: a daemon works from "/".
+  auto absolute = [](std::string& p) {
+    if (!p.empty()) p = std::filesystem::absolute(p).string();
+  };
+  for (std::string* p : {&o.socket_path, &o.snapshot, &o.appendonly, &o.logfile, &o.port_file, &pidfile}) absolute(*p);
+  if (!daemonize) {
+    ipc::Pidfile pf;
+    if (!pidfile.empty()) {
+      pf = ipc::Pidfile::acquire(pidfile);  // throws AlreadyRunning for a second instance
+      pf.write();
+    }
+    return run_server(std::move(o));
+  }
+  ipc::DaemonOptions d;
+  d.pidfile = pidfile;
+  d.log_file = o.logfile;
+  d.umask = 077;
+  d.wait_for_ready = true;
+  ipc::Daemon daemon = ipc::daemonize(d);
+  if (!daemon.is_daemon()) {
+    std::printf("ipc-managerd: running as pid %d\n", static_cast<int>(daemon.pid()));
+    return 0;
+  }
+  o.on_ready = [&daemon] { daemon.ready(); };
+  try {
+    return run_server(std::move(o));
+  } catch (const std::exception& e) {
+    daemon.fail(e.what());
+    return 1;
+  }
 }
 
 }  // namespace

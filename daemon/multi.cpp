@@ -21,13 +21,7 @@ void Server::touch_watched(std::string_view key) {
 }
 
 void Server::unwatch_all(Client& c) {
-  for (auto& k : c.watched) {
-    auto it = m_watched.find(k);
-    if (it == m_watched.end()) continue;
-    auto& v = it->second;
-    v.erase(std::remove(v.begin(), v.end(), &c), v.end());
-    if (v.empty()) m_watched.erase(it);
-  }
+  remove_from_index(m_watched, c.watched, &c);
   c.watched.clear();
   c.dirty_cas = false;
 }

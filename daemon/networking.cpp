@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -432,6 +433,7 @@ void Server::notify_ready() {
     ::close(m_opts.ready_fd);
     m_opts.ready_fd = -1;
   }
+  if (m_opts.on_ready) m_opts.on_ready();
   sd_notify("READY=1\nMAINPID=" + std::to_string(::getpid()) + "\nSTATUS=Ready to accept connections");
 }
 
@@ -480,13 +482,17 @@ int Server::run() {
   while (!m_shutdown) {
     int timeout = next_timeout_ms();
     int n = 0;
-    if (m_was_busy && timeout > 0 && m_opts.busy_poll_us > 0) {
-      // Waking a sleeping process costs tens of microseconds on a loaded VM, more than serving a
+    if (m_was_busy && timeout > 0 && m_opts.busy_poll_us > 0 && m_spin_backoff-- <= 0) {
+      // Waking a sleeping process costs tens of microseconds on a VM, more than serving a
       // request: after a busy iteration, poll briefly for the next request before sleeping.
+      // When a spin finds nothing (the clients are slow, or the CPUs are contended), the next
+      // 16 sleeps do not spin, so the waste stays small; sched_yield lets a client on this CPU run.
       auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(m_opts.busy_poll_us);
       do {
         n = ::epoll_wait(m_epoll, events.data(), static_cast<int>(events.size()), 0);
+        if (n == 0) ::sched_yield();
       } while (n == 0 && std::chrono::steady_clock::now() < until);
+      m_spin_backoff = n > 0 ? 0 : 16;
     }
     if (n == 0) n = ::epoll_wait(m_epoll, events.data(), static_cast<int>(events.size()), timeout);
     m_was_busy = n > 0;

@@ -199,9 +199,17 @@ void Server::modified_all() {
       for (Client* w : clients) w->dirty_cas = true;
 }
 
+// Defined only when built with a sanitizer, whose allocator replaces malloc (and so mallinfo2's
+// figures): weak, so that a normal build sees nullptr.
+extern "C" std::size_t __sanitizer_get_current_allocated_bytes() __attribute__((weak));
+
 std::size_t Server::used_memory() {
-  struct mallinfo2 mi = ::mallinfo2();
-  m_used_memory = mi.uordblks + mi.hblkhd;
+  if (&__sanitizer_get_current_allocated_bytes != nullptr) {
+    m_used_memory = __sanitizer_get_current_allocated_bytes();
+  } else {
+    struct mallinfo2 mi = ::mallinfo2();
+    m_used_memory = mi.uordblks + mi.hblkhd;
+  }
   return m_used_memory;
 }
 

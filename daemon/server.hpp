@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -52,7 +53,8 @@ struct Options {
   bool verbose = false;
   int ready_fd = -1;                           ///< written "1" (then closed) once listening
   std::string port_file;                       ///< written with the TCP port once listening
-  int busy_poll_us = 50;                       ///< spin this long for more work before sleeping
+  int busy_poll_us = 50;
+  std::function<void()> on_ready;              ///< called once listening (--daemonize reports ready)                       ///< spin this long for more work before sleeping
 };
 
 /// $XDG_RUNTIME_DIR/ipckit/managerd.sock, or /tmp/ipckit-<uid>/managerd.sock.
@@ -470,6 +472,7 @@ class Server {
   bool m_loading = false;
   long long m_last_cron = 0;
   bool m_was_busy = false;
+  int m_spin_backoff = 0;  // sleeps left without busy-polling
   std::size_t m_used_memory = 0;
   long long m_mem_checked_at = 0;
   // append-only log
@@ -481,6 +484,35 @@ class Server {
   std::unique_ptr<AofSyncer> m_aof_syncer;
   Client m_fake;  // runs replayed commands
 };
+
+/// The value at `key` when it has type `T` (nullptr when the key is missing). For another type
+/// it replies WRONGTYPE, sets `bad` and returns nullptr.
+template <Type T>
+auto* find_typed(Server& srv, Client& c, std::string_view key, bool& bad) {
+  using V = std::variant_alternative_t<static_cast<std::size_t>(T), decltype(Value::data)>;
+  bad = false;
+  Value* v = srv.db.find(key);
+  if (!v) return static_cast<V*>(nullptr);
+  if (v->type() != T) {
+    reply_wrongtype(c);
+    bad = true;
+    return static_cast<V*>(nullptr);
+  }
+  return &std::get<static_cast<std::size_t>(T)>(v->data);
+}
+
+/// Removes `c` from the per-key lists of `index` under each of `keys` (WATCH, BLPOP indexes),
+/// dropping keys left with no client.
+template <class Index>
+void remove_from_index(Index& index, const std::vector<std::string>& keys, Client* c) {
+  for (auto& k : keys) {
+    auto it = index.find(k);
+    if (it == index.end()) continue;
+    auto& v = it->second;
+    v.erase(std::remove(v.begin(), v.end(), c), v.end());
+    if (v.empty()) index.erase(it);
+  }
+}
 
 /// Snapshot I/O (persistence.cpp), exposed for tests and the fuzz target.
 /// Serialises `db` to bytes (magic, version, entries, CRC-64).

@@ -60,17 +60,8 @@ bool Hash::remove(std::string_view field) {
 
 namespace {
 
-// The hash at `key` (nullptr if none); replies WRONGTYPE and sets `bad` for another type.
 Hash* find_hash(Server& srv, Client& c, std::string_view key, bool& bad) {
-  bad = false;
-  Value* v = srv.db.find(key);
-  if (!v) return nullptr;
-  if (v->type() != Type::hash) {
-    reply_wrongtype(c);
-    bad = true;
-    return nullptr;
-  }
-  return &v->hash();
+  return find_typed<Type::hash>(srv, c, key, bad);
 }
 
 // The hash at `key`, created when missing; nullptr after replying WRONGTYPE.

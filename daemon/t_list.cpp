@@ -13,17 +13,19 @@ using detail::resp::parse_ll;
 
 namespace {
 
-// The list at `key` (nullptr if none); replies WRONGTYPE and sets `bad` for another type.
 List* find_list(Server& srv, Client& c, std::string_view key, bool& bad) {
-  bad = false;
-  Value* v = srv.db.find(key);
-  if (!v) return nullptr;
-  if (v->type() != Type::list) {
-    reply_wrongtype(c);
-    bad = true;
-    return nullptr;
+  return find_typed<Type::list>(srv, c, key, bad);
+}
+
+// Replies with the head (left) or tail element of `l` and removes it.
+void reply_pop(Client& c, List& l, bool left) {
+  if (left) {
+    reply_bulk(c, l.front());
+    l.pop_front();
+  } else {
+    reply_bulk(c, l.back());
+    l.pop_back();
   }
-  return &v->list();
 }
 
 bool parse_long(Client& c, std::string_view s, long long& out) {
@@ -65,25 +67,11 @@ void pop_generic(Server& srv, Client& c, Args argv, bool left) {
   if (!l) return has_count ? reply_nil_array(c) : reply_nil(c);
   if (has_count && count == 0) return reply_array(c, 0);
   if (!has_count) {
-    if (left) {
-      reply_bulk(c, l->front());
-      l->pop_front();
-    } else {
-      reply_bulk(c, l->back());
-      l->pop_back();
-    }
+    reply_pop(c, *l, left);
   } else {
     std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(count), l->size());
     reply_array(c, n);
-    for (std::size_t i = 0; i < n; ++i) {
-      if (left) {
-        reply_bulk(c, l->front());
-        l->pop_front();
-      } else {
-        reply_bulk(c, l->back());
-        l->pop_back();
-      }
-    }
+    for (std::size_t i = 0; i < n; ++i) reply_pop(c, *l, left);
   }
   if (l->empty()) srv.db.remove(argv[1]);
   srv.modified(argv[1]);
@@ -262,13 +250,7 @@ void bpop_generic(Server& srv, Client& c, Args argv, bool left) {
     List& l = v->list();
     reply_array(c, 2);
     reply_bulk(c, key);
-    if (left) {
-      reply_bulk(c, l.front());
-      l.pop_front();
-    } else {
-      reply_bulk(c, l.back());
-      l.pop_back();
-    }
+    reply_pop(c, l, left);
     c.propagate.push_back({left ? "LPOP" : "RPOP", std::string(key)});
     if (l.empty()) srv.db.remove(key);
     srv.modified(key);
@@ -305,13 +287,7 @@ void Server::block_client(Client& c, Args keys, long long deadline_ms, bool left
 
 void Server::unblock_client(Client& c) {
   if (!c.blocked) return;
-  for (auto& k : c.blocked_keys) {
-    auto it = m_blocking.find(k);
-    if (it == m_blocking.end()) continue;
-    auto& q = it->second;
-    q.erase(std::remove(q.begin(), q.end(), &c), q.end());
-    if (q.empty()) m_blocking.erase(it);
-  }
+  remove_from_index(m_blocking, c.blocked_keys, &c);
   if (c.block_deadline) m_block_timeouts.erase({c.block_deadline, &c});
   c.blocked = false;
   c.blocked_keys.clear();
@@ -340,13 +316,7 @@ void Server::serve_ready_lists() {
         List& l = v->list();
         reply_array(*c, 2);
         reply_bulk(*c, key);
-        if (c->block_left) {
-          reply_bulk(*c, l.front());
-          l.pop_front();
-        } else {
-          reply_bulk(*c, l.back());
-          l.pop_back();
-        }
+        reply_pop(*c, l, c->block_left);
         aof_append_strings({c->block_left ? "LPOP" : "RPOP", key});
         if (l.empty()) db.remove(key);
         modified(key);

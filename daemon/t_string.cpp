@@ -45,17 +45,8 @@ bool parse_long_double(std::string_view s, long double& out) {
 
 namespace {
 
-// The string at `key`; replies WRONGTYPE and sets `bad` when another type is there.
 std::string* find_string(Server& srv, Client& c, std::string_view key, bool& bad) {
-  bad = false;
-  Value* v = srv.db.find(key);
-  if (!v) return nullptr;
-  if (v->type() != Type::string) {
-    reply_wrongtype(c);
-    bad = true;
-    return nullptr;
-  }
-  return &v->str();
+  return find_typed<Type::string>(srv, c, key, bad);
 }
 
 // Stores `val` at `key`, reusing the existing string's memory when there is one.
