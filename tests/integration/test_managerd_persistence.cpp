@@ -192,9 +192,9 @@ TEST_CASE("kill -9 during heavy writes loses no acknowledged write under appendf
     std::thread killer;
     bool killed = false;
     for (int round = 0; round < 400; ++round) {
-      c.send(batch);
       if (round == 100) killer = std::thread([&] { srv.kill9(); });
       try {
+        c.send(batch);  // inside the try: once the server is dead, the send fails too
         for (int i = 0; i < 50; ++i) {
           auto r = c.read(5s);
           REQUIRE(r.type == Reply::Type::integer);
