@@ -16,6 +16,7 @@
 #include <cstring>
 #include <iostream>
 
+#include <ipc/detail/proc_util.hpp>
 #include <ipc/process.hpp>
 
 namespace ipc {
@@ -24,10 +25,9 @@ namespace {
 namespace fs = std::filesystem;
 using detail::UniqueFd;
 
-int sys_pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-int sys_pidfd_send_signal(int pidfd, int sig) {
-  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
-}
+using detail::flush_std_streams;
+using detail::pidfd_open;
+using detail::pidfd_send_signal;
 
 /// Parses a decimal pid (surrounding whitespace allowed); 0 when the text is not one.
 pid_t parse_pid(std::string_view s) {
@@ -62,15 +62,6 @@ std::optional<std::string> read_file(const std::string& path) {
 
 std::string proc_path(pid_t pid, std::string_view what) {
   return "/proc/" + std::to_string(pid) + "/" + std::string(what);
-}
-
-void flush_std_streams() noexcept {
-  try {
-    std::cout.flush();
-    std::cerr.flush();
-  } catch (...) {
-  }
-  std::fflush(nullptr);
 }
 
 /// Writes all of `s` to `fd`; false when the reader is gone.
@@ -208,7 +199,7 @@ std::optional<pid_t> stop_daemon(const fs::path& path, Timeout timeout, int sig)
   Deadline deadline(timeout);
   auto pid = read_pidfile(path);
   if (!pid) return std::nullopt;
-  UniqueFd pidfd(sys_pidfd_open(*pid));
+  UniqueFd pidfd(pidfd_open(*pid));
   if (!pidfd) {
     if (errno == ESRCH) return pid;  // ended meanwhile
     throw_errno("pidfd_open(" + std::to_string(*pid) + ")");
@@ -216,7 +207,7 @@ std::optional<pid_t> stop_daemon(const fs::path& path, Timeout timeout, int sig)
   // The pidfd is for whatever process has that pid now; the lock, still held with the same pid
   // written in it, shows that it is the instance (a live holder's pid cannot be reused).
   if (read_pidfile(path) != pid) return pid;
-  if (sys_pidfd_send_signal(pidfd.get(), sig) < 0 && errno != ESRCH)
+  if (pidfd_send_signal(pidfd.get(), sig) < 0 && errno != ESRCH)
     throw_errno("pidfd_send_signal(" + std::to_string(*pid) + ", " + std::to_string(sig) + ")");
   pollfd p{pidfd.get(), POLLIN, 0};
   for (;;) {
@@ -275,6 +266,7 @@ Daemon daemonize(const DaemonOptions& o) {
   UniqueFd report_r(p[0]), report_w(p[1]);
 
   flush_std_streams();  // or both processes would write what is buffered
+  std::fflush(nullptr);  // and the program's other FILEs: the daemon outlives this process
   const pid_t first = ::fork();
   if (first < 0) throw_errno("fork");
   if (first == 0) {
@@ -461,7 +453,7 @@ std::string_view state_name(char state) noexcept {
 
 bool wait_exit(pid_t pid, Timeout timeout, int* exitcode) {
   if (pid <= 0) throw ValueError("wait_exit: bad pid " + std::to_string(pid));
-  UniqueFd pidfd(sys_pidfd_open(pid));
+  UniqueFd pidfd(pidfd_open(pid));
   if (!pidfd) {
     if (errno == ESRCH) return true;
     throw_errno("pidfd_open(" + std::to_string(pid) + ")");

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <new>
 
+#include <ipc/detail/proc_util.hpp>
 #include <ipc/detail/unique_fd.hpp>
 
 namespace ipc {
@@ -36,12 +37,31 @@ struct ChildRecord {
   ~ChildRecord() { close_fd(pidfd); }
 };
 
-namespace {
+int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
-int sys_pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-int sys_pidfd_send_signal(int pidfd, int sig) {
+int pidfd_send_signal(int pidfd, int sig) noexcept {
   return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
+
+/// In a freshly forked child every write to a libc or libstdc++ object costs a copy-on-write
+/// page fault, which dominates a short child's cost: hence the checks before each flush. Other
+/// FILEs are the program's business, as in Python (which flushes sys.stdout/sys.stderr only).
+void flush_std_streams() noexcept {
+  for (std::ostream* os : {&std::cout, &std::cerr}) {
+    // With sync_with_stdio (the default) the C++ streams write straight into the C FILEs, so
+    // the __fpending checks below cover them; otherwise flush the C++ buffer.
+    if (dynamic_cast<__gnu_cxx::stdio_sync_filebuf<char>*>(os->rdbuf()) == nullptr) {
+      try {
+        os->flush();
+      } catch (...) {
+      }
+    }
+  }
+  if (::__fpending(stdout) > 0) std::fflush(stdout);
+  if (::__fpending(stderr) > 0) std::fflush(stderr);
+}
+
+namespace {
 
 /// Per-process bookkeeping of the process tree, as Python keeps _children, _current_process and
 /// _parent_process as module globals: children must be reachable after their Process objects
@@ -88,25 +108,6 @@ void prune_locked(ProcessState& s) {
   });
 }
 
-/// Flushes stdout and stderr, C and C++ (as Python flushes sys.stdout/sys.stderr), writing
-/// only where something is pending: in a freshly forked child every write to a libc or
-/// libstdc++ object costs a copy-on-write page fault, which dominates a short child's cost.
-/// Other FILEs are the program's business, as in Python.
-void flush_std_streams() noexcept {
-  for (std::ostream* os : {&std::cout, &std::cerr}) {
-    // With sync_with_stdio (the default) the C++ streams write straight into the C FILEs, so
-    // the __fpending checks below cover them; otherwise flush the C++ buffer.
-    if (dynamic_cast<__gnu_cxx::stdio_sync_filebuf<char>*>(os->rdbuf()) == nullptr) {
-      try {
-        os->flush();
-      } catch (...) {
-      }
-    }
-  }
-  if (::__fpending(stdout) > 0) std::fflush(stdout);
-  if (::__fpending(stderr) > 0) std::fflush(stderr);
-}
-
 bool poll_readable(int fd, int timeout_ms) {
   pollfd p{fd, POLLIN, 0};
   for (;;) {
@@ -127,7 +128,7 @@ void finish_children() noexcept {
     kids = s.children;
   }
   for (auto& k : kids)
-    if (k->daemon && !k->exitcode) sys_pidfd_send_signal(k->pidfd, SIGTERM);
+    if (k->daemon && !k->exitcode) pidfd_send_signal(k->pidfd, SIGTERM);
   Deadline grace(std::chrono::seconds(1));
   for (auto& k : kids) {
     try {
@@ -136,7 +137,7 @@ void finish_children() noexcept {
           std::lock_guard lock(s.mutex);
           if (try_reap_locked(*k)) break;
         }
-        if (k->daemon && grace.expired()) sys_pidfd_send_signal(k->pidfd, SIGKILL);
+        if (k->daemon && grace.expired()) pidfd_send_signal(k->pidfd, SIGKILL);
         poll_readable(k->pidfd, k->daemon && !grace.expired() ? grace.poll_ms() : -1);
       }
     } catch (...) {
@@ -271,7 +272,7 @@ void Process::start() {
   if (pid < 0) throw_errno("fork");
   if (pid == 0) child_main(std::move(rec), self);
   rec->pid = pid;
-  rec->pidfd = detail::sys_pidfd_open(pid);  // no race: an unreaped child's pid cannot be reused
+  rec->pidfd = detail::pidfd_open(pid);  // no race: an unreaped child's pid cannot be reused
   if (rec->pidfd < 0) {
     int err = errno;
     ::kill(pid, SIGKILL);
@@ -371,7 +372,7 @@ void Process::terminate() {
   check_usable("terminate");
   std::lock_guard lock(state().mutex);
   if (m_child->exitcode) return;
-  if (detail::sys_pidfd_send_signal(m_child->pidfd, SIGTERM) < 0 && errno != ESRCH)
+  if (detail::pidfd_send_signal(m_child->pidfd, SIGTERM) < 0 && errno != ESRCH)
     throw_errno("pidfd_send_signal(" + std::to_string(m_child->pid) + ", SIGTERM)");
 }
 
@@ -379,7 +380,7 @@ void Process::kill() {
   check_usable("kill");
   std::lock_guard lock(state().mutex);
   if (m_child->exitcode) return;
-  if (detail::sys_pidfd_send_signal(m_child->pidfd, SIGKILL) < 0 && errno != ESRCH)
+  if (detail::pidfd_send_signal(m_child->pidfd, SIGKILL) < 0 && errno != ESRCH)
     throw_errno("pidfd_send_signal(" + std::to_string(m_child->pid) + ", SIGKILL)");
 }
 
@@ -406,7 +407,7 @@ int ParentProcess::sentinel() const {
     // Opened lazily (a child that never asks pays nothing). If the parent has died, its pid may
     // belong to another process by now: only a pidfd opened while it is still our parent counts.
     if (::getppid() != m_pid) return -1;
-    int fd = detail::sys_pidfd_open(m_pid);
+    int fd = detail::pidfd_open(m_pid);
     if (fd >= 0 && ::getppid() != m_pid) {
       detail::close_fd(fd);
       return -1;
