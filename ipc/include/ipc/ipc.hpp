@@ -6,3 +6,4 @@
 #include <ipc/serialize.hpp>
 #include <ipc/timeout.hpp>
 #include <ipc/shared_memory.hpp>
+#include <ipc/queues.hpp>
