@@ -248,6 +248,8 @@ class Queue {
   bool closed() const noexcept { return m_core->ring.closed(); }
   /// Items that died with a producer killed mid-put or a consumer killed mid-get.
   std::uint64_t lost_items() const noexcept { return m_core->ring.lost_items(); }
+  /// How many times a process died holding one of the queue's locks and the queue was repaired.
+  std::uint64_t recoveries() const noexcept { return m_core->ring.recoveries(); }
 
   /// The full name of a named queue ("/ipckit-..."); empty for an anonymous one.
   const std::string& name() const noexcept { return m_core->shm.name(); }
@@ -336,6 +338,7 @@ class SimpleQueue : private Queue<T> {
   using Base::lost_items;
   using Base::name;
   using Base::put;
+  using Base::recoveries;
   using Base::try_get;
   using Base::unlink;
 

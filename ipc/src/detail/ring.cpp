@@ -33,6 +33,11 @@ constexpr std::size_t kMaxCapacity = std::size_t{1} << 31;  // frame lengths are
 constexpr int kSlots = 64;
 // Sleepers re-check this often even without a wake-up (see the class comment).
 constexpr auto kSleepSlice = std::chrono::seconds(1);
+// A lock wait re-tries this often (see lock_side).
+constexpr auto kLockSlice = std::chrono::milliseconds(100);
+// Spinning before a sleep: pause-loop iterations, then sched_yield calls.
+constexpr int kSpins = 4000;
+constexpr int kYields = 8;
 // join() looks for dead consumers this often while it waits.
 constexpr auto kJoinScan = std::chrono::milliseconds(200);
 // A caller with a short or zero timeout still waits this long for a side's lock: critical
@@ -97,11 +102,9 @@ struct RingState {
   alignas(64) std::atomic<std::uint64_t> head;       // bytes released, monotonic
   std::atomic<std::uint64_t> get_count;              // items taken
 
-  // Wait words: a sequence bumped by the waker, and the number of sleepers registered.
+  // Wait words (see wait_until): consumers sleep on data_seq, producers on space_seq.
   alignas(64) std::atomic<std::uint32_t> data_seq;
-  std::atomic<std::uint32_t> getters_waiting;
   alignas(64) std::atomic<std::uint32_t> space_seq;
-  std::atomic<std::uint32_t> putters_waiting;
 
   // Task accounting (joinable rings).
   alignas(64) RobustMutex tasks_mutex;
@@ -109,7 +112,6 @@ struct RingState {
   std::atomic<std::uint64_t> done_total;
   std::atomic<std::uint64_t> lost_tasks;
   alignas(64) std::atomic<std::uint32_t> join_seq;
-  std::atomic<std::uint32_t> join_waiters;
   TaskSlot slots[kSlots];
 };
 
@@ -221,15 +223,19 @@ namespace {
 /// Locks `m` for a caller with `deadline`: at once when free, else until the later of the
 /// deadline and a short grace. Returns false on time-out; true with `died` set when the lock
 /// was recovered from a dead holder.
+///
+/// The wait is cut into slices: glibc's robust unlock stores 0 and then wakes a sleeper; a
+/// holder killed between the two, with a third process taking the free lock before the kernel's
+/// death handling looks at it, leaves the sleepers asleep on a lock nobody will wake (the kernel
+/// only wakes when the word is still 0). Re-trying after each slice bounds that stall.
 bool lock_side(RobustMutex& m, const Deadline& deadline, bool& died) {
   LockStatus st = m.try_lock();
   if (st == LockStatus::timed_out) {
-    if (deadline.infinite()) {
-      st = m.lock();
-    } else {
-      auto left = deadline.remaining();
-      st = m.lock(Deadline(Timeout(std::max<std::chrono::nanoseconds>(left, kLockGrace))));
-    }
+    Deadline until = deadline.infinite() ? deadline
+                                         : Deadline(Timeout(std::max<std::chrono::nanoseconds>(deadline.remaining(), kLockGrace)));
+    do {
+      st = m.lock(slice_of(until, kLockSlice));
+    } while (st == LockStatus::timed_out && !until.expired());
   }
   died = st == LockStatus::owner_died;
   return st != LockStatus::timed_out;
@@ -307,42 +313,43 @@ void Ring::repair_tasks() noexcept {
 
 namespace {
 
-/// Spins briefly, then sleeps on `seq` (registered in `waiters`) until `ready()` or `deadline`.
+// A wait word is a sequence whose low bit says "someone sleeps on me". A sleeper sets the bit
+// before sleeping; a waker that finds it set bumps the word (clearing the bit) and wakes every
+// sleeper, who re-check and set it again if they still have to wait. Unlike a count of
+// sleepers, a bit left by a sleeper that was killed costs one spurious wake-up, then clears.
+
+/// Spins briefly, then sleeps on `seq` until `ready()` or `deadline`.
 template <class Ready>
-bool wait_until(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters, const Deadline& deadline,
-                Ready ready) {
+bool wait_until(std::atomic<std::uint32_t>& seq, const Deadline& deadline, Ready ready) {
   if (deadline.expired()) return ready();  // a non-blocking call: no spinning
   // Spin: a peer on the other CPU usually answers within a few microseconds, far less than the
   // 30-60 us a futex wake-up costs here. Then yield a little, for a peer on the same CPU.
-  for (int i = 0; i < 4000; ++i) {
+  for (int i = 0; i < kSpins; ++i) {
     if (ready()) return true;
     cpu_relax();
   }
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < kYields; ++i) {
     if (ready()) return true;
     ::sched_yield();
   }
   for (;;) {
     if (deadline.expired()) return ready();
-    waiters.fetch_add(1, std::memory_order_seq_cst);
     auto s = seq.load(std::memory_order_seq_cst);
-    if (ready()) {
-      waiters.fetch_sub(1, std::memory_order_seq_cst);
-      return true;
-    }
+    if (!(s & 1) && !seq.compare_exchange_strong(s, s | 1, std::memory_order_seq_cst)) continue;
+    s |= 1;
+    if (ready()) return true;  // the read after the bit was set: a commit before it is seen
     futex_wait(seq, s, slice_of(deadline, kSleepSlice));
-    waiters.fetch_sub(1, std::memory_order_seq_cst);
     if (ready()) return true;
   }
 }
 
-/// Wakes `count` sleepers on `seq` if any registered. The fence orders the caller's commit
-/// before the read of `waiters` (the sleeper orders them the other way round).
-inline void wake_if_waiting(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters, int count) {
+/// Wakes every sleeper on `seq` if one registered. The fence orders the caller's commit before
+/// the read of the bit (a sleeper orders them the other way round).
+inline void wake_if_waiting(std::atomic<std::uint32_t>& seq) {
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (waiters.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+  if (seq.load(std::memory_order_relaxed) & 1) [[unlikely]] {
     seq.fetch_add(1, std::memory_order_seq_cst);
-    futex_wake(seq, count);
+    futex_wake_all(seq);
   }
 }
 
@@ -350,7 +357,7 @@ inline void wake_if_waiting(std::atomic<std::uint32_t>& seq, std::atomic<std::ui
 
 bool Ring::wait_space(std::size_t stride, const Deadline& deadline) {
   auto* s = m_s;
-  return wait_until(s->space_seq, s->putters_waiting, deadline, [s, stride] {
+  return wait_until(s->space_seq, deadline, [s, stride] {
     if (s->closed.load(std::memory_order_acquire)) return true;
     auto used = s->tail.load(std::memory_order_acquire) - s->head.load(std::memory_order_acquire);
     if (s->capacity - used < stride) return false;
@@ -361,7 +368,7 @@ bool Ring::wait_space(std::size_t stride, const Deadline& deadline) {
 
 bool Ring::wait_data(const Deadline& deadline) {
   auto* s = m_s;
-  return wait_until(s->data_seq, s->getters_waiting, deadline, [s] {
+  return wait_until(s->data_seq, deadline, [s] {
     return s->tail.load(std::memory_order_acquire) != s->head.load(std::memory_order_acquire) ||
            s->closed.load(std::memory_order_acquire);
   });
@@ -431,7 +438,7 @@ RingStatus Ring::put_many(std::span<const FrameRef> frames, const Deadline& dead
       continue;
     }
     done += k;
-    wake_if_waiting(s->data_seq, s->getters_waiting, static_cast<int>(std::min<std::size_t>(k, INT_MAX)));
+    wake_if_waiting(s->data_seq);
   }
   return RingStatus::ok;
 }
@@ -458,7 +465,6 @@ RingStatus Ring::get_many(FrameSink sink, void* ctx, std::size_t max, const Dead
     bool died = false;
     if (!lock_side(s->get_mutex, deadline, died)) return RingStatus::timed_out;
     if (died) [[unlikely]] repair_get();
-    bool more = false;
     {
       Unlock unlock{s->get_mutex};
       const std::uint64_t head = s->head.load(std::memory_order_relaxed);
@@ -504,10 +510,8 @@ RingStatus Ring::get_many(FrameSink sink, void* ctx, std::size_t max, const Dead
       if (slot >= 0) s->slots[slot].held.fetch_add(static_cast<std::int64_t>(k), std::memory_order_acq_rel);
       j.active.store(0, std::memory_order_release);
       taken = k;
-      more = pos != tail;
     }
-    wake_if_waiting(s->space_seq, s->putters_waiting, INT_MAX);
-    if (more) wake_if_waiting(s->data_seq, s->getters_waiting, 1);  // pass the wake-up on
+    wake_if_waiting(s->space_seq);
     return RingStatus::ok;
   }
 }
@@ -542,6 +546,9 @@ std::size_t Ring::maxsize() const noexcept { return m_s->maxsize; }
 std::size_t Ring::capacity() const noexcept { return m_s->capacity; }
 std::size_t Ring::max_frame() const noexcept { return m_s->capacity - kFrameHeader; }
 std::uint64_t Ring::lost_items() const noexcept { return m_s->lost_items.load(std::memory_order_relaxed); }
+std::uint64_t Ring::recoveries() const noexcept {
+  return std::uint64_t{m_s->put_mutex.owner_deaths()} + m_s->get_mutex.owner_deaths() + m_s->tasks_mutex.owner_deaths();
+}
 
 // ---- Tasks ----
 
@@ -551,21 +558,24 @@ int Ring::my_slot() {
   if (cached >= 0 && m_slot_gen.load(std::memory_order_relaxed) == gen) return cached;
   pid_t pid = ::getpid();
   auto start = proc_stat(pid).second;
-  bool died = false;
-  lock_side(m_s->tasks_mutex, Deadline(Timeout()), died);
-  if (died) repair_tasks();
-  Unlock unlock{m_s->tasks_mutex};
   int found = -1;
-  for (int i = 0; i < kSlots && found < 0; ++i)
-    if (m_s->slots[i].pid.load(std::memory_order_relaxed) == pid &&
-        m_s->slots[i].start.load(std::memory_order_relaxed) == start)
-      found = i;
-  for (int i = 0; i < kSlots && found < 0; ++i) {
-    if (m_s->slots[i].pid.load(std::memory_order_relaxed) == 0) {
-      m_s->slots[i].held.store(0, std::memory_order_relaxed);
-      m_s->slots[i].start.store(start, std::memory_order_relaxed);
-      m_s->slots[i].pid.store(pid, std::memory_order_release);
-      found = i;
+  for (int attempt = 0; attempt < 2 && found < 0; ++attempt) {
+    if (attempt == 1) reclaim_dead();  // all slots taken: free those of exited processes
+    bool died = false;
+    lock_side(m_s->tasks_mutex, Deadline(Timeout()), died);
+    if (died) repair_tasks();
+    Unlock unlock{m_s->tasks_mutex};
+    for (int i = 0; i < kSlots && found < 0; ++i)
+      if (m_s->slots[i].pid.load(std::memory_order_relaxed) == pid &&
+          m_s->slots[i].start.load(std::memory_order_relaxed) == start)
+        found = i;
+    for (int i = 0; i < kSlots && found < 0; ++i) {
+      if (m_s->slots[i].pid.load(std::memory_order_relaxed) == 0) {
+        m_s->slots[i].held.store(0, std::memory_order_relaxed);
+        m_s->slots[i].start.store(start, std::memory_order_relaxed);
+        m_s->slots[i].pid.store(pid, std::memory_order_release);
+        found = i;
+      }
     }
   }
   // No free slot: this process's items are not tracked (a dead consumer's then stay unfinished).
@@ -596,7 +606,7 @@ void Ring::task_done() {
     if (slot >= 0) m_s->slots[slot].held.fetch_sub(1, std::memory_order_acq_rel);
     j.active.store(0, std::memory_order_release);
   }
-  if (done + 1 >= put) wake_if_waiting(m_s->join_seq, m_s->join_waiters, INT_MAX);
+  if (done + 1 >= put) wake_if_waiting(m_s->join_seq);
 }
 
 std::uint64_t Ring::reclaim_dead() {
@@ -632,7 +642,7 @@ std::uint64_t Ring::reclaim_dead() {
     j.active.store(0, std::memory_order_release);
     reclaimed += n;
   }
-  if (reclaimed) wake_if_waiting(m_s->join_seq, m_s->join_waiters, INT_MAX);
+  if (reclaimed) wake_if_waiting(m_s->join_seq);
   return reclaimed;
 }
 
@@ -646,10 +656,9 @@ bool Ring::join(const Deadline& deadline) {
     reclaim_dead();
     if (finished()) return true;
     if (deadline.expired()) return false;
-    m_s->join_waiters.fetch_add(1, std::memory_order_seq_cst);
     auto seq = m_s->join_seq.load(std::memory_order_seq_cst);
-    if (!finished()) futex_wait(m_s->join_seq, seq, slice_of(deadline, kJoinScan));
-    m_s->join_waiters.fetch_sub(1, std::memory_order_seq_cst);
+    if (!(seq & 1) && !m_s->join_seq.compare_exchange_strong(seq, seq | 1, std::memory_order_seq_cst)) continue;
+    if (!finished()) futex_wait(m_s->join_seq, seq | 1, slice_of(deadline, kJoinScan));
   }
 }
 

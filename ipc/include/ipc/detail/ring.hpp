@@ -38,8 +38,8 @@ enum class RingStatus { ok, timed_out, closed };
 /// uses it to roll the half-done operation back (a put) or forward (a get that already took its
 /// frames), and counts the items that died with it in lost_items().
 ///
-/// Waits spin briefly, then sleep on a futex; a side wakes the other only when a waiter is
-/// registered, so a busy queue makes no syscall per message. Sleepers re-check at least every
+/// Waits spin briefly, then sleep on a futex; a side wakes the other only when a sleeper flagged
+/// the wait word, so a busy queue makes no syscall per message. Sleepers re-check at least every
 /// second, so a waker that dies between taking an item and passing a wake-up on stalls nobody
 /// for long. Thread-safe and fork-safe (the handle points into the mapping; a forked child
 /// notices that its cached task slot is its parent's).
@@ -108,6 +108,8 @@ class Ring {
   std::size_t max_frame() const noexcept;
   /// Items that died with a producer killed mid-put or a consumer killed mid-get.
   std::uint64_t lost_items() const noexcept;
+  /// How many times a lock of this ring was recovered from a process that died holding it.
+  std::uint64_t recoveries() const noexcept;
 
   // ---- task accounting (joinable rings only) ----
 
