@@ -118,25 +118,19 @@ double ipckit_mpmc(int np, int nc, std::uint64_t per_producer, std::size_t batch
       },
       [&](int, Gate* g) {
         std::uint64_t sum = 0;
-        for (;;) {
-          if (batch <= 1) {
-            auto x = q.get();
-            if (seq_of(x) == kSentinel) break;
-            sum += seq_of(x);
-          } else {
-            bool stop = false;
-            for (auto& x : q.get_many(batch)) {
-              if (seq_of(x) == kSentinel) stop = true;
-              else sum += seq_of(x);
+        try {
+          for (;;) {
+            if (batch <= 1) {
+              sum += seq_of(q.get());
+            } else {
+              for (auto& x : q.get_many(batch)) sum += seq_of(x);
             }
-            if (stop) break;
           }
+        } catch (const ipc::QueueClosed&) {  // closed once the producers are done, and drained
         }
         g->checksum.fetch_add(sum);
       },
-      [&] {
-        for (int c = 0; c < nc; ++c) q.put(make_item<T>(kSentinel));
-      });
+      [&] { q.close(); });
 }
 
 // ---- Boost.Interprocess message_queue ----
