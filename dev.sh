@@ -46,6 +46,10 @@ demo() {
   "$bin/examples/process_exitcodes"
   log "showcase: memory isolation"
   "$bin/examples/memory_isolation"
+  log "showcase: Queue (bounded API, ping-pong through a queue, JoinableQueue with daemonic consumers)"
+  "$bin/examples/queue_basics"
+  "$bin/examples/ping_pong"
+  "$bin/examples/joinable_queue"
 }
 
 run_tests() {
