@@ -351,17 +351,24 @@ bool wait_until(std::atomic<std::uint32_t>& seq, const Deadline& deadline, Ready
   }
 }
 
-/// Wakes every sleeper on `seq` if one flagged it. The caller's last commit store was seq_cst,
-/// so it is ordered before this seq_cst read of the bit (a sleeper orders them the other way
-/// round: flag, then read the commit), and one of the two sees the other.
-inline void wake_after_commit(std::atomic<std::uint32_t>& seq) {
-  if (seq.load(std::memory_order_seq_cst) & 1) [[unlikely]] {
+/// Wakes every sleeper on `seq` if one flagged it; called after the side's lock was released.
+/// The commit must be ordered before the read of the bit (a sleeper orders them the other way
+/// round: flag, then read the commit), so that one of the two sees the other. On x86-64 the
+/// unlock's locked exchange already is that full barrier (locked instructions drain the store
+/// buffer), which saves a fence per message; elsewhere a fence is issued.
+inline void wake_after_unlock(std::atomic<std::uint32_t>& seq) {
+#if defined(__x86_64__) || defined(__i386__)
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+  if (seq.load(std::memory_order_relaxed) & 1) [[unlikely]] {
     seq.fetch_add(1, std::memory_order_seq_cst);
     futex_wake_all(seq);
   }
 }
 
-/// wake_after_commit for a caller whose commit was not a seq_cst store.
+/// wake_after_unlock for a caller that did not just release a lock.
 inline void wake_if_waiting(std::atomic<std::uint32_t>& seq) {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (seq.load(std::memory_order_relaxed) & 1) [[unlikely]] {
@@ -446,7 +453,7 @@ RingStatus Ring::put_many(std::span<const FrameRef> frames, const Deadline& dead
           if (f.size > first) std::memcpy(m_data, f.data + first, f.size - first);
           pos += stride_of(f.size);
         }
-        s->tail.store(pos, std::memory_order_seq_cst);  // commit: the frames become visible
+        s->tail.store(pos, std::memory_order_release);  // commit: the frames become visible
         j.active.store(0, std::memory_order_release);
       }
     }
@@ -455,7 +462,7 @@ RingStatus Ring::put_many(std::span<const FrameRef> frames, const Deadline& dead
       continue;
     }
     done += k;
-    wake_after_commit(s->data_seq);
+    wake_after_unlock(s->data_seq);
   }
   return RingStatus::ok;
 }
@@ -523,12 +530,12 @@ RingStatus Ring::get_many(FrameSink sink, void* ctx, std::size_t max, const Dead
         throw;
       }
       s->head.store(pos, std::memory_order_release);  // commit: the frames are ours
-      s->get_count.store(count + k, std::memory_order_seq_cst);  // last store a waiting producer reads
+      s->get_count.store(count + k, std::memory_order_release);
       if (slot >= 0) s->slots[slot].held.fetch_add(static_cast<std::int64_t>(k), std::memory_order_acq_rel);
       j.active.store(0, std::memory_order_release);
       taken = k;
     }
-    wake_after_commit(s->space_seq);
+    wake_after_unlock(s->space_seq);
     return RingStatus::ok;
   }
 }
