@@ -55,6 +55,19 @@ struct Journal {
   std::atomic<std::uint64_t> count_before;
   std::atomic<std::uint64_t> n;
   std::atomic<std::int64_t> held_before;
+
+  /// Records an operation about to change the shared state (`what`: 1 or 2, see active).
+  void begin(std::uint32_t what, std::int32_t slot_, std::uint64_t pos, std::uint64_t count, std::uint64_t n_,
+             std::int64_t held) noexcept {
+    slot.store(slot_, std::memory_order_relaxed);
+    pos_before.store(pos, std::memory_order_relaxed);
+    count_before.store(count, std::memory_order_relaxed);
+    n.store(n_, std::memory_order_relaxed);
+    held_before.store(held, std::memory_order_relaxed);
+    active.store(what, std::memory_order_release);
+  }
+  /// The operation is complete.
+  void end() noexcept { active.store(0, std::memory_order_release); }
 };
 
 /// One process that takes items from a joinable ring: what it took and has not marked done.
@@ -270,7 +283,7 @@ void Ring::repair_put() noexcept {
     } else {
       m_s->put_count.store(count + n, std::memory_order_release);
     }
-    j.active.store(0, std::memory_order_release);
+    j.end();
   }
   m_s->head_cache = m_s->head.load(std::memory_order_acquire);
   m_s->gets_cache = m_s->get_count.load(std::memory_order_acquire);
@@ -290,7 +303,7 @@ void Ring::repair_get() noexcept {
                                     std::memory_order_release);
       m_s->lost_items.fetch_add(n, std::memory_order_relaxed);
     }
-    j.active.store(0, std::memory_order_release);
+    j.end();
   }
   m_s->tail_cache = m_s->tail.load(std::memory_order_acquire);
 }
@@ -314,7 +327,7 @@ void Ring::repair_tasks() noexcept {
       m_s->slots[slot].pid.store(0, std::memory_order_release);
     }
   }
-  j.active.store(0, std::memory_order_release);
+  j.end();
 }
 
 // ---- Waiting ----
@@ -436,10 +449,7 @@ RingStatus Ring::put_many(std::span<const FrameRef> frames, const Deadline& dead
       }
       if (k != 0) {
         auto& j = s->put_j;
-        j.pos_before.store(tail, std::memory_order_relaxed);
-        j.count_before.store(count, std::memory_order_relaxed);
-        j.n.store(k, std::memory_order_relaxed);
-        j.active.store(1, std::memory_order_release);
+        j.begin(1, -1, tail, count, k, 0);
         s->put_count.store(count + k, std::memory_order_release);
         std::uint64_t pos = tail;
         for (std::size_t i = done; i < done + k; ++i) {
@@ -454,7 +464,7 @@ RingStatus Ring::put_many(std::span<const FrameRef> frames, const Deadline& dead
           pos += stride_of(f.size);
         }
         s->tail.store(pos, std::memory_order_release);  // commit: the frames become visible
-        j.active.store(0, std::memory_order_release);
+        j.end();
       }
     }
     if (k == 0) {
@@ -509,12 +519,7 @@ RingStatus Ring::get_many(FrameSink sink, void* ctx, std::size_t max, const Dead
       auto& j = s->get_j;
       const std::uint64_t count = s->get_count.load(std::memory_order_relaxed);
       const std::int64_t held = slot >= 0 ? s->slots[slot].held.load(std::memory_order_relaxed) : 0;
-      j.pos_before.store(head, std::memory_order_relaxed);
-      j.count_before.store(count, std::memory_order_relaxed);
-      j.n.store(k, std::memory_order_relaxed);
-      j.slot.store(slot, std::memory_order_relaxed);
-      j.held_before.store(held, std::memory_order_relaxed);
-      j.active.store(1, std::memory_order_release);
+      j.begin(1, slot, head, count, k, held);
       try {
         std::uint64_t p = head;
         for (std::size_t i = 0; i < k; ++i) {
@@ -526,13 +531,13 @@ RingStatus Ring::get_many(FrameSink sink, void* ctx, std::size_t max, const Dead
           p += stride_of(h.len);
         }
       } catch (...) {
-        j.active.store(0, std::memory_order_release);  // nothing released: the frames stay
+        j.end();  // nothing released: the frames stay
         throw;
       }
       s->head.store(pos, std::memory_order_release);  // commit: the frames are ours
       s->get_count.store(count + k, std::memory_order_release);
       if (slot >= 0) s->slots[slot].held.fetch_add(static_cast<std::int64_t>(k), std::memory_order_acq_rel);
-      j.active.store(0, std::memory_order_release);
+      j.end();
       taken = k;
     }
     wake_after_unlock(s->space_seq);
@@ -622,13 +627,10 @@ void Ring::task_done() {
     if (done + 1 > put) throw ValueError("task_done() called too many times");
     auto& j = m_s->task_j;
     std::int64_t held = slot >= 0 ? m_s->slots[slot].held.load(std::memory_order_relaxed) : 0;
-    j.slot.store(slot, std::memory_order_relaxed);
-    j.count_before.store(done, std::memory_order_relaxed);
-    j.held_before.store(held, std::memory_order_relaxed);
-    j.active.store(1, std::memory_order_release);
+    j.begin(1, slot, 0, done, 1, held);
     m_s->done_total.store(done + 1, std::memory_order_release);
     if (slot >= 0) m_s->slots[slot].held.fetch_sub(1, std::memory_order_acq_rel);
-    j.active.store(0, std::memory_order_release);
+    j.end();
   }
   if (done + 1 >= put) wake_if_waiting(m_s->join_seq);
 }
@@ -654,16 +656,13 @@ std::uint64_t Ring::reclaim_dead() {
     auto put = m_s->put_count.load(std::memory_order_acquire);
     std::uint64_t n = held > 0 ? std::min<std::uint64_t>(static_cast<std::uint64_t>(held), put - std::min(put, done)) : 0;
     auto& j = m_s->task_j;
-    j.slot.store(i, std::memory_order_relaxed);
-    j.count_before.store(done, std::memory_order_relaxed);
-    j.n.store(n, std::memory_order_relaxed);
-    j.active.store(2, std::memory_order_release);
+    j.begin(2, i, 0, done, n, held);
     m_s->done_total.store(done + n, std::memory_order_release);
     m_s->lost_tasks.fetch_add(n, std::memory_order_relaxed);
     sl.held.store(0, std::memory_order_relaxed);
     sl.start.store(0, std::memory_order_relaxed);
     sl.pid.store(0, std::memory_order_release);
-    j.active.store(0, std::memory_order_release);
+    j.end();
     reclaimed += n;
   }
   if (reclaimed) wake_if_waiting(m_s->join_seq);
