@@ -95,6 +95,11 @@ Bytes& get_scratch() noexcept;
 /// encoding exceeds max_item_bytes() can never fit and is refused with ValueError (it is not
 /// split): create the queue with a larger capacity.
 ///
+/// Timeouts bound the wait for room or items. A call with a zero or short timeout still waits
+/// up to 1 s for the lock of its side while another process copies an item in or out (a busy
+/// lock is not a full or empty queue). Sleeping callers re-check once a second even without a
+/// wake-up, so a process killed at the wrong moment delays others by at most that.
+///
 /// close() closes the queue for every process (unlike Python, where it is per handle): puts
 /// throw QueueClosed at once, gets return the items still queued and then throw QueueClosed,
 /// every blocked caller wakes up. Thread-safe; fork-safe. A named queue is unlinked by the

@@ -112,7 +112,7 @@ struct RingState {
   // Consumer side.
   alignas(64) RobustMutex get_mutex;
   Journal get_j;
-  std::uint64_t tail_cache;
+  std::atomic<std::uint64_t> tail_cache;  // written under the lock, read before it as a hint
   // Published by consumers.
   alignas(64) std::atomic<std::uint64_t> head;       // bytes released, monotonic
   std::atomic<std::uint64_t> get_count;              // items taken
@@ -305,7 +305,7 @@ void Ring::repair_get() noexcept {
     }
     j.end();
   }
-  m_s->tail_cache = m_s->tail.load(std::memory_order_acquire);
+  m_s->tail_cache.store(m_s->tail.load(std::memory_order_acquire), std::memory_order_relaxed);
 }
 
 void Ring::repair_tasks() noexcept {
@@ -486,8 +486,11 @@ RingStatus Ring::get_many(FrameSink sink, void* ctx, std::size_t max, const Dead
   int slot = s->joinable ? my_slot() : -1;
   const std::uint64_t cap = s->capacity;
   for (;;) {
-    // Empty at a glance: wait without taking the lock.
-    if (s->tail.load(std::memory_order_acquire) == s->head.load(std::memory_order_acquire)) {
+    // Empty at a glance: wait without taking the lock. The consumers' cached tail answers
+    // "not empty" without reading the producers' cache line, which is what costs here.
+    const std::uint64_t glance = s->head.load(std::memory_order_acquire);
+    if (s->tail_cache.load(std::memory_order_relaxed) == glance &&
+        s->tail.load(std::memory_order_acquire) == glance) {
       if (s->closed.load(std::memory_order_acquire)) {
         if (s->tail.load(std::memory_order_acquire) == s->head.load(std::memory_order_acquire))
           return RingStatus::closed;
@@ -502,8 +505,11 @@ RingStatus Ring::get_many(FrameSink sink, void* ctx, std::size_t max, const Dead
     {
       Unlock unlock{s->get_mutex};
       const std::uint64_t head = s->head.load(std::memory_order_relaxed);
-      std::uint64_t tail = s->tail_cache;
-      if (tail == head || tail - head > cap) tail = s->tail_cache = s->tail.load(std::memory_order_acquire);
+      std::uint64_t tail = s->tail_cache.load(std::memory_order_relaxed);
+      if (tail == head || tail - head > cap) {
+        tail = s->tail.load(std::memory_order_acquire);
+        s->tail_cache.store(tail, std::memory_order_relaxed);
+      }
       if (tail == head) continue;  // another consumer took it first
       // Find the frames to take, checking each header against the committed bytes.
       std::uint64_t pos = head;
