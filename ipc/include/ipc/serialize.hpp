@@ -46,6 +46,7 @@ class FrameOutputArchive : public cereal::OutputArchive<FrameOutputArchive, cere
  public:
   explicit FrameOutputArchive(Bytes& out) : OutputArchive(this), m_out(out) {}
   void saveBinary(const void* data, std::size_t size) {
+    if (size == 0) return;
     auto p = static_cast<const std::byte*>(data);
     m_out.insert(m_out.end(), p, p + size);
   }
@@ -60,6 +61,7 @@ class FrameInputArchive : public cereal::InputArchive<FrameInputArchive, cereal:
  public:
   explicit FrameInputArchive(std::span<const std::byte> in) : InputArchive(this), m_in(in) {}
   void loadBinary(void* data, std::size_t size) {
+    if (size == 0) return;  // data may be null (an empty vector's buffer)
     if (size > remaining()) throw ProtocolError("truncated frame: need " + std::to_string(size) +
                                                 " bytes, " + std::to_string(remaining()) + " left");
     std::memcpy(data, m_in.data() + m_pos, size);
