@@ -279,6 +279,41 @@ TEST_SUITE("Queue") {
     CHECK(q.lost_items() == 0);
   }
 
+  TEST_CASE("threads of one process share a queue handle with a process at the other end" * doctest::timeout(120)) {
+    constexpr std::uint64_t kPerThread = 20'000;
+    ipc::JoinableQueue<std::uint64_t> q(64);
+    auto shm = ipc::SharedMemory::anonymous(sizeof(Tally));
+    auto* t = new (shm.data()) Tally{};
+    ipc::Process consumers{[&] {
+      std::vector<std::thread> threads;
+      for (int k = 0; k < 2; ++k)
+        threads.emplace_back([&] {
+          while (auto x = q.try_get(30s)) {
+            t->count.fetch_add(1);
+            t->sum.fetch_add(*x);
+            q.task_done();
+          }
+        });
+      for (auto& th : threads) th.join();
+      return 0;
+    }};
+    consumers.start();
+    std::vector<std::thread> producers;
+    for (std::uint64_t k = 0; k < 3; ++k)
+      producers.emplace_back([&, k] {
+        for (std::uint64_t i = 0; i < kPerThread; ++i) q.put(k * kPerThread + i);
+      });
+    for (auto& th : producers) th.join();
+    REQUIRE(q.join(60s));
+    q.close();
+    REQUIRE(consumers.join(60s));
+    CHECK(*consumers.exitcode() == 0);
+    std::uint64_t n = 3 * kPerThread;
+    CHECK(t->count.load() == n);
+    CHECK(t->sum.load() == n * (n - 1) / 2);
+    CHECK(q.unfinished() == 0);
+  }
+
   TEST_CASE("close wakes a get and a put blocked in other processes") {
     ipc::Queue<int> empty_q;
     ipc::Queue<int> full_q(1);
