@@ -89,6 +89,10 @@ demo() {
   $ctl save
   $ctl shutdown
   rm -rf "$mdir"
+  log "showcase: Queue (bounded API, ping-pong through a queue, JoinableQueue with daemonic consumers)"
+  "$bin/examples/queue_basics"
+  "$bin/examples/ping_pong"
+  "$bin/examples/joinable_queue"
 }
 
 run_tests() {

@@ -65,6 +65,13 @@ class ProtocolError : public Error {
   using Error::Error;
 };
 
+/// put() on a closed queue, or get() on a closed queue that has been drained. A kind of
+/// ConnectionClosed (Python's EOFError), so code that handles the end of a pipe handles it too.
+class QueueClosed : public ConnectionClosed {
+ public:
+  using ConnectionClosed::ConnectionClosed;
+};
+
 /// Builds the std::system_error for errno value `err` while doing `action` ("shm_open(/x)").
 std::system_error make_system_error(int err, std::string_view action);
 

@@ -11,3 +11,4 @@
 #include <ipc/shared_memory.hpp>
 #include <ipc/sharedctypes.hpp>
 #include <ipc/synchronize.hpp>
+#include <ipc/queues.hpp>

@@ -1,0 +1,702 @@
+// Ring: layout, put/get with per-side robust locks and journals, futex waits, task accounting.
+#include <ipc/detail/ring.hpp>
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <fstream>
+#include <new>
+#include <sstream>
+#include <string>
+
+#include <ipc/detail/futex.hpp>
+#include <ipc/errors.hpp>
+
+namespace ipc::detail {
+
+namespace {
+
+constexpr std::uint64_t kRingMagic = 0x31474e524b435049ull;  // "IPCKRNG1" little-endian
+constexpr std::uint32_t kRingVersion = 1;
+constexpr std::uint32_t kFrameMagic = 0x314d5246u;  // "FRM1": xor-ed with the length in each header
+constexpr std::size_t kFrameHeader = 8;
+constexpr std::size_t kMinCapacity = 64;
+constexpr std::size_t kMaxCapacity = std::size_t{1} << 31;  // frame lengths are 32-bit
+constexpr int kSlots = 64;
+// Sleepers re-check this often even without a wake-up (see the class comment).
+constexpr auto kSleepSlice = std::chrono::seconds(1);
+// Pause-loop iterations a busy side lock is watched before sleeping on it.
+constexpr int kLockSpins = 100;
+// A lock wait re-tries this often (see lock_side).
+constexpr auto kLockSlice = std::chrono::milliseconds(100);
+// Spinning before a sleep: pause-loop iterations, then sched_yield calls.
+constexpr int kSpins = 1000;  // a pause takes about 40 ns here: 40 us, about one wake-up
+constexpr int kYields = 8;
+// join() looks for dead consumers this often while it waits.
+constexpr auto kJoinScan = std::chrono::milliseconds(200);
+// A caller with a short or zero timeout still waits this long for a side's lock: critical
+// sections are a bounded copy, so a busy lock must not look like a full or empty queue.
+constexpr auto kLockGrace = std::chrono::seconds(1);
+
+/// What a side is doing, kept in shared memory so that the next holder of its lock can finish
+/// or undo the work of a holder that died. Every field is written only under that lock.
+struct Journal {
+  std::atomic<std::uint32_t> active;  // 0 idle, 1 put/get/task_done, 2 reclaim
+  std::atomic<std::int32_t> slot;     // the consumer's task slot, -1 none
+  std::atomic<std::uint64_t> pos_before;
+  std::atomic<std::uint64_t> count_before;
+  std::atomic<std::uint64_t> n;
+  std::atomic<std::int64_t> held_before;
+
+  /// Records an operation about to change the shared state (`what`: 1 or 2, see active).
+  void begin(std::uint32_t what, std::int32_t slot_, std::uint64_t pos, std::uint64_t count, std::uint64_t n_,
+             std::int64_t held) noexcept {
+    slot.store(slot_, std::memory_order_relaxed);
+    pos_before.store(pos, std::memory_order_relaxed);
+    count_before.store(count, std::memory_order_relaxed);
+    n.store(n_, std::memory_order_relaxed);
+    held_before.store(held, std::memory_order_relaxed);
+    active.store(what, std::memory_order_release);
+  }
+  /// The operation is complete.
+  void end() noexcept { active.store(0, std::memory_order_release); }
+};
+
+/// One process that takes items from a joinable ring: what it took and has not marked done.
+struct alignas(64) TaskSlot {
+  std::atomic<std::int32_t> pid;  // 0 = free
+  std::atomic<std::uint64_t> start;
+  std::atomic<std::int64_t> held;
+};
+
+struct FrameHeader {
+  std::uint32_t len;
+  std::uint32_t check;
+};
+
+}  // namespace
+
+/// The shared part of a ring. The two sides live on separate cache lines so that a producer
+/// and a consumer only exchange the lines they publish (tail, head).
+struct RingState {
+  // Constants, written once by init().
+  std::uint64_t magic;
+  std::uint32_t version;
+  std::uint32_t joinable;
+  std::uint64_t capacity;
+  std::uint64_t mask;
+  std::uint64_t maxsize;
+  std::uint64_t elem_size;
+  std::uint64_t type_hash;
+
+  alignas(64) std::atomic<std::uint32_t> closed;
+  std::atomic<std::uint64_t> lost_items;
+
+  // Producer side: its lock, journal and caches of the consumer's positions.
+  alignas(64) RobustMutex put_mutex;
+  Journal put_j;
+  std::uint64_t head_cache;
+  std::uint64_t gets_cache;
+  // Published by producers.
+  alignas(64) std::atomic<std::uint64_t> tail;       // bytes committed, monotonic
+  std::atomic<std::uint64_t> put_count;              // items put (counted just before commit)
+
+  // Consumer side.
+  alignas(64) RobustMutex get_mutex;
+  Journal get_j;
+  std::atomic<std::uint64_t> tail_cache;  // written under the lock, read before it as a hint
+  // Published by consumers.
+  alignas(64) std::atomic<std::uint64_t> head;       // bytes released, monotonic
+  std::atomic<std::uint64_t> get_count;              // items taken
+
+  // Wait words (see wait_until): consumers sleep on data_seq, producers on space_seq.
+  alignas(64) std::atomic<std::uint32_t> data_seq;
+  alignas(64) std::atomic<std::uint32_t> space_seq;
+
+  // Task accounting (joinable rings).
+  alignas(64) RobustMutex tasks_mutex;
+  Journal task_j;
+  std::atomic<std::uint64_t> done_total;
+  std::atomic<std::uint64_t> lost_tasks;
+  alignas(64) std::atomic<std::uint32_t> join_seq;
+  TaskSlot slots[kSlots];
+};
+
+namespace {
+
+constexpr std::size_t kStateSize = (sizeof(RingState) + 63) / 64 * 64;
+
+constexpr std::uint64_t stride_of(std::size_t len) noexcept { return kFrameHeader + ((len + 7) & ~std::size_t{7}); }
+
+inline void cpu_relax() noexcept { __builtin_ia32_pause(); }
+
+/// A deadline for the next sleep: the caller's, but at most `slice` away.
+Deadline slice_of(const Deadline& d, std::chrono::nanoseconds slice) {
+  return Deadline(Timeout(std::min(d.remaining(), slice)));
+}
+
+// ---- Processes, for task slots ----
+
+/// Bumped in every forked child, so a handle knows its cached task slot belongs to its parent.
+/// Global because fork is process-wide; registered once with pthread_atfork.
+std::atomic<std::uint64_t> g_fork_generation{0};
+void bump_generation() noexcept { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+[[maybe_unused]] const int g_atfork = ::pthread_atfork(nullptr, nullptr, bump_generation);
+
+/// State letter and start time of `pid` from /proc; state '\0' when it is gone.
+std::pair<char, std::uint64_t> proc_stat(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return {'\0', 0};
+  auto close = line.rfind(')');
+  if (close == std::string::npos || close + 2 >= line.size()) return {'\0', 0};
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  char state = '\0';
+  rest >> state;
+  for (int i = 4; i < 22; ++i) rest >> field;  // field 22 is starttime
+  std::uint64_t start = 0;
+  rest >> start;
+  return {state, start};
+}
+
+/// True when the process recorded as (pid, start) has exited (zombies count as exited).
+bool process_gone(pid_t pid, std::uint64_t start) {
+  auto [state, now_start] = proc_stat(pid);
+  return state == '\0' || state == 'Z' || state == 'X' || now_start != start;
+}
+
+}  // namespace
+
+// ---- Layout ----
+
+std::size_t Ring::round_capacity(std::size_t capacity) {
+  if (capacity > kMaxCapacity)
+    throw ValueError("queue capacity of " + std::to_string(capacity) + " bytes exceeds the limit of " +
+                     std::to_string(kMaxCapacity) + " bytes");
+  return std::max(kMinCapacity, std::bit_ceil(capacity));
+}
+
+std::size_t Ring::bytes_needed(std::size_t capacity) { return kStateSize + round_capacity(capacity); }
+
+void Ring::init(std::span<std::byte> mem, std::size_t capacity, std::size_t maxsize, bool joinable,
+                std::uint64_t elem_size, std::uint64_t type_hash) {
+  std::size_t cap = round_capacity(capacity);
+  if (mem.size() < kStateSize + cap) throw ValueError("queue memory too small for its capacity");
+  auto* s = new (mem.data()) RingState;  // the memory is zeroed: every atomic starts at 0
+  s->magic = kRingMagic;
+  s->version = kRingVersion;
+  s->joinable = joinable ? 1 : 0;
+  s->capacity = cap;
+  s->mask = cap - 1;
+  s->maxsize = maxsize;
+  s->elem_size = elem_size;
+  s->type_hash = type_hash;
+  s->put_mutex.init();
+  s->get_mutex.init();
+  s->tasks_mutex.init();
+  s->put_j.slot.store(-1, std::memory_order_relaxed);
+  s->get_j.slot.store(-1, std::memory_order_relaxed);
+  s->task_j.slot.store(-1, std::memory_order_relaxed);
+}
+
+Ring::Ring(std::span<std::byte> mem, bool joinable, std::uint64_t elem_size, std::uint64_t type_hash,
+           const char* what) {
+  std::string name = what;
+  if (mem.size() < kStateSize) throw ProtocolError(name + " is too small to hold a queue");
+  auto* s = reinterpret_cast<RingState*>(mem.data());
+  if (s->magic != kRingMagic) throw ProtocolError(name + " is not an ipckit queue (bad magic)");
+  if (s->version != kRingVersion)
+    throw ProtocolError(name + " has queue layout version " + std::to_string(s->version) +
+                        ", this library reads version " + std::to_string(kRingVersion));
+  if (s->capacity < kMinCapacity || !std::has_single_bit(s->capacity) || mem.size() < kStateSize + s->capacity)
+    throw ProtocolError(name + " has a corrupt queue header (capacity does not fit the segment)");
+  if ((s->joinable != 0) != joinable)
+    throw ValueError(name + (s->joinable ? " is a JoinableQueue, not a Queue" : " is a Queue, not a JoinableQueue"));
+  if (s->elem_size != elem_size)
+    throw ValueError(name + " holds elements of " + std::to_string(s->elem_size) + " bytes, this queue's type has " +
+                     std::to_string(elem_size) + " bytes");
+  if (s->type_hash != type_hash)
+    throw ValueError(name + " holds another element type (type hash " + std::to_string(s->type_hash) +
+                     ", expected " + std::to_string(type_hash) + ")");
+  m_s = s;
+  m_data = mem.data() + kStateSize;
+}
+
+// ---- Locks and repairs ----
+
+namespace {
+
+/// Locks `m` for a caller with `deadline`: at once when free, else until the later of the
+/// deadline and a short grace. Returns false on time-out; true with `died` set when the lock
+/// was recovered from a dead holder.
+///
+/// The wait is cut into slices: glibc's robust unlock stores 0 and then wakes a sleeper; a
+/// holder killed between the two, with a third process taking the free lock before the kernel's
+/// death handling looks at it, leaves the sleepers asleep on a lock nobody will wake (the kernel
+/// only wakes when the word is still 0). Re-trying after each slice bounds that stall.
+bool lock_side(RobustMutex& m, const Deadline& deadline, bool& died) {
+  LockStatus st = m.try_lock();
+  // Critical sections are a short copy: spin a little for the holder to leave before sleeping
+  // (a sleeper makes every later unlock a FUTEX_WAKE syscall).
+  for (int i = 0; i < kLockSpins && st == LockStatus::timed_out; ++i) {
+    cpu_relax();
+    if (!m.locked()) st = m.try_lock();
+  }
+  if (st == LockStatus::timed_out) {
+    Deadline until = deadline.infinite() ? deadline
+                                         : Deadline(Timeout(std::max<std::chrono::nanoseconds>(deadline.remaining(), kLockGrace)));
+    do {
+      st = m.lock(slice_of(until, kLockSlice));
+    } while (st == LockStatus::timed_out && !until.expired());
+  }
+  died = st == LockStatus::owner_died;
+  return st != LockStatus::timed_out;
+}
+
+/// Unlocks on scope exit.
+struct Unlock {
+  RobustMutex& m;
+  ~Unlock() { m.unlock(); }
+};
+
+}  // namespace
+
+void Ring::repair_put() noexcept {
+  // The dead producer either committed (tail moved) or not: roll its count forward or back.
+  auto& j = m_s->put_j;
+  if (j.active.load(std::memory_order_acquire) != 0) {
+    auto before = j.pos_before.load(std::memory_order_relaxed);
+    auto count = j.count_before.load(std::memory_order_relaxed);
+    auto n = j.n.load(std::memory_order_relaxed);
+    if (m_s->tail.load(std::memory_order_relaxed) == before) {
+      m_s->put_count.store(count, std::memory_order_release);
+      m_s->lost_items.fetch_add(n, std::memory_order_relaxed);
+    } else {
+      m_s->put_count.store(count + n, std::memory_order_release);
+    }
+    j.end();
+  }
+  m_s->head_cache = m_s->head.load(std::memory_order_acquire);
+  m_s->gets_cache = m_s->get_count.load(std::memory_order_acquire);
+}
+
+void Ring::repair_get() noexcept {
+  // The dead consumer either released its frames (head moved: they are lost with it, and a
+  // joinable ring charges them to its task slot) or not (they are still there for others).
+  auto& j = m_s->get_j;
+  if (j.active.load(std::memory_order_acquire) != 0) {
+    auto n = j.n.load(std::memory_order_relaxed);
+    if (m_s->head.load(std::memory_order_relaxed) != j.pos_before.load(std::memory_order_relaxed)) {
+      m_s->get_count.store(j.count_before.load(std::memory_order_relaxed) + n, std::memory_order_release);
+      int slot = j.slot.load(std::memory_order_relaxed);
+      if (slot >= 0 && slot < kSlots)
+        m_s->slots[slot].held.store(j.held_before.load(std::memory_order_relaxed) + static_cast<std::int64_t>(n),
+                                    std::memory_order_release);
+      m_s->lost_items.fetch_add(n, std::memory_order_relaxed);
+    }
+    j.end();
+  }
+  m_s->tail_cache.store(m_s->tail.load(std::memory_order_acquire), std::memory_order_relaxed);
+}
+
+void Ring::repair_tasks() noexcept {
+  // Redo the dead holder's task_done or reclaim: both are idempotent stores from the journal.
+  auto& j = m_s->task_j;
+  auto active = j.active.load(std::memory_order_acquire);
+  if (active == 0) return;
+  int slot = j.slot.load(std::memory_order_relaxed);
+  auto done = j.count_before.load(std::memory_order_relaxed);
+  auto held = j.held_before.load(std::memory_order_relaxed);
+  if (active == 1) {
+    m_s->done_total.store(done + 1, std::memory_order_release);
+    if (slot >= 0 && slot < kSlots) m_s->slots[slot].held.store(held - 1, std::memory_order_release);
+  } else {
+    m_s->done_total.store(done + j.n.load(std::memory_order_relaxed), std::memory_order_release);
+    if (slot >= 0 && slot < kSlots) {
+      m_s->slots[slot].held.store(0, std::memory_order_relaxed);
+      m_s->slots[slot].start.store(0, std::memory_order_relaxed);
+      m_s->slots[slot].pid.store(0, std::memory_order_release);
+    }
+  }
+  j.end();
+}
+
+// ---- Waiting ----
+
+namespace {
+
+// A wait word is a sequence whose low bit says "someone sleeps on me". A sleeper sets the bit
+// before sleeping; a waker that finds it set bumps the word (clearing the bit) and wakes every
+// sleeper, who re-check and set it again if they still have to wait. Unlike a count of
+// sleepers, a bit left by a sleeper that was killed costs one spurious wake-up, then clears.
+
+/// Spins briefly, then sleeps on `seq` until `ready()` or `deadline`.
+template <class Ready>
+bool wait_until(std::atomic<std::uint32_t>& seq, const Deadline& deadline, Ready ready) {
+  if (deadline.expired()) return ready();  // a non-blocking call: no spinning
+  // Spin: a peer on the other CPU usually answers within a few microseconds, far less than the
+  // 30-60 us a futex wake-up costs here. Then yield a little, for a peer on the same CPU.
+  for (int i = 0; i < kSpins; ++i) {
+    if (ready()) return true;
+    cpu_relax();
+  }
+  for (int i = 0; i < kYields; ++i) {
+    if (ready()) return true;
+    ::sched_yield();
+  }
+  for (;;) {
+    if (deadline.expired()) return ready();
+    auto s = seq.load(std::memory_order_seq_cst);
+    if (!(s & 1) && !seq.compare_exchange_strong(s, s | 1, std::memory_order_seq_cst)) continue;
+    s |= 1;
+    if (ready()) return true;  // the read after the bit was set: a commit before it is seen
+    futex_wait(seq, s, slice_of(deadline, kSleepSlice));
+    if (ready()) return true;
+  }
+}
+
+/// Wakes every sleeper on `seq` if one flagged it; called after the side's lock was released.
+/// The commit must be ordered before the read of the bit (a sleeper orders them the other way
+/// round: flag, then read the commit), so that one of the two sees the other. On x86-64 the
+/// unlock's locked exchange already is that full barrier (locked instructions drain the store
+/// buffer), which saves a fence per message; elsewhere a fence is issued.
+inline void wake_after_unlock(std::atomic<std::uint32_t>& seq) {
+#if defined(__x86_64__) || defined(__i386__)
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+  if (seq.load(std::memory_order_relaxed) & 1) [[unlikely]] {
+    seq.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(seq);
+  }
+}
+
+/// wake_after_unlock for a caller that did not just release a lock.
+inline void wake_if_waiting(std::atomic<std::uint32_t>& seq) {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (seq.load(std::memory_order_relaxed) & 1) [[unlikely]] {
+    seq.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(seq);
+  }
+}
+
+}  // namespace
+
+bool Ring::wait_space(std::size_t stride, const Deadline& deadline) {
+  auto* s = m_s;
+  return wait_until(s->space_seq, deadline, [s, stride] {
+    if (s->closed.load(std::memory_order_acquire)) return true;
+    auto used = s->tail.load(std::memory_order_acquire) - s->head.load(std::memory_order_acquire);
+    if (s->capacity - used < stride) return false;
+    return s->maxsize == 0 || s->put_count.load(std::memory_order_acquire) -
+                                      s->get_count.load(std::memory_order_acquire) < s->maxsize;
+  });
+}
+
+bool Ring::wait_data(const Deadline& deadline) {
+  auto* s = m_s;
+  return wait_until(s->data_seq, deadline, [s] {
+    return s->tail.load(std::memory_order_acquire) != s->head.load(std::memory_order_acquire) ||
+           s->closed.load(std::memory_order_acquire);
+  });
+}
+
+// ---- Put ----
+
+RingStatus Ring::put_many(std::span<const FrameRef> frames, const Deadline& deadline, std::size_t& done) {
+  auto* s = m_s;
+  const std::uint64_t cap = s->capacity;
+  done = 0;
+  for (auto& f : frames)
+    if (f.size > cap - kFrameHeader)
+      throw ValueError("queue item of " + std::to_string(f.size) + " encoded bytes exceeds the largest item this " +
+                       "queue holds (" + std::to_string(cap - kFrameHeader) + " bytes): create it with a larger capacity");
+  while (done < frames.size()) {
+    if (s->closed.load(std::memory_order_acquire)) return RingStatus::closed;
+    bool died = false;
+    if (!lock_side(s->put_mutex, deadline, died)) return RingStatus::timed_out;
+    if (died) [[unlikely]] repair_put();
+    std::size_t k = 0;
+    std::uint64_t bytes = 0;
+    {
+      Unlock unlock{s->put_mutex};
+      if (s->closed.load(std::memory_order_acquire)) return RingStatus::closed;
+      const std::uint64_t tail = s->tail.load(std::memory_order_relaxed);
+      const std::uint64_t count = s->put_count.load(std::memory_order_relaxed);
+      // How many frames fit, refreshing the cached consumer positions only when needed.
+      for (std::size_t i = done; i < frames.size(); ++i) {
+        std::uint64_t st = stride_of(frames[i].size);
+        if (tail + bytes + st - s->head_cache > cap) {
+          s->head_cache = s->head.load(std::memory_order_acquire);
+          if (tail + bytes + st - s->head_cache > cap) break;
+        }
+        if (s->maxsize != 0 && count + k + 1 - s->gets_cache > s->maxsize) {
+          s->gets_cache = s->get_count.load(std::memory_order_acquire);
+          if (count + k + 1 - s->gets_cache > s->maxsize) break;
+        }
+        bytes += st;
+        ++k;
+      }
+      if (k != 0) {
+        auto& j = s->put_j;
+        j.begin(1, -1, tail, count, k, 0);
+        s->put_count.store(count + k, std::memory_order_release);
+        std::uint64_t pos = tail;
+        for (std::size_t i = done; i < done + k; ++i) {
+          const auto& f = frames[i];
+          std::uint64_t off = pos & s->mask;
+          FrameHeader h{static_cast<std::uint32_t>(f.size), static_cast<std::uint32_t>(f.size) ^ kFrameMagic};
+          std::memcpy(m_data + off, &h, sizeof h);
+          std::uint64_t poff = (off + kFrameHeader) & s->mask;
+          std::size_t first = std::min<std::size_t>(f.size, cap - poff);
+          if (first) std::memcpy(m_data + poff, f.data, first);
+          if (f.size > first) std::memcpy(m_data, f.data + first, f.size - first);
+          pos += stride_of(f.size);
+        }
+        s->tail.store(pos, std::memory_order_release);  // commit: the frames become visible
+        j.end();
+      }
+    }
+    if (k == 0) {
+      if (!wait_space(stride_of(frames[done].size), deadline)) return RingStatus::timed_out;
+      continue;
+    }
+    done += k;
+    wake_after_unlock(s->data_seq);
+  }
+  return RingStatus::ok;
+}
+
+// ---- Get ----
+
+RingStatus Ring::get_many(FrameSink sink, void* ctx, std::size_t max, const Deadline& deadline, std::size_t& taken) {
+  auto* s = m_s;
+  taken = 0;
+  if (max == 0) return RingStatus::ok;
+  int slot = s->joinable ? my_slot() : -1;
+  const std::uint64_t cap = s->capacity;
+  for (;;) {
+    // Empty at a glance: wait without taking the lock. The consumers' cached tail answers
+    // "not empty" without reading the producers' cache line, which is what costs here.
+    const std::uint64_t glance = s->head.load(std::memory_order_acquire);
+    if (s->tail_cache.load(std::memory_order_relaxed) == glance &&
+        s->tail.load(std::memory_order_acquire) == glance) {
+      if (s->closed.load(std::memory_order_acquire)) {
+        if (s->tail.load(std::memory_order_acquire) == s->head.load(std::memory_order_acquire))
+          return RingStatus::closed;
+      } else if (!wait_data(deadline)) {
+        return RingStatus::timed_out;
+      }
+      continue;
+    }
+    bool died = false;
+    if (!lock_side(s->get_mutex, deadline, died)) return RingStatus::timed_out;
+    if (died) [[unlikely]] repair_get();
+    {
+      Unlock unlock{s->get_mutex};
+      const std::uint64_t head = s->head.load(std::memory_order_relaxed);
+      std::uint64_t tail = s->tail_cache.load(std::memory_order_relaxed);
+      if (tail == head || tail - head > cap) {
+        tail = s->tail.load(std::memory_order_acquire);
+        s->tail_cache.store(tail, std::memory_order_relaxed);
+      }
+      if (tail == head) continue;  // another consumer took it first
+      // Find the frames to take, checking each header against the committed bytes.
+      std::uint64_t pos = head;
+      std::size_t k = 0;
+      while (k < max && pos != tail) {
+        FrameHeader h;
+        std::memcpy(&h, m_data + (pos & s->mask), sizeof h);
+        if ((h.len ^ kFrameMagic) != h.check || stride_of(h.len) > tail - pos)
+          throw ProtocolError("queue ring corrupt: bad frame header at byte " + std::to_string(pos));
+        pos += stride_of(h.len);
+        ++k;
+      }
+      auto& j = s->get_j;
+      const std::uint64_t count = s->get_count.load(std::memory_order_relaxed);
+      const std::int64_t held = slot >= 0 ? s->slots[slot].held.load(std::memory_order_relaxed) : 0;
+      j.begin(1, slot, head, count, k, held);
+      try {
+        std::uint64_t p = head;
+        for (std::size_t i = 0; i < k; ++i) {
+          FrameHeader h;
+          std::memcpy(&h, m_data + (p & s->mask), sizeof h);
+          std::uint64_t poff = ((p & s->mask) + kFrameHeader) & s->mask;
+          std::size_t first = std::min<std::size_t>(h.len, cap - poff);
+          sink(ctx, {m_data + poff, first}, {m_data, h.len - first});
+          p += stride_of(h.len);
+        }
+      } catch (...) {
+        j.end();  // nothing released: the frames stay
+        throw;
+      }
+      s->head.store(pos, std::memory_order_release);  // commit: the frames are ours
+      s->get_count.store(count + k, std::memory_order_release);
+      if (slot >= 0) s->slots[slot].held.fetch_add(static_cast<std::int64_t>(k), std::memory_order_acq_rel);
+      j.end();
+      taken = k;
+    }
+    wake_after_unlock(s->space_seq);
+    return RingStatus::ok;
+  }
+}
+
+// ---- State ----
+
+void Ring::close() noexcept {
+  m_s->closed.store(1, std::memory_order_seq_cst);
+  for (auto* w : {&m_s->data_seq, &m_s->space_seq, &m_s->join_seq}) {
+    w->fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(*w);
+  }
+}
+
+bool Ring::closed() const noexcept { return m_s->closed.load(std::memory_order_acquire) != 0; }
+
+std::size_t Ring::qsize() const noexcept {
+  // Read the consumer's count first: both only grow, so the difference is never negative
+  // except after a rolled-back put, which the clamp hides.
+  auto got = m_s->get_count.load(std::memory_order_acquire);
+  auto put = m_s->put_count.load(std::memory_order_acquire);
+  return put > got ? static_cast<std::size_t>(put - got) : 0;
+}
+
+bool Ring::full() const noexcept {
+  if (m_s->maxsize != 0 && qsize() >= m_s->maxsize) return true;
+  auto used = m_s->tail.load(std::memory_order_acquire) - m_s->head.load(std::memory_order_acquire);
+  return m_s->capacity - used < stride_of(0);
+}
+
+std::size_t Ring::maxsize() const noexcept { return m_s->maxsize; }
+std::size_t Ring::capacity() const noexcept { return m_s->capacity; }
+std::size_t Ring::max_frame() const noexcept { return m_s->capacity - kFrameHeader; }
+std::uint64_t Ring::lost_items() const noexcept { return m_s->lost_items.load(std::memory_order_relaxed); }
+std::uint64_t Ring::recoveries() const noexcept {
+  return std::uint64_t{m_s->put_mutex.owner_deaths()} + m_s->get_mutex.owner_deaths() + m_s->tasks_mutex.owner_deaths();
+}
+
+// ---- Tasks ----
+
+int Ring::my_slot() {
+  auto gen = g_fork_generation.load(std::memory_order_relaxed);
+  int cached = m_slot.load(std::memory_order_relaxed);
+  if (cached >= 0 && m_slot_gen.load(std::memory_order_relaxed) == gen) return cached;
+  pid_t pid = ::getpid();
+  auto start = proc_stat(pid).second;
+  int found = -1;
+  for (int attempt = 0; attempt < 2 && found < 0; ++attempt) {
+    if (attempt == 1) reclaim_dead();  // all slots taken: free those of exited processes
+    bool died = false;
+    lock_side(m_s->tasks_mutex, Deadline(Timeout()), died);
+    if (died) repair_tasks();
+    Unlock unlock{m_s->tasks_mutex};
+    for (int i = 0; i < kSlots && found < 0; ++i)
+      if (m_s->slots[i].pid.load(std::memory_order_relaxed) == pid &&
+          m_s->slots[i].start.load(std::memory_order_relaxed) == start)
+        found = i;
+    for (int i = 0; i < kSlots && found < 0; ++i) {
+      if (m_s->slots[i].pid.load(std::memory_order_relaxed) == 0) {
+        m_s->slots[i].held.store(0, std::memory_order_relaxed);
+        m_s->slots[i].start.store(start, std::memory_order_relaxed);
+        m_s->slots[i].pid.store(pid, std::memory_order_release);
+        found = i;
+      }
+    }
+  }
+  // No free slot: this process's items are not tracked (a dead consumer's then stay unfinished).
+  m_slot_gen.store(gen, std::memory_order_relaxed);
+  m_slot.store(found, std::memory_order_relaxed);
+  return found;
+}
+
+void Ring::task_done() {
+  if (!m_s->joinable) throw ValueError("task_done() on a queue that is not joinable");
+  int slot = my_slot();
+  bool died = false;
+  lock_side(m_s->tasks_mutex, Deadline(Timeout()), died);
+  if (died) [[unlikely]] repair_tasks();
+  std::uint64_t done, put;
+  {
+    Unlock unlock{m_s->tasks_mutex};
+    done = m_s->done_total.load(std::memory_order_relaxed);
+    put = m_s->put_count.load(std::memory_order_acquire);
+    if (done + 1 > put) throw ValueError("task_done() called too many times");
+    auto& j = m_s->task_j;
+    std::int64_t held = slot >= 0 ? m_s->slots[slot].held.load(std::memory_order_relaxed) : 0;
+    j.begin(1, slot, 0, done, 1, held);
+    m_s->done_total.store(done + 1, std::memory_order_release);
+    if (slot >= 0) m_s->slots[slot].held.fetch_sub(1, std::memory_order_acq_rel);
+    j.end();
+  }
+  if (done + 1 >= put) wake_if_waiting(m_s->join_seq);
+}
+
+std::uint64_t Ring::reclaim_dead() {
+  if (!m_s->joinable) return 0;
+  // Take the consumer lock first, so that a consumer that died inside get is repaired (its
+  // frames charged to its slot) before its slot is read.
+  bool died = false;
+  lock_side(m_s->get_mutex, Deadline(Timeout()), died);
+  if (died) repair_get();
+  Unlock unlock_get{m_s->get_mutex};
+  lock_side(m_s->tasks_mutex, Deadline(Timeout()), died);
+  if (died) repair_tasks();
+  Unlock unlock_tasks{m_s->tasks_mutex};
+  std::uint64_t reclaimed = 0;
+  for (int i = 0; i < kSlots; ++i) {
+    auto& sl = m_s->slots[i];
+    pid_t pid = sl.pid.load(std::memory_order_acquire);
+    if (pid == 0 || !process_gone(pid, sl.start.load(std::memory_order_relaxed))) continue;
+    std::int64_t held = sl.held.load(std::memory_order_relaxed);
+    auto done = m_s->done_total.load(std::memory_order_relaxed);
+    auto put = m_s->put_count.load(std::memory_order_acquire);
+    std::uint64_t n = held > 0 ? std::min<std::uint64_t>(static_cast<std::uint64_t>(held), put - std::min(put, done)) : 0;
+    auto& j = m_s->task_j;
+    j.begin(2, i, 0, done, n, held);
+    m_s->done_total.store(done + n, std::memory_order_release);
+    m_s->lost_tasks.fetch_add(n, std::memory_order_relaxed);
+    sl.held.store(0, std::memory_order_relaxed);
+    sl.start.store(0, std::memory_order_relaxed);
+    sl.pid.store(0, std::memory_order_release);
+    j.end();
+    reclaimed += n;
+  }
+  if (reclaimed) wake_if_waiting(m_s->join_seq);
+  return reclaimed;
+}
+
+bool Ring::join(const Deadline& deadline) {
+  if (!m_s->joinable) throw ValueError("join() on a queue that is not joinable");
+  auto finished = [s = m_s] {
+    return s->done_total.load(std::memory_order_acquire) >= s->put_count.load(std::memory_order_acquire);
+  };
+  for (;;) {
+    if (finished()) return true;
+    reclaim_dead();
+    if (finished()) return true;
+    if (deadline.expired()) return false;
+    auto seq = m_s->join_seq.load(std::memory_order_seq_cst);
+    if (!(seq & 1) && !m_s->join_seq.compare_exchange_strong(seq, seq | 1, std::memory_order_seq_cst)) continue;
+    if (!finished()) futex_wait(m_s->join_seq, seq | 1, slice_of(deadline, kJoinScan));
+  }
+}
+
+std::uint64_t Ring::unfinished() const noexcept {
+  auto done = m_s->done_total.load(std::memory_order_acquire);
+  auto put = m_s->put_count.load(std::memory_order_acquire);
+  return put > done ? put - done : 0;
+}
+
+std::uint64_t Ring::lost_tasks() const noexcept { return m_s->lost_tasks.load(std::memory_order_relaxed); }
+
+}  // namespace ipc::detail
