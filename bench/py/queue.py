@@ -81,6 +81,10 @@ def joinable(n):
 def main():
     report("queue 1 -> 1, 8 B", statistics.median(mpmc(1, 1, 200_000, 8) for _ in range(RUNS)))
     report("queue 1 -> 1, 1 KiB", statistics.median(mpmc(1, 1, 100_000, 1024) for _ in range(RUNS)))
+    cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {0})  # both ends on one CPU (children inherit it)
+    report("queue 1 -> 1, 8 B (pinned)", statistics.median(mpmc(1, 1, 100_000, 8) for _ in range(RUNS)))
+    os.sched_setaffinity(0, cpus)
     report("queue 4 -> 4, 8 B", statistics.median(mpmc(4, 4, 50_000, 8) for _ in range(RUNS)))
     report("JoinableQueue put + get + task_done + join",
            statistics.median(joinable(100_000) for _ in range(RUNS)), "tasks/s")
