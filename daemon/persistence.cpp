@@ -336,6 +336,7 @@ bool Server::request_shutdown(Client* c, int save) {
   if (bgsave_child > 0) {
     ::kill(bgsave_child, SIGKILL);
     ::waitpid(bgsave_child, nullptr, 0);
+    ::unlink((m_opts.snapshot + ".tmp-" + std::to_string(bgsave_child)).c_str());  // its half-written file
     bgsave_child = -1;
   }
   bool want = save == 1 || (save == -1 && !m_opts.snapshot.empty());

@@ -24,10 +24,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = ["set", "get", "incr", "hset", "lpush", "rpop", "lrange_100"]
 # (clients, pipeline, requests per run): sized so that the whole program stays near a minute.
-CONFIGS = [(1, 1, 2000), (1, 16, 20000), (50, 1, 8000), (50, 16, 40000)]
+CONFIGS = [(1, 1, 1500), (1, 16, 15000), (50, 1, 6000), (50, 16, 30000)]
 # The machine is shared and noisy: each test runs against both servers back to back, REPS
 # times with the order alternating, and the median is reported.
-REPS = 5
+REPS = 7
 
 
 def wait_socket(path, proc, timeout=20.0):

@@ -29,6 +29,9 @@ TEST_CASE("one-shot commands print replies and exit 0 or 1 on an error reply" * 
   CHECK(r.code == 1);
   CHECK(r.out.find("{\"error\":\"WRONGTYPE") == 0);
   CHECK(ctl({"--no-such-option"}).code == 2);
+  CHECK(ctl({"echo", "-s"}).out == "-s\n");  // options end where the command starts
+  CHECK(ctl({"rpush", "l", "-1", "--json"}).out == "2\n");  // "--json" is an element here
+  CHECK(ctl({"--json", "lrange", "l", "0", "-1"}).out == "[\"-1\",\"--json\"]\n");
   r = run_program({IPCKIT_CTL_BIN, "--socket", (dir / "none.sock").string(), "ping"});
   CHECK(r.code == 1);
   CHECK(r.err.find("ipc-ctl: error:") == 0);

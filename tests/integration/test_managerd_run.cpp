@@ -5,8 +5,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -110,6 +112,61 @@ TEST_CASE("the default socket lives in a private directory with a private socket
   REQUIRE(pid > 0);
   ::kill(pid, SIGTERM);
   CHECK(gone_within(pid, 20s));
+}
+
+}
+
+TEST_SUITE("managerd security") {
+
+TEST_CASE("TCP listens only with a password and ipc-ctl authenticates over it" * doctest::timeout(60)) {
+  TempDir dir;
+  std::ofstream(dir / "pass") << "tcp-secret\n";
+  auto port_file = dir / "port";
+  auto srv = ServerProcess::managerd(dir, {"--tcp", "127.0.0.1:0", "--requirepass-file", (dir / "pass").string(),
+                                           "--port-file", port_file.string()});
+  int port = 0;
+  std::ifstream(port_file) >> port;
+  REQUIRE(port > 0);
+  std::string where = "127.0.0.1:" + std::to_string(port);
+  auto r = run_program({IPCKIT_CTL_BIN, "--tcp", where, "--pass-file", (dir / "pass").string(), "ping"});
+  CHECK(r.code == 0);
+  CHECK(r.out == "PONG\n");
+  r = run_program({IPCKIT_CTL_BIN, "--tcp", where, "get", "k"});
+  CHECK(r.code == 1);
+  CHECK(r.err.find("NOAUTH") != std::string::npos);
+}
+
+TEST_CASE("a peer with another uid is refused by SO_PEERCRED" * doctest::timeout(60)) {
+  if (::geteuid() != 0) return;  // needs root to act as another uid
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  // Open the file permissions so that only the uid check can refuse.
+  ::chmod(dir.path().c_str(), 0755);
+  ::chmod(srv.socket().c_str(), 0666);
+  // The child leaves by the raw syscall: a sanitizer's _exit hook (leak check) cannot run as nobody.
+  auto leave = [](int code) { ::syscall(SYS_exit_group, code); };
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) leave(3);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::strncpy(sa.sun_path, srv.socket().c_str(), sizeof sa.sun_path - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) leave(4);
+    [[maybe_unused]] auto n = ::send(fd, "PING\r\n", 6, MSG_NOSIGNAL);  // it may be closed already
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10000) != 1) leave(5);
+    char buf[64];
+    ssize_t got = ::read(fd, buf, sizeof buf);
+    leave(got <= 0 ? 0 : 6);  // closed without a reply
+  }
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  CHECK(srv.log().find("refused a connection from uid 65534") != std::string::npos);
+  RespClient c(srv.socket());
+  CHECK(text(c.cmd({"PING"})) == "PONG");
 }
 
 }

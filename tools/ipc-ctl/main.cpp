@@ -137,13 +137,19 @@ int ctl_main(int argc, char** argv) {
   app.add_option("--pass-file", o.pass_file, "File whose first line is the password (AUTH)");
   app.add_flag("--json", o.json, "Print replies as JSON (errors as {\"error\": ...})");
   app.add_option("-t,--timeout", o.timeout, "Seconds to wait for a reply (default: no limit)");
-  app.add_option("command", command, "Command and arguments, e.g. ping, info, hset h k v, save, shutdown");
-  app.prefix_command(false);
+  // Everything from the command on is the command's ("ipc-ctl echo -s" echoes "-s").
+  app.prefix_command();
+  app.footer("Command: CMD [ARGS...], e.g. ping, info, hset h k v, lrange l 0 -1, save, shutdown");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  }
+  command = app.remaining();
+  if (!command.empty() && command[0].size() > 1 && command[0][0] == '-') {
+    std::fprintf(stderr, "ipc-ctl: error: unknown option %s (run with --help)\n", command[0].c_str());
+    return 2;
   }
   RespConnection conn = connect(o);
   if (command.empty()) return interactive(conn, o);
