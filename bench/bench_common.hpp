@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -26,6 +27,20 @@ double median_of(int runs, F&& fn) {
   for (int i = 0; i < runs; ++i) v.push_back(fn());
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
+}
+
+/// Runs each of `fns` `runs` times, interleaved (a b c a b c ...) so that a change in a shared
+/// machine's load weighs on every implementation alike; returns the medians in order.
+inline std::vector<double> interleaved_medians(int runs, const std::vector<std::function<double()>>& fns) {
+  std::vector<std::vector<double>> v(fns.size());
+  for (int r = 0; r < runs; ++r)
+    for (std::size_t i = 0; i < fns.size(); ++i) v[i].push_back(fns[i]());
+  std::vector<double> out;
+  for (auto& x : v) {
+    std::sort(x.begin(), x.end());
+    out.push_back(x[x.size() / 2]);
+  }
+  return out;
 }
 
 /// Pins the calling process (and children forked afterwards) to one CPU.

@@ -256,23 +256,10 @@ double joinable_tasks(std::uint64_t n) {
   return static_cast<double>(n) / secs;
 }
 
-/// Median of each of `fns` over kRuns rounds, the runs interleaved (a, b, c, a, b, c, ...) so
-/// that the load of a shared machine drifting during the benchmark weighs on every peer alike.
-std::vector<double> interleaved_medians(const std::vector<std::function<double()>>& fns) {
-  std::vector<std::vector<double>> v(fns.size());
-  for (int r = 0; r < kRuns; ++r)
-    for (std::size_t i = 0; i < fns.size(); ++i) v[i].push_back(fns[i]());
-  std::vector<double> out;
-  for (auto& x : v) {
-    std::sort(x.begin(), x.end());
-    out.push_back(x[x.size() / 2]);
-  }
-  return out;
-}
 
 template <class T>
 void one_to_one(const std::string& workload, std::uint64_t n) {
-  auto m = interleaved_medians({[&] { return ipckit_mpmc<T>(1, 1, n, 1); },
+  auto m = ipc::bench::interleaved_medians(kRuns, {[&] { return ipckit_mpmc<T>(1, 1, n, 1); },
                                 [&] { return ipckit_mpmc<T>(1, 1, n, 64); },
                                 [&] { return boost_mpmc<T>(1, 1, n / 4); }, [&] { return spsc<T>(n); }});
   report(workload, "ipckit", m[0], "msgs/s", true);
@@ -290,7 +277,7 @@ int main() {
   one_to_one<std::uint64_t>("queue 1 -> 1, 8 B (pinned)", 1'000'000);
   ipc::bench::unpin();
   const std::string w4 = "queue 4 -> 4, 8 B";
-  auto m = interleaved_medians({[] { return ipckit_mpmc<std::uint64_t>(4, 4, 250'000, 1); },
+  auto m = ipc::bench::interleaved_medians(kRuns, {[] { return ipckit_mpmc<std::uint64_t>(4, 4, 250'000, 1); },
                                 [] { return ipckit_mpmc<std::uint64_t>(4, 4, 250'000, 64); },
                                 [] { return boost_mpmc<std::uint64_t>(4, 4, 50'000); }});
   report(w4, "ipckit", m[0], "msgs/s", true);

@@ -166,19 +166,6 @@ double raw_fork_ms() {
          }) * 1e3;
 }
 
-/// Runs each measurement `runs` times, interleaved (a b c a b c ...) so that a change in the
-/// machine's load hits every implementation alike; returns the medians in order.
-std::vector<double> interleaved_medians(int runs, const std::vector<double (*)()>& fns) {
-  std::vector<std::vector<double>> v(fns.size());
-  for (int r = 0; r < runs; ++r)
-    for (std::size_t i = 0; i < fns.size(); ++i) v[i].push_back(fns[i]());
-  std::vector<double> out;
-  for (auto& x : v) {
-    std::sort(x.begin(), x.end());
-    out.push_back(x[x.size() / 2]);
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -186,17 +173,17 @@ int main() {
   using boost::interprocess::interprocess_mutex;
   const char* impls[] = {"ipckit", "robust pthread mutex", "boost interprocess"};
   const char* wl1 = "lock acquire+release, uncontended";
-  auto u = interleaved_medians(kRuns, {ipckit_uncontended, peer_uncontended<RobustPthread>,
+  auto u = ipc::bench::interleaved_medians(kRuns, {ipckit_uncontended, peer_uncontended<RobustPthread>,
                                        peer_uncontended<interprocess_mutex>});
   for (int i = 0; i < 3; ++i) ipc::bench::report(wl1, impls[i], u[static_cast<std::size_t>(i)], "M ops/s", true);
 
   const char* wl2 = "counter += 1 under lock, 4 processes";
-  auto c = interleaved_medians(kRuns, {ipckit_contended, peer_contended<RobustPthread>,
+  auto c = ipc::bench::interleaved_medians(kRuns, {ipckit_contended, peer_contended<RobustPthread>,
                                        peer_contended<interprocess_mutex>});
   for (int i = 0; i < 3; ++i) ipc::bench::report(wl2, impls[i], c[static_cast<std::size_t>(i)], "M ops/s", true);
 
   const char* wl3 = "Array(1000): 5 processes add 100 each";
-  auto a = interleaved_medians(9, {ipckit_array_ms, raw_fork_ms});
+  auto a = ipc::bench::interleaved_medians(9, {ipckit_array_ms, raw_fork_ms});
   ipc::bench::report(wl3, "ipckit", a[0], "ms", false);
   ipc::bench::report(wl3, "raw fork+waitpid x5", a[1], "ms", false);
   return 0;
