@@ -127,6 +127,6 @@ case "$cmd" in
   demo) install_deps; build dev; demo ;;
   test) install_deps; build dev; run_tests "$@" ;;
   bench) install_deps; run_bench "$@" ;;
-  fuzz) install_deps; run_fuzz ;;
+  fuzz) PACKAGES+=(clang libclang-rt-14-dev); install_deps; run_fuzz ;;
   *) echo "usage: $0 demo|test|bench|fuzz" >&2; exit 2 ;;
 esac
