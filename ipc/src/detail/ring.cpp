@@ -370,12 +370,15 @@ bool wait_until(std::atomic<std::uint32_t>& seq, const Deadline& deadline, Ready
 /// unlock's locked exchange already is that full barrier (locked instructions drain the store
 /// buffer), which saves a fence per message; elsewhere a fence is issued.
 inline void wake_after_unlock(std::atomic<std::uint32_t>& seq) {
-#if defined(__x86_64__) || defined(__i386__)
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(__SANITIZE_THREAD__)
   std::atomic_signal_fence(std::memory_order_seq_cst);
+  const std::uint32_t s = seq.load(std::memory_order_relaxed);
 #else
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // A seq_cst read-modify-write of `seq` is the full barrier (and one ThreadSanitizer models,
+  // unlike a stand-alone fence).
+  const std::uint32_t s = seq.fetch_or(0, std::memory_order_seq_cst);
 #endif
-  if (seq.load(std::memory_order_relaxed) & 1) [[unlikely]] {
+  if (s & 1) [[unlikely]] {
     seq.fetch_add(1, std::memory_order_seq_cst);
     futex_wake_all(seq);
   }
@@ -383,8 +386,9 @@ inline void wake_after_unlock(std::atomic<std::uint32_t>& seq) {
 
 /// wake_after_unlock for a caller that did not just release a lock.
 inline void wake_if_waiting(std::atomic<std::uint32_t>& seq) {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (seq.load(std::memory_order_relaxed) & 1) [[unlikely]] {
+  // A seq_cst read-modify-write is the full barrier: the caller's commit before, the read of
+  // the sleeper bit after.
+  if (seq.fetch_or(0, std::memory_order_seq_cst) & 1) [[unlikely]] {
     seq.fetch_add(1, std::memory_order_seq_cst);
     futex_wake_all(seq);
   }
