@@ -22,6 +22,15 @@ TEST_SUITE("Timeout") {
     ipc::Deadline d(ipc::Timeout(0s));
     CHECK(d.expired());
     CHECK(d.poll_ms() == 0);
+    CHECK(d.remaining() == 0ns);
+    auto ts = d.relative_timespec();
+    CHECK(ts.tv_sec == 0);
+    CHECK(ts.tv_nsec == 0);
+    // Its time point is "now": before a later clock reading, after an earlier one.
+    auto before = ipc::Deadline::Clock::now();
+    auto at = d.at();
+    CHECK(at >= before);
+    CHECK(at <= ipc::Deadline::Clock::now());
   }
 
   TEST_CASE("fractional durations round up to whole nanoseconds and milliseconds") {

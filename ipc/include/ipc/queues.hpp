@@ -90,8 +90,8 @@ Bytes& get_scratch() noexcept;
 /// passed to ipc::Process children, which inherit the anonymous mapping across fork.
 ///
 /// Capacity: items live in a ring of `capacity` bytes (rounded up to a power of two); an item
-/// takes its encoded size + 8 bytes, rounded up to 8. A put waits while the ring lacks the
-/// bytes or holds maxsize items (maxsize 0 = no item limit, only bytes). An item whose
+/// takes its encoded size + 8 bytes, rounded up to 8, and the ring keeps 8 bytes free (the
+/// header after the last item). A put waits while the ring lacks the bytes or holds maxsize items (maxsize 0 = no item limit, only bytes). An item whose
 /// encoding exceeds max_item_bytes() can never fit and is refused with ValueError (it is not
 /// split): create the queue with a larger capacity.
 ///

@@ -41,21 +41,26 @@ class Timeout {
 
 /// An absolute point on the steady clock derived from a Timeout, so that a call made of several
 /// waits (retry after EINTR, spin then sleep) never waits longer than its caller asked.
+/// An infinite or zero Timeout never reads the clock (a non-blocking attempt on a hot path must
+/// not pay for a clock_gettime, which costs tens of nanoseconds in a virtual machine).
 class Deadline {
  public:
   using Clock = std::chrono::steady_clock;
 
   /// Starts the clock now for `t`.
   explicit Deadline(Timeout t) noexcept
-      : m_infinite(t.infinite()), m_at(m_infinite ? Clock::time_point::max() : Clock::now() + t.value()) {}
+      : m_infinite(t.infinite()),
+        m_poll(!m_infinite && t.value() == std::chrono::nanoseconds::zero()),
+        m_at(m_infinite || m_poll ? Clock::time_point::max() : Clock::now() + t.value()) {}
 
   /// True when there is no limit.
   bool infinite() const noexcept { return m_infinite; }
-  /// True when the limit has passed.
-  bool expired() const noexcept { return !m_infinite && Clock::now() >= m_at; }
+  /// True when the limit has passed (at once for a zero timeout).
+  bool expired() const noexcept { return m_poll || (!m_infinite && Clock::now() >= m_at); }
   /// Time left, zero when expired; nanoseconds::max() when infinite.
   std::chrono::nanoseconds remaining() const noexcept {
     if (m_infinite) return std::chrono::nanoseconds::max();
+    if (m_poll) return std::chrono::nanoseconds::zero();
     auto left = m_at - Clock::now();
     return left > left.zero() ? std::chrono::duration_cast<std::chrono::nanoseconds>(left)
                               : std::chrono::nanoseconds::zero();
@@ -71,11 +76,13 @@ class Deadline {
     auto ns = remaining().count();
     return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
   }
-  /// The absolute time point (Clock::time_point::max() when infinite).
-  Clock::time_point at() const noexcept { return m_at; }
+  /// The absolute time point (Clock::time_point::max() when infinite; the current time for a
+  /// zero timeout, which has always just expired).
+  Clock::time_point at() const noexcept { return m_poll ? Clock::now() : m_at; }
 
  private:
   bool m_infinite;
+  bool m_poll;  // a zero timeout: expired from the start, without a clock read
   Clock::time_point m_at;
 };
 

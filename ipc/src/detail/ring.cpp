@@ -25,7 +25,7 @@ namespace ipc::detail {
 namespace {
 
 constexpr std::uint64_t kRingMagic = 0x31474e524b435049ull;  // "IPCKRNG1" little-endian
-constexpr std::uint32_t kRingVersion = 1;
+constexpr std::uint32_t kRingVersion = 2;  // 2: frames are committed by their header
 constexpr std::uint32_t kFrameMagic = 0x314d5246u;  // "FRM1": xor-ed with the length in each header
 constexpr std::size_t kFrameHeader = 8;
 constexpr std::size_t kMinCapacity = 64;
@@ -77,15 +77,24 @@ struct alignas(64) TaskSlot {
   std::atomic<std::int64_t> held;
 };
 
-struct FrameHeader {
-  std::uint32_t len;
-  std::uint32_t check;
-};
+// A frame header is one 8-byte word, written with one atomic store: the length in the low half,
+// the length xor kFrameMagic in the high half. Zero means "no frame here yet" (see the commit
+// protocol at put_many).
+constexpr std::uint64_t make_header(std::size_t len) noexcept {
+  auto l = static_cast<std::uint32_t>(len);
+  return std::uint64_t{l} | (std::uint64_t{l ^ kFrameMagic} << 32);
+}
+constexpr bool header_valid(std::uint64_t h) noexcept {
+  return static_cast<std::uint32_t>(h >> 32) == (static_cast<std::uint32_t>(h) ^ kFrameMagic);
+}
+constexpr std::size_t header_len(std::uint64_t h) noexcept { return static_cast<std::uint32_t>(h); }
 
 }  // namespace
 
-/// The shared part of a ring. The two sides live on separate cache lines so that a producer
-/// and a consumer only exchange the lines they publish (tail, head).
+/// The shared part of a ring. The two sides live on separate cache lines; consumers never read
+/// the producers' line on their hot path (they look at the frame header at their head), so a
+/// put and a get exchange only the data line they both touch and, when the ring is nearly full,
+/// the consumers' head.
 struct RingState {
   // Constants, written once by init().
   std::uint64_t magic;
@@ -112,7 +121,6 @@ struct RingState {
   // Consumer side.
   alignas(64) RobustMutex get_mutex;
   Journal get_j;
-  std::atomic<std::uint64_t> tail_cache;  // written under the lock, read before it as a hint
   // Published by consumers.
   alignas(64) std::atomic<std::uint64_t> head;       // bytes released, monotonic
   std::atomic<std::uint64_t> get_count;              // items taken
@@ -135,6 +143,11 @@ namespace {
 constexpr std::size_t kStateSize = (sizeof(RingState) + 63) / 64 * 64;
 
 constexpr std::uint64_t stride_of(std::size_t len) noexcept { return kFrameHeader + ((len + 7) & ~std::size_t{7}); }
+
+/// The header word at ring position `pos` (8-byte aligned: the data area is, and every stride is).
+inline std::atomic_ref<std::uint64_t> header_at(std::byte* data, std::uint64_t mask, std::uint64_t pos) noexcept {
+  return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(data + (pos & mask)));
+}
 
 inline void cpu_relax() noexcept { __builtin_ia32_pause(); }
 
@@ -271,16 +284,26 @@ struct Unlock {
 }  // namespace
 
 void Ring::repair_put() noexcept {
-  // The dead producer either committed (tail moved) or not: roll its count forward or back.
+  // The dead producer either committed (its first frame's header is set: all its frames are
+  // visible, consumers may already have taken them) or not (nothing is visible): roll its tail
+  // and count forward or back.
   auto& j = m_s->put_j;
   if (j.active.load(std::memory_order_acquire) != 0) {
     auto before = j.pos_before.load(std::memory_order_relaxed);
     auto count = j.count_before.load(std::memory_order_relaxed);
     auto n = j.n.load(std::memory_order_relaxed);
-    if (m_s->tail.load(std::memory_order_relaxed) == before) {
+    // Consumers never write the data area and no other producer can (this one holds the lock),
+    // so the dead producer's headers are as it left them, taken by consumers or not.
+    bool committed = header_at(m_data, m_s->mask, before).load(std::memory_order_acquire) != 0;
+    if (!committed) {
+      m_s->tail.store(before, std::memory_order_release);
       m_s->put_count.store(count, std::memory_order_release);
       m_s->lost_items.fetch_add(n, std::memory_order_relaxed);
     } else {
+      std::uint64_t end = before;
+      for (std::uint64_t i = 0; i < n; ++i)
+        end += stride_of(header_len(header_at(m_data, m_s->mask, end).load(std::memory_order_relaxed)));
+      m_s->tail.store(end, std::memory_order_release);
       m_s->put_count.store(count + n, std::memory_order_release);
     }
     j.end();
@@ -305,7 +328,6 @@ void Ring::repair_get() noexcept {
     }
     j.end();
   }
-  m_s->tail_cache.store(m_s->tail.load(std::memory_order_acquire), std::memory_order_relaxed);
 }
 
 void Ring::repair_tasks() noexcept {
@@ -401,7 +423,7 @@ bool Ring::wait_space(std::size_t stride, const Deadline& deadline) {
   return wait_until(s->space_seq, deadline, [s, stride] {
     if (s->closed.load(std::memory_order_acquire)) return true;
     auto used = s->tail.load(std::memory_order_acquire) - s->head.load(std::memory_order_acquire);
-    if (s->capacity - used < stride) return false;
+    if (s->capacity - used < stride + kFrameHeader) return false;  // the frame and the next header
     return s->maxsize == 0 || s->put_count.load(std::memory_order_acquire) -
                                       s->get_count.load(std::memory_order_acquire) < s->maxsize;
   });
@@ -409,22 +431,35 @@ bool Ring::wait_space(std::size_t stride, const Deadline& deadline) {
 
 bool Ring::wait_data(const Deadline& deadline) {
   auto* s = m_s;
-  return wait_until(s->data_seq, deadline, [s] {
-    return s->tail.load(std::memory_order_acquire) != s->head.load(std::memory_order_acquire) ||
+  std::byte* data = m_data;
+  return wait_until(s->data_seq, deadline, [s, data] {
+    return header_at(data, s->mask, s->head.load(std::memory_order_acquire)).load(std::memory_order_acquire) != 0 ||
            s->closed.load(std::memory_order_acquire);
   });
 }
 
 // ---- Put ----
+//
+// The commit protocol. A frame is visible to consumers once its header word is non-zero; the
+// header at the position after the last committed frame is always zero. A put, under the
+// producers' lock, (1) writes its frames' payloads and every header but the first, (2) zeroes
+// the header word after its last frame, (3) stores the first header with release order: that
+// single store commits the whole batch, and (4) then advances `tail`, which only producers and
+// the free-space checks read. Consumers look only at the header at their head, so a put costs
+// them no read of the producers' cache line, and a producer killed anywhere leaves either
+// nothing visible (header still zero: repair_put rolls back) or every frame (rolled forward).
+// Stale bytes of earlier laps are never read as a header: a position is read as a header only
+// after the put that ended there zeroed it.
 
 RingStatus Ring::put_many(std::span<const FrameRef> frames, const Deadline& deadline, std::size_t& done) {
   auto* s = m_s;
   const std::uint64_t cap = s->capacity;
   done = 0;
   for (auto& f : frames)
-    if (f.size > cap - kFrameHeader)
+    if (f.size > cap - 2 * kFrameHeader)
       throw ValueError("queue item of " + std::to_string(f.size) + " encoded bytes exceeds the largest item this " +
-                       "queue holds (" + std::to_string(cap - kFrameHeader) + " bytes): create it with a larger capacity");
+                       "queue holds (" + std::to_string(cap - 2 * kFrameHeader) +
+                       " bytes): create it with a larger capacity");
   while (done < frames.size()) {
     if (s->closed.load(std::memory_order_acquire)) return RingStatus::closed;
     bool died = false;
@@ -437,12 +472,13 @@ RingStatus Ring::put_many(std::span<const FrameRef> frames, const Deadline& dead
       if (s->closed.load(std::memory_order_acquire)) return RingStatus::closed;
       const std::uint64_t tail = s->tail.load(std::memory_order_relaxed);
       const std::uint64_t count = s->put_count.load(std::memory_order_relaxed);
-      // How many frames fit, refreshing the cached consumer positions only when needed.
+      // How many frames fit (each with room for the zero header after it), refreshing the
+      // cached consumer positions only when needed.
       for (std::size_t i = done; i < frames.size(); ++i) {
         std::uint64_t st = stride_of(frames[i].size);
-        if (tail + bytes + st - s->head_cache > cap) {
+        if (tail + bytes + st + kFrameHeader - s->head_cache > cap) {
           s->head_cache = s->head.load(std::memory_order_acquire);
-          if (tail + bytes + st - s->head_cache > cap) break;
+          if (tail + bytes + st + kFrameHeader - s->head_cache > cap) break;
         }
         if (s->maxsize != 0 && count + k + 1 - s->gets_cache > s->maxsize) {
           s->gets_cache = s->get_count.load(std::memory_order_acquire);
@@ -459,15 +495,16 @@ RingStatus Ring::put_many(std::span<const FrameRef> frames, const Deadline& dead
         for (std::size_t i = done; i < done + k; ++i) {
           const auto& f = frames[i];
           std::uint64_t off = pos & s->mask;
-          FrameHeader h{static_cast<std::uint32_t>(f.size), static_cast<std::uint32_t>(f.size) ^ kFrameMagic};
-          std::memcpy(m_data + off, &h, sizeof h);
+          if (i != done) header_at(m_data, s->mask, pos).store(make_header(f.size), std::memory_order_relaxed);
           std::uint64_t poff = (off + kFrameHeader) & s->mask;
           std::size_t first = std::min<std::size_t>(f.size, cap - poff);
           if (first) std::memcpy(m_data + poff, f.data, first);
           if (f.size > first) std::memcpy(m_data, f.data + first, f.size - first);
           pos += stride_of(f.size);
         }
-        s->tail.store(pos, std::memory_order_release);  // commit: the frames become visible
+        header_at(m_data, s->mask, pos).store(0, std::memory_order_relaxed);
+        header_at(m_data, s->mask, tail).store(make_header(frames[done].size), std::memory_order_release);  // commit
+        s->tail.store(pos, std::memory_order_release);
         j.end();
       }
     }
@@ -489,15 +526,15 @@ RingStatus Ring::get_many(FrameSink sink, void* ctx, std::size_t max, const Dead
   if (max == 0) return RingStatus::ok;
   int slot = s->joinable ? my_slot() : -1;
   const std::uint64_t cap = s->capacity;
+  auto has_frame = [s, data = m_data](std::uint64_t pos) {
+    return header_at(data, s->mask, pos).load(std::memory_order_acquire) != 0;
+  };
   for (;;) {
-    // Empty at a glance: wait without taking the lock. The consumers' cached tail answers
-    // "not empty" without reading the producers' cache line, which is what costs here.
-    const std::uint64_t glance = s->head.load(std::memory_order_acquire);
-    if (s->tail_cache.load(std::memory_order_relaxed) == glance &&
-        s->tail.load(std::memory_order_acquire) == glance) {
+    // Empty at a glance: wait without taking the lock. Only the header at head is read (see
+    // the commit protocol at put_many), never the producers' cache line.
+    if (!has_frame(s->head.load(std::memory_order_acquire))) {
       if (s->closed.load(std::memory_order_acquire)) {
-        if (s->tail.load(std::memory_order_acquire) == s->head.load(std::memory_order_acquire))
-          return RingStatus::closed;
+        if (!has_frame(s->head.load(std::memory_order_acquire))) return RingStatus::closed;
       } else if (!wait_data(deadline)) {
         return RingStatus::timed_out;
       }
@@ -509,23 +546,18 @@ RingStatus Ring::get_many(FrameSink sink, void* ctx, std::size_t max, const Dead
     {
       Unlock unlock{s->get_mutex};
       const std::uint64_t head = s->head.load(std::memory_order_relaxed);
-      std::uint64_t tail = s->tail_cache.load(std::memory_order_relaxed);
-      if (tail == head || tail - head > cap) {
-        tail = s->tail.load(std::memory_order_acquire);
-        s->tail_cache.store(tail, std::memory_order_relaxed);
-      }
-      if (tail == head) continue;  // another consumer took it first
-      // Find the frames to take, checking each header against the committed bytes.
+      // Find the committed frames to take, checking each header.
       std::uint64_t pos = head;
       std::size_t k = 0;
-      while (k < max && pos != tail) {
-        FrameHeader h;
-        std::memcpy(&h, m_data + (pos & s->mask), sizeof h);
-        if ((h.len ^ kFrameMagic) != h.check || stride_of(h.len) > tail - pos)
+      while (k < max) {
+        const std::uint64_t h = header_at(m_data, s->mask, pos).load(std::memory_order_acquire);
+        if (h == 0) break;
+        if (!header_valid(h) || pos - head + stride_of(header_len(h)) + kFrameHeader > cap)
           throw ProtocolError("queue ring corrupt: bad frame header at byte " + std::to_string(pos));
-        pos += stride_of(h.len);
+        pos += stride_of(header_len(h));
         ++k;
       }
+      if (k == 0) continue;  // another consumer took it first
       auto& j = s->get_j;
       const std::uint64_t count = s->get_count.load(std::memory_order_relaxed);
       const std::int64_t held = slot >= 0 ? s->slots[slot].held.load(std::memory_order_relaxed) : 0;
@@ -533,12 +565,11 @@ RingStatus Ring::get_many(FrameSink sink, void* ctx, std::size_t max, const Dead
       try {
         std::uint64_t p = head;
         for (std::size_t i = 0; i < k; ++i) {
-          FrameHeader h;
-          std::memcpy(&h, m_data + (p & s->mask), sizeof h);
+          const std::size_t len = header_len(header_at(m_data, s->mask, p).load(std::memory_order_relaxed));
           std::uint64_t poff = ((p & s->mask) + kFrameHeader) & s->mask;
-          std::size_t first = std::min<std::size_t>(h.len, cap - poff);
-          sink(ctx, {m_data + poff, first}, {m_data, h.len - first});
-          p += stride_of(h.len);
+          std::size_t first = std::min<std::size_t>(len, cap - poff);
+          sink(ctx, {m_data + poff, first}, {m_data, len - first});
+          p += stride_of(len);
         }
       } catch (...) {
         j.end();  // nothing released: the frames stay
@@ -578,12 +609,12 @@ std::size_t Ring::qsize() const noexcept {
 bool Ring::full() const noexcept {
   if (m_s->maxsize != 0 && qsize() >= m_s->maxsize) return true;
   auto used = m_s->tail.load(std::memory_order_acquire) - m_s->head.load(std::memory_order_acquire);
-  return m_s->capacity - used < stride_of(0);
+  return m_s->capacity - used < stride_of(0) + kFrameHeader;
 }
 
 std::size_t Ring::maxsize() const noexcept { return m_s->maxsize; }
 std::size_t Ring::capacity() const noexcept { return m_s->capacity; }
-std::size_t Ring::max_frame() const noexcept { return m_s->capacity - kFrameHeader; }
+std::size_t Ring::max_frame() const noexcept { return m_s->capacity - 2 * kFrameHeader; }
 std::uint64_t Ring::lost_items() const noexcept { return m_s->lost_items.load(std::memory_order_relaxed); }
 std::uint64_t Ring::recoveries() const noexcept {
   return std::uint64_t{m_s->put_mutex.owner_deaths()} + m_s->get_mutex.owner_deaths() + m_s->tasks_mutex.owner_deaths();

@@ -32,8 +32,9 @@ enum class RingStatus { ok, timed_out, closed };
 ///
 /// Producers are serialised by one robust mutex and consumers by another, so a producer and a
 /// consumer never contend for a lock; they meet only on the published tail/head positions, like
-/// a single-producer single-consumer ring. A frame becomes visible only when the tail moves past
-/// it, after it was completely written, so a consumer never sees a partial frame. Each side keeps
+/// a single-producer single-consumer ring. A frame becomes visible only when its header word is
+/// stored, after the frame was completely written, so a consumer never sees a partial frame;
+/// consumers find frames by their headers and never read the producers' positions. Each side keeps
 /// a small journal in shared memory; when a process dies holding a side's lock, the next locker
 /// uses it to roll the half-done operation back (a put) or forward (a get that already took its
 /// frames), and counts the items that died with it in lost_items().
@@ -102,7 +103,8 @@ class Ring {
   bool full() const noexcept;
   /// The item limit (0 = none).
   std::size_t maxsize() const noexcept;
-  /// The data area in bytes; a frame larger than this minus 8 never fits.
+  /// The data area in bytes; a frame larger than this minus 16 (its header and the next one)
+  /// never fits.
   std::size_t capacity() const noexcept;
   /// The largest payload a single put accepts.
   std::size_t max_frame() const noexcept;
