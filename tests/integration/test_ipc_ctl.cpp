@@ -1,13 +1,129 @@
 // ipc-ctl against a running ipc-managerd: one-shot commands, --json, interactive mode, exit codes.
 #include <doctest/doctest.h>
 
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
 
 #include "managerd_support.hpp"
 
 using namespace ipc::test;
 
+namespace {
+
+/// ipc-ctl run interactively on a pseudo-terminal, as a user at a terminal runs it.
+class PtySession {
+ public:
+  PtySession(const std::string& socket, const std::string& histfile) {
+    m_pid = ::forkpty(&m_master, nullptr, nullptr, nullptr);
+    REQUIRE(m_pid >= 0);
+    if (m_pid == 0) {
+      ::setenv("IPC_CTL_HISTFILE", histfile.c_str(), 1);
+      ::setenv("TERM", "xterm", 1);
+      ::execl(IPCKIT_CTL_BIN, IPCKIT_CTL_BIN, "--socket", socket.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  PtySession(const PtySession&) = delete;
+  PtySession& operator=(const PtySession&) = delete;
+  ~PtySession() {
+    if (m_pid > 0) {
+      ::kill(m_pid, SIGKILL);
+      ::waitpid(m_pid, nullptr, 0);
+    }
+    if (m_master >= 0) ::close(m_master);
+  }
+
+  /// Types `keys` at the terminal.
+  void type(const std::string& keys) {
+    REQUIRE(::write(m_master, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size()));
+  }
+
+  /// Reads the terminal until `text` appeared (true) or 20 s passed (false).
+  bool wait_for(const std::string& text) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (m_seen.find(text) == std::string::npos) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{m_master, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[512];
+      ssize_t n = ::read(m_master, buf, sizeof buf);
+      if (n <= 0) return m_seen.find(text) != std::string::npos;
+      m_seen.append(buf, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
+  /// Waits for ipc-ctl to exit; its wait status.
+  int wait_exit() {
+    int st = 0;
+    for (int i = 0; i < 200; ++i) {  // drain the terminal so the child never blocks writing
+      pollfd p{m_master, POLLIN, 0};
+      if (::poll(&p, 1, 100) > 0) {
+        char buf[512];
+        ssize_t n = ::read(m_master, buf, sizeof buf);
+        if (n > 0) m_seen.append(buf, static_cast<std::size_t>(n));
+      }
+      if (::waitpid(m_pid, &st, WNOHANG) == m_pid) {
+        m_pid = -1;
+        return st;
+      }
+    }
+    return -1;
+  }
+
+  const std::string& seen() const { return m_seen; }
+
+ private:
+  int m_master = -1;
+  pid_t m_pid = -1;
+  std::string m_seen;
+};
+
+}  // namespace
+
 TEST_SUITE("ipc-ctl") {
+
+TEST_CASE("on a terminal the up arrow recalls the last command, also in the next session" * doctest::timeout(90)) {
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  const std::string hist = (dir / "history").string();
+  const std::string up = "\x1b[A";
+  {
+    PtySession t(srv.socket(), hist);
+    REQUIRE(t.wait_for("ipc-ctl> "));
+    t.type("incr visits\r");
+    REQUIRE(t.wait_for("1\r\n"));
+    t.type(up + "\r");  // runs "incr visits" again
+    CHECK(t.wait_for("2\r\n"));
+    t.type("quit\r");
+    int st = t.wait_exit();
+    CHECK(WIFEXITED(st));
+  }
+  std::ifstream f(hist);
+  std::stringstream saved;
+  saved << f.rdbuf();
+  CHECK(saved.str().find("visits") != std::string::npos);  // libedit escapes the space
+  {
+    PtySession t(srv.socket(), hist);
+    REQUIRE(t.wait_for("ipc-ctl> "));
+    t.type(up + up + "\r");  // "quit" was last; the one before is "incr visits"
+    CHECK(t.wait_for("3\r\n"));
+    t.type("\x04");  // Ctrl-D ends the session
+    int st = t.wait_exit();
+    CHECK(WIFEXITED(st));
+    INFO("terminal: ", t.seen());
+  }
+  RespClient c(srv.socket());
+  CHECK(c.cmd({"GET", "visits"}).str == "3");
+}
 
 TEST_CASE("one-shot commands print replies and exit 0 or 1 on an error reply" * doctest::timeout(60)) {
   TempDir dir;

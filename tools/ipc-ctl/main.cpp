@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <editline/readline.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -94,34 +95,71 @@ bool split(const std::string& line, std::vector<std::string>& out) {
   return true;
 }
 
+/// Reads command lines: with line editing and history recall (libedit, the BSD readline) on a
+/// terminal, plain lines otherwise.
+class LineReader {
+ public:
+  /// `history_file`: where the history is loaded from and saved to (empty = none).
+  LineReader(bool tty, std::string history_file) : m_tty(tty), m_file(std::move(history_file)) {
+    if (!m_tty) return;
+    ::using_history();
+    ::stifle_history(kHistoryLines);
+    if (!m_file.empty()) ::read_history(m_file.c_str());
+  }
+  LineReader(const LineReader&) = delete;
+  LineReader& operator=(const LineReader&) = delete;
+  ~LineReader() {
+    if (m_tty && !m_file.empty()) ::write_history(m_file.c_str());
+  }
+
+  /// The next line; nullopt at end of input (Ctrl-D on a terminal).
+  std::optional<std::string> next() {
+    if (!m_tty) {
+      std::string line;
+      if (!std::getline(std::cin, line)) return std::nullopt;
+      return line;
+    }
+    char* raw = ::readline("ipc-ctl> ");
+    if (!raw) return std::nullopt;
+    std::string line(raw);
+    std::free(raw);
+    return line;
+  }
+
+  /// Records a command in the history (recalled with the up arrow, saved at exit).
+  void remember(const std::string& line) {
+    if (m_tty) ::add_history(line.c_str());
+  }
+
+ private:
+  static constexpr int kHistoryLines = 1000;
+  bool m_tty;
+  std::string m_file;
+};
+
 int interactive(RespConnection& conn, const Ctl& o) {
   bool tty = ::isatty(0) && ::isatty(1);
   const char* home = std::getenv("HOME");
-  std::string hist = home ? std::string(home) + "/.ipc-ctl_history" : std::string();
-  std::ofstream history;
-  if (!hist.empty()) history.open(hist, std::ios::app);
-  std::string line;
+  const char* hist_env = std::getenv("IPC_CTL_HISTFILE");
+  std::string hist = hist_env ? std::string(hist_env) : home ? std::string(home) + "/.ipc-ctl_history" : std::string();
+  LineReader reader(tty, hist);
   int rc = 0;
-  for (;;) {
-    if (tty) {
-      std::printf("ipc-ctl> ");
-      std::fflush(stdout);
-    }
-    if (!std::getline(std::cin, line)) break;
+  while (auto line = reader.next()) {
     std::vector<std::string> args;
-    if (!split(line, args)) {
+    if (!split(*line, args)) {
       std::fprintf(stderr, "ipc-ctl: error: unbalanced quotes\n");
       rc = 1;
       continue;
     }
     if (args.empty()) continue;
-    if (history) history << line << "\n" << std::flush;  // the session's history, one command a line
+    reader.remember(*line);
     std::string first = args[0];
     for (auto& ch : first) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (first == "exit" || first == "quit") break;
     std::vector<std::string_view> v(args.begin(), args.end());
     Reply r = conn.call(v, o.limit());
     std::printf("%s\n", render(r, o.json, tty).c_str());
+    std::fflush(stdout);
     if (r.type == Reply::Type::error) rc = 1;
   }
   return rc;
