@@ -55,7 +55,7 @@ int managerd_main(int argc, char** argv) {
   Options o;
   CLI::App app{"ipc-managerd: the ipckit manager daemon (shared dicts, lists, counters over RESP)"};
   app.set_version_flag("--version", "ipc-managerd 0.1.0");
-  std::string tcp, passfile, maxmemory, bulk, qbuf, fsync = "everysec";
+  std::string tcp, passfile, maxmemory, bulk, qbuf, aof_min, fsync = "everysec";
   std::vector<std::string> saves;
   bool no_unix = false, no_save_on_shutdown = false, daemonize = false;
   std::string pidfile;
@@ -69,6 +69,10 @@ int managerd_main(int argc, char** argv) {
   app.add_flag("--no-save-on-shutdown", no_save_on_shutdown, "Do not write the snapshot on SIGTERM/SIGINT");
   app.add_option("--appendonly", o.appendonly, "Append-only log file, replayed at start");
   app.add_option("--appendfsync", fsync, "always | everysec | no")->check(CLI::IsMember({"always", "everysec", "no"}));
+  app.add_option("--auto-aof-rewrite-percentage", o.auto_aof_rewrite_percentage,
+                 "Rewrite the append-only log when it grew by this % since the last rewrite (0 = never; default 100)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--auto-aof-rewrite-min-size", aof_min, "... and is at least this large (default 64mb)");
   app.add_option("--maxclients", o.maxclients, "Maximum connected clients");
   app.add_option("--maxmemory", maxmemory, "Refuse writes past this much memory (e.g. 100mb); 0 = no limit");
   app.add_option("--proto-max-bulk-len", bulk, "Largest string a request may carry (default 512mb)");
@@ -93,6 +97,7 @@ int managerd_main(int argc, char** argv) {
     if (!maxmemory.empty()) o.maxmemory = parse_size(maxmemory);
     if (!bulk.empty()) o.proto_max_bulk_len = parse_size(bulk);
     if (!qbuf.empty()) o.client_query_buffer_limit = parse_size(qbuf);
+    if (!aof_min.empty()) o.auto_aof_rewrite_min_size = parse_size(aof_min);
     if (!tcp.empty()) {
       auto colon = tcp.rfind(':');
       o.tcp_host = colon == std::string::npos ? "127.0.0.1" : tcp.substr(0, colon);

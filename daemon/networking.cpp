@@ -403,6 +403,7 @@ void Server::cron() {
   if (db.expires_size()) db.active_expire(200);
   if (m_opts.maxmemory) used_memory();
   reap_bgsave();
+  reap_aof_rewrite();
   autosave();
 }
 

@@ -4,6 +4,7 @@
 #include <ipc/errors.hpp>
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -103,6 +105,32 @@ struct Reader {
   }
 };
 
+// Writes all of `data` to `fd`; false (errno set) on failure.
+bool write_all(int fd, std::string_view data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      return false;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// Fsyncs the directory holding `path`, which makes a rename into it durable.
+void fsync_dir_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
 // Writes `data` to `path` crash-safely: temp file, fsync, rename, fsync of the directory.
 bool write_file_atomically(const std::string& path, std::string_view data, std::string& err) {
   std::string tmp = path + ".tmp-" + std::to_string(::getpid());
@@ -111,17 +139,11 @@ bool write_file_atomically(const std::string& path, std::string_view data, std::
     err = "open(" + tmp + "): " + std::strerror(errno);
     return false;
   }
-  std::size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      err = "write(" + tmp + "): " + std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return false;
-    }
-    off += static_cast<std::size_t>(n);
+  if (!write_all(fd, data)) {
+    err = "write(" + tmp + "): " + std::strerror(errno);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return false;
   }
   if (::fsync(fd) != 0) {
     err = "fsync(" + tmp + "): " + std::strerror(errno);
@@ -135,13 +157,7 @@ bool write_file_atomically(const std::string& path, std::string_view data, std::
     ::unlink(tmp.c_str());
     return false;
   }
-  auto slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);  // makes the rename itself durable
-    ::close(dfd);
-  }
+  fsync_dir_of(path);
   return true;
 }
 
@@ -165,6 +181,38 @@ bool read_file(const std::string& path, std::string& out, std::string& err) {
   }
   ::close(fd);
   return true;
+}
+
+// The keyspace as the shortest command log that rebuilds it: one SET, HSET or RPUSH per key
+// (and a PEXPIREAT for a key with a time to live).
+std::string aof_dump(Db& db) {
+  std::string out;
+  auto command = [&out](std::initializer_list<std::string_view> head, auto&& add_rest, std::size_t rest) {
+    detail::resp::add_array(out, head.size() + rest);
+    for (auto a : head) detail::resp::add_bulk(out, a);
+    add_rest();
+  };
+  for (auto& [key, v] : db.dict()) {
+    switch (v.type()) {
+      case Type::string: command({"SET", key, v.str()}, [] {}, 0); break;
+      case Type::hash:
+        command({"HSET", key}, [&] {
+          v.hash().for_each([&](std::string_view f, std::string_view val) {
+            detail::resp::add_bulk(out, f);
+            detail::resp::add_bulk(out, val);
+          });
+        }, 2 * v.hash().size());
+        break;
+      case Type::list:
+        command({"RPUSH", key}, [&] {
+          for (auto& e : v.list()) detail::resp::add_bulk(out, e);
+        }, v.list().size());
+        break;
+    }
+    long long when = db.expire_of(key);
+    if (when >= 0) command({"PEXPIREAT", key, std::to_string(when)}, [] {}, 0);
+  }
+  return out;
 }
 
 }  // namespace
@@ -319,6 +367,15 @@ void Server::reap_bgsave() {
 }
 
 void Server::autosave() {
+  // The append-only log: rewrite it once it grew by the percentage since the last rewrite.
+  if (m_aof_fd >= 0 && aof_rewrite_child <= 0 && m_opts.auto_aof_rewrite_percentage > 0 &&
+      m_aof_size >= m_opts.auto_aof_rewrite_min_size &&
+      m_aof_size >= m_aof_base_size + m_aof_base_size / 100 * static_cast<std::size_t>(m_opts.auto_aof_rewrite_percentage) &&
+      (last_aof_rewrite_ok || now_ms() - m_aof_rewrite_try >= 5000)) {  // retry a failed one after 5 s
+    log(LogLevel::info, "append-only log grew to " + std::to_string(m_aof_size) + " bytes: rewriting it");
+    std::string err;
+    if (!bgrewriteaof(err)) log(LogLevel::error, err);
+  }
   if (m_opts.snapshot.empty() || bgsave_child > 0 || changes_since_save == 0) return;
   long long now = now_ms();
   if (!last_bgsave_ok && now - m_last_bgsave_try < 5000) return;  // retry a failed save after 5 s
@@ -333,6 +390,7 @@ void Server::autosave() {
 }
 
 bool Server::request_shutdown(Client* c, int save) {
+  kill_aof_rewrite();
   if (bgsave_child > 0) {
     ::kill(bgsave_child, SIGKILL);
     ::waitpid(bgsave_child, nullptr, 0);
@@ -435,6 +493,8 @@ void Server::aof_flush() {
     }
     off += static_cast<std::size_t>(n);
   }
+  m_aof_size += off;
+  if (aof_rewrite_child > 0) m_aof_rewrite_buf.append(m_aof_buf, 0, off);
   m_aof_buf.erase(0, off);
   if (m_opts.appendfsync == FsyncPolicy::always)
     ::fdatasync(m_aof_fd);
@@ -444,29 +504,106 @@ void Server::aof_flush() {
 }
 
 void Server::aof_seed_from_db() {
-  std::vector<std::string> cmd;
-  for (auto& [key, v] : db.dict()) {
-    switch (v.type()) {
-      case Type::string: aof_append_strings({"SET", key, v.str()}); break;
-      case Type::hash:
-        cmd = {"HSET", key};
-        v.hash().for_each([&](std::string_view f, std::string_view val) {
-          cmd.emplace_back(f);
-          cmd.emplace_back(val);
-        });
-        aof_append_strings(cmd);
-        break;
-      case Type::list:
-        cmd = {"RPUSH", key};
-        for (auto& e : v.list()) cmd.push_back(e);
-        aof_append_strings(cmd);
-        break;
-    }
-    long long when = db.expire_of(key);
-    if (when >= 0) aof_append_strings({"PEXPIREAT", key, std::to_string(when)});
-  }
+  m_aof_buf += aof_dump(db);
   aof_flush();
   ::fsync(m_aof_fd);
+  m_aof_base_size = m_aof_size;
+}
+
+// ---- append-only log rewrite (BGREWRITEAOF) ----
+
+std::string Server::aof_rewrite_tmp(pid_t child) const {
+  return m_opts.appendonly + ".rewrite-" + std::to_string(child);
+}
+
+bool Server::bgrewriteaof(std::string& err) {
+  if (m_aof_fd < 0) {
+    err = "no append-only file configured (start ipc-managerd with --appendonly FILE)";
+    return false;
+  }
+  if (aof_rewrite_child > 0) {
+    err = "Background append only file rewriting already in progress";
+    return false;
+  }
+  aof_flush();  // the child's keyspace and the old log agree: the buffer takes what follows
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    err = std::string("fork: ") + std::strerror(errno);
+    return false;
+  }
+  if (pid == 0) {
+    // Dies with the server: a rewrite nobody will finish must not go on writing.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    std::string tmp = aof_rewrite_tmp(::getpid());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && write_all(fd, aof_dump(db)) && ::fsync(fd) == 0;
+    if (!ok) log(LogLevel::error, "append-only log rewrite: " + tmp + ": " + std::strerror(errno));
+    ::_exit(ok ? 0 : 1);
+  }
+  aof_rewrite_child = pid;
+  m_aof_rewrite_buf.clear();
+  m_aof_rewrite_try = now_ms();
+  log(LogLevel::info, "append-only log rewrite started by pid " + std::to_string(pid));
+  return true;
+}
+
+void Server::reap_aof_rewrite() {
+  if (aof_rewrite_child <= 0) return;
+  int status = 0;
+  pid_t r = ::waitpid(aof_rewrite_child, &status, WNOHANG);
+  if (r == 0) return;
+  aof_flush();  // while the child still counts: pending writes go to the rewrite buffer too
+  std::string tmp = aof_rewrite_tmp(aof_rewrite_child);
+  aof_rewrite_child = -1;
+  bool ok = r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && finish_aof_rewrite(tmp);
+  std::string().swap(m_aof_rewrite_buf);
+  last_aof_rewrite_ok = ok;
+  if (ok) {
+    ++aof_rewrites;
+    log(LogLevel::info, "append-only log rewritten: " + std::to_string(m_aof_size) + " bytes");
+  } else {
+    ::unlink(tmp.c_str());
+    log(LogLevel::error, "append-only log rewrite failed; the old log stays in use");
+  }
+}
+
+bool Server::finish_aof_rewrite(const std::string& tmp) {
+  // The child wrote the keyspace as of the fork; add what was written since, make it durable,
+  // then put it in the old log's place. No command runs in between (the caller flushed the
+  // log buffer into the rewrite buffer): nothing is lost.
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0 || !write_all(fd, m_aof_rewrite_buf) || ::fsync(fd) != 0 ||
+      ::rename(tmp.c_str(), m_opts.appendonly.c_str()) != 0) {
+    log(LogLevel::error, "append-only log rewrite: " + tmp + ": " + std::strerror(errno));
+    if (fd >= 0) ::close(fd);
+    return false;
+  }
+  fsync_dir_of(m_opts.appendonly);
+  struct stat st{};
+  ::fstat(fd, &st);
+  m_aof_syncer.reset();  // its fd is about to go
+  ::close(m_aof_fd);
+  m_aof_fd = fd;
+  m_aof_size = m_aof_base_size = static_cast<std::size_t>(st.st_size);
+  if (m_opts.appendfsync == FsyncPolicy::everysec) m_aof_syncer = std::make_unique<AofSyncer>(m_aof_fd);
+  return true;
+}
+
+void Server::kill_aof_rewrite() {
+  if (aof_rewrite_child <= 0) return;
+  ::kill(aof_rewrite_child, SIGKILL);
+  ::waitpid(aof_rewrite_child, nullptr, 0);
+  ::unlink(aof_rewrite_tmp(aof_rewrite_child).c_str());
+  aof_rewrite_child = -1;
+  std::string().swap(m_aof_rewrite_buf);
+}
+
+/* BGREWRITEAOF */
+void cmd_bgrewriteaof(Server& srv, Client& c, Args) {
+  std::string err;
+  if (!srv.bgrewriteaof(err)) return reply_err(c, err);
+  reply_simple(c, "Background append only file rewriting started");
 }
 
 void Server::aof_open_and_replay() {
@@ -475,6 +612,7 @@ void Server::aof_open_and_replay() {
   if (m_aof_fd < 0) throw_errno("open(" + path + ")");
   std::string data, err;
   if (!read_file(path, data, err)) throw std::runtime_error("cannot read " + path + ": " + err);
+  m_aof_size = m_aof_base_size = data.size();
   if (data.empty()) return;
   db.clear();  // the log is the source of truth when it has data
   m_loading = true;
@@ -512,8 +650,19 @@ void Server::aof_open_and_replay() {
                                std::to_string(data.size() - good) + " bytes at byte " + std::to_string(good));
     if (::ftruncate(m_aof_fd, static_cast<off_t>(good)) != 0) throw_errno("ftruncate(" + path + ")");
     ::fsync(m_aof_fd);
+    m_aof_size = m_aof_base_size = good;
   }
   log(LogLevel::info, "replayed " + std::to_string(replayed) + " commands from " + path);
+}
+
+void Server::aof_remove_stale_rewrites() {
+  // A server killed during a rewrite leaves the child's temp file (the child dies with it).
+  namespace fs = std::filesystem;
+  fs::path log_path(m_opts.appendonly);
+  std::string prefix = log_path.filename().string() + ".rewrite-";
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(log_path.parent_path().empty() ? fs::path(".") : log_path.parent_path(), ec))
+    if (e.path().filename().string().starts_with(prefix)) fs::remove(e.path(), ec);
 }
 
 void Server::load_persistence() {
@@ -538,6 +687,7 @@ void Server::load_persistence() {
     }
   }
   if (!m_opts.appendonly.empty()) {
+    aof_remove_stale_rewrites();
     aof_open_and_replay();
     if (!aof_has_data && db.size() > 0) aof_seed_from_db();  // the new log starts from the snapshot
     if (m_opts.appendfsync == FsyncPolicy::everysec) m_aof_syncer = std::make_unique<AofSyncer>(m_aof_fd);

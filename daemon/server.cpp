@@ -137,6 +137,7 @@ const Command kCommands[] = {
     {"save", 1, A, cmd_save, 0, 0, 0},
     {"bgsave", -1, A, cmd_bgsave, 0, 0, 0},
     {"lastsave", 1, F | L, cmd_lastsave, 0, 0, 0},
+    {"bgrewriteaof", 1, A, cmd_bgrewriteaof, 0, 0, 0},
     // server
     {"ping", -1, F, cmd_ping, 0, 0, 0},
     {"echo", 2, F, cmd_echo, 0, 0, 0},
@@ -421,11 +422,14 @@ std::string Server::info(std::string_view section) {
   if (all || section == "persistence") {
     add("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:%lld\r\nrdb_bgsave_in_progress:%d\r\n"
         "rdb_last_save_time:%lld\r\nrdb_last_bgsave_status:%s\r\nsnapshot_file:%s\r\naof_enabled:%d\r\n"
-        "aof_file:%s\r\naof_fsync:%s\r\n\r\n",
+        "aof_file:%s\r\naof_fsync:%s\r\naof_rewrite_in_progress:%d\r\naof_rewrites:%lld\r\n"
+        "aof_last_bgrewrite_status:%s\r\naof_current_size:%zu\r\naof_base_size:%zu\r\n\r\n",
         changes_since_save, bgsave_child > 0 ? 1 : 0, last_save_ms / 1000, last_bgsave_ok ? "ok" : "err",
         m_opts.snapshot.c_str(), m_aof_fd >= 0 ? 1 : 0, m_opts.appendonly.c_str(),
         m_opts.appendfsync == FsyncPolicy::always ? "always"
-        : m_opts.appendfsync == FsyncPolicy::everysec ? "everysec" : "no");
+        : m_opts.appendfsync == FsyncPolicy::everysec ? "everysec" : "no",
+        aof_rewrite_child > 0 ? 1 : 0, aof_rewrites, last_aof_rewrite_ok ? "ok" : "err", m_aof_size,
+        m_aof_base_size);
   }
   if (all || section == "stats") {
     add("# Stats\r\ntotal_connections_received:%lld\r\ntotal_commands_processed:%lld\r\n"

@@ -44,6 +44,8 @@ struct Options {
   bool save_on_shutdown = true;                ///< save the snapshot on SIGTERM/SIGINT
   std::string appendonly;                      ///< append-only log, empty = none
   FsyncPolicy appendfsync = FsyncPolicy::everysec;
+  int auto_aof_rewrite_percentage = 100;       ///< rewrite when the log grew this much (0 = never)
+  std::size_t auto_aof_rewrite_min_size = 64u * 1024 * 1024;  ///< ... and is at least this large
   std::size_t maxclients = 10000;
   std::size_t maxmemory = 0;                   ///< 0 = unlimited
   std::size_t proto_max_bulk_len = 512u * 1024 * 1024;
@@ -53,8 +55,8 @@ struct Options {
   bool verbose = false;
   int ready_fd = -1;                           ///< written "1" (then closed) once listening
   std::string port_file;                       ///< written with the TCP port once listening
-  int busy_poll_us = 50;
-  std::function<void()> on_ready;              ///< called once listening (--daemonize reports ready)                       ///< spin this long for more work before sleeping
+  int busy_poll_us = 50;                       ///< spin this long for more work before sleeping
+  std::function<void()> on_ready;              ///< called once listening (--daemonize reports ready)
 };
 
 /// $XDG_RUNTIME_DIR/ipckit/managerd.sock, or /tmp/ipckit-<uid>/managerd.sock.
@@ -327,7 +329,7 @@ IPCKIT_CMD(cmd_ltrim); IPCKIT_CMD(cmd_blpop); IPCKIT_CMD(cmd_brpop);
 IPCKIT_CMD(cmd_multi); IPCKIT_CMD(cmd_exec); IPCKIT_CMD(cmd_discard); IPCKIT_CMD(cmd_watch);
 IPCKIT_CMD(cmd_unwatch);
 // persistence.cpp
-IPCKIT_CMD(cmd_save); IPCKIT_CMD(cmd_bgsave); IPCKIT_CMD(cmd_lastsave);
+IPCKIT_CMD(cmd_save); IPCKIT_CMD(cmd_bgsave); IPCKIT_CMD(cmd_lastsave); IPCKIT_CMD(cmd_bgrewriteaof);
 // server.cpp
 IPCKIT_CMD(cmd_ping); IPCKIT_CMD(cmd_echo); IPCKIT_CMD(cmd_auth); IPCKIT_CMD(cmd_hello);
 IPCKIT_CMD(cmd_info); IPCKIT_CMD(cmd_shutdown); IPCKIT_CMD(cmd_client); IPCKIT_CMD(cmd_command);
@@ -386,6 +388,10 @@ class Server {
   bool save_snapshot();
   /// Forks a child that writes the snapshot (BGSAVE). Returns false when one runs already.
   bool bgsave(std::string& err);
+  /// Forks a child that writes the keyspace as a new, minimal append-only log; writes made
+  /// meanwhile go to the old log and to a buffer appended to the new one before it replaces
+  /// the old (BGREWRITEAOF). Returns false (with `err`) without a log or when one runs already.
+  bool bgrewriteaof(std::string& err);
   /// The INFO text for `section` (empty = default sections).
   std::string info(std::string_view section);
   /// CLIENT LIST text.
@@ -406,6 +412,9 @@ class Server {
   long long last_save_ms = 0;        ///< time of the last successful snapshot (or start)
   bool last_bgsave_ok = true;
   pid_t bgsave_child = -1;
+  pid_t aof_rewrite_child = -1;
+  long long aof_rewrites = 0;          ///< completed log rewrites since start
+  bool last_aof_rewrite_ok = true;
   long long stat_commands = 0, stat_connections = 0, stat_rejected = 0, stat_expired = 0;
   long long stat_hits = 0, stat_misses = 0;
   long long start_ms = 0;
@@ -447,6 +456,11 @@ class Server {
   void autosave();
   void aof_open_and_replay();
   void aof_seed_from_db();
+  void reap_aof_rewrite();
+  void aof_remove_stale_rewrites();
+  bool finish_aof_rewrite(const std::string& tmp);
+  void kill_aof_rewrite();
+  std::string aof_rewrite_tmp(pid_t child) const;
   long long m_changes_at_bgsave = 0;
   long long m_bgsave_started_ms = 0;
   long long m_last_bgsave_try = 0;
@@ -482,6 +496,10 @@ class Server {
   std::size_t m_aof_tx_mark = 0;  // size of m_aof_buf before "MULTI"
   long long m_aof_last_fsync = 0;
   std::unique_ptr<AofSyncer> m_aof_syncer;
+  std::size_t m_aof_size = 0;       // bytes in the log file
+  std::size_t m_aof_base_size = 0;  // its size after the last rewrite (or at start)
+  std::string m_aof_rewrite_buf;    // writes made while a rewrite child runs
+  long long m_aof_rewrite_try = 0;  // when the last automatic rewrite started (ms)
   Client m_fake;  // runs replayed commands
 };
 

@@ -11,6 +11,10 @@
 #include <fstream>
 #include <sstream>
 
+#include <ipc/lifecycle.hpp>
+
+#include <optional>
+
 #include "managerd_support.hpp"
 
 using namespace ipc::test;
@@ -45,38 +49,51 @@ class PtySession {
     REQUIRE(::write(m_master, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size()));
   }
 
-  /// Reads the terminal until `text` appeared (true) or 20 s passed (false).
+  /// Reads the terminal until `text` appeared after what earlier calls matched (true) or 20 s
+  /// passed (false).
   bool wait_for(const std::string& text) {
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (m_seen.find(text) == std::string::npos) {
+    std::size_t at;
+    while ((at = m_seen.find(text, m_matched)) == std::string::npos) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
       pollfd p{m_master, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
       char buf[512];
       ssize_t n = ::read(m_master, buf, sizeof buf);
-      if (n <= 0) return m_seen.find(text) != std::string::npos;
+      if (n <= 0) return false;
       m_seen.append(buf, static_cast<std::size_t>(n));
     }
+    m_matched = at + text.size();
     return true;
   }
 
-  /// Waits for ipc-ctl to exit; its wait status.
-  int wait_exit() {
-    int st = 0;
-    for (int i = 0; i < 200; ++i) {  // drain the terminal so the child never blocks writing
+  /// Types `keys` once the prompt is shown (libedit has the terminal in its mode by then:
+  /// keys typed earlier would be read by the terminal's line discipline instead).
+  void type_at_prompt(const std::string& keys) {
+    REQUIRE(wait_for("ipc-ctl> "));
+    type(keys);
+  }
+
+  /// Waits (up to 20 s) for ipc-ctl to exit; its exit code (-N when killed by signal N), or
+  /// nullopt on time-out.
+  std::optional<int> wait_exit() {
+    // Read what it still prints so that it never blocks on a full terminal.
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    for (;;) {
       pollfd p{m_master, POLLIN, 0};
       if (::poll(&p, 1, 100) > 0) {
         char buf[512];
         ssize_t n = ::read(m_master, buf, sizeof buf);
-        if (n > 0) m_seen.append(buf, static_cast<std::size_t>(n));
+        if (n <= 0) break;  // it closed the terminal: it is exiting
+        m_seen.append(buf, static_cast<std::size_t>(n));
       }
-      if (::waitpid(m_pid, &st, WNOHANG) == m_pid) {
-        m_pid = -1;
-        return st;
-      }
+      if (std::chrono::steady_clock::now() > until) break;
     }
-    return -1;
+    int code = 0;
+    if (!ipc::proc::wait_exit(m_pid, std::chrono::seconds(20), &code)) return std::nullopt;
+    m_pid = -1;
+    return code;
   }
 
   const std::string& seen() const { return m_seen; }
@@ -85,6 +102,7 @@ class PtySession {
   int m_master = -1;
   pid_t m_pid = -1;
   std::string m_seen;
+  std::size_t m_matched = 0;  // m_seen up to here was matched by wait_for
 };
 
 }  // namespace
@@ -98,14 +116,14 @@ TEST_CASE("on a terminal the up arrow recalls the last command, also in the next
   const std::string up = "\x1b[A";
   {
     PtySession t(srv.socket(), hist);
-    REQUIRE(t.wait_for("ipc-ctl> "));
-    t.type("incr visits\r");
+    t.type_at_prompt("incr visits\r");
     REQUIRE(t.wait_for("1\r\n"));
-    t.type(up + "\r");  // runs "incr visits" again
+    t.type_at_prompt(up + "\r");  // runs "incr visits" again
     CHECK(t.wait_for("2\r\n"));
-    t.type("quit\r");
-    int st = t.wait_exit();
-    CHECK(WIFEXITED(st));
+    t.type_at_prompt("quit\r");
+    auto code = t.wait_exit();
+    INFO("terminal: ", t.seen());
+    CHECK(code == 0);
   }
   std::ifstream f(hist);
   std::stringstream saved;
@@ -113,13 +131,12 @@ TEST_CASE("on a terminal the up arrow recalls the last command, also in the next
   CHECK(saved.str().find("visits") != std::string::npos);  // libedit escapes the space
   {
     PtySession t(srv.socket(), hist);
-    REQUIRE(t.wait_for("ipc-ctl> "));
-    t.type(up + up + "\r");  // "quit" was last; the one before is "incr visits"
+    t.type_at_prompt(up + up + "\r");  // "quit" was last; the one before is "incr visits"
     CHECK(t.wait_for("3\r\n"));
-    t.type("\x04");  // Ctrl-D ends the session
-    int st = t.wait_exit();
-    CHECK(WIFEXITED(st));
+    t.type_at_prompt("\x04");  // Ctrl-D ends the session
+    auto code = t.wait_exit();
     INFO("terminal: ", t.seen());
+    CHECK(code == 0);
   }
   RespClient c(srv.socket());
   CHECK(c.cmd({"GET", "visits"}).str == "3");

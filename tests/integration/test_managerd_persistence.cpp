@@ -41,9 +41,142 @@ void check_filled(RespClient& c) {
   CHECK(ttl.integer > 900);
 }
 
+/// One field of INFO persistence, e.g. "aof_rewrites".
+std::string info_field(RespClient& c, const std::string& name) {
+  std::string info = c.cmd({"INFO", "persistence"}).str;
+  auto at = info.find(name + ":");
+  if (at == std::string::npos) return {};
+  auto end = info.find("\r\n", at);
+  return info.substr(at + name.size() + 1, end - at - name.size() - 1);
+}
+
+/// Waits (up to 30 s) until INFO reports `rewrites` completed log rewrites and none running.
+bool wait_rewrites(RespClient& c, int rewrites) {
+  for (int i = 0; i < 3000; ++i) {
+    if (info_field(c, "aof_rewrite_in_progress") == "0" && std::stoi(info_field(c, "aof_rewrites")) >= rewrites)
+      return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+/// Sends `n` copies of one command pipelined and reads every reply.
+void pipeline(RespClient& c, const std::vector<std::string>& cmd, int n) {
+  std::string one = "*" + std::to_string(cmd.size()) + "\r\n";
+  for (auto& a : cmd) one += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+  std::string batch;
+  for (int i = 0; i < n; ++i) batch += one;
+  c.send(batch);
+  for (int i = 0; i < n; ++i) REQUIRE(c.read(10s).type != Reply::Type::error);
+}
+
+/// Writes `n` keys key:<i> with MSET, 1000 a request.
+void many_keys(RespClient& c, int n) {
+  for (int base = 0; base < n; base += 1000) {
+    std::vector<std::string> cmd{"MSET"};
+    for (int i = base; i < std::min(n, base + 1000); ++i) {
+      cmd.push_back("key:" + std::to_string(i));
+      cmd.push_back("value-" + std::to_string(i));
+    }
+    REQUIRE(c.cmd(cmd).type == Reply::Type::simple);
+  }
+}
+
+int rewrite_temp_files(const TempDir& dir) {
+  int n = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir.path()))
+    if (e.path().filename().string().find(".rewrite-") != std::string::npos) ++n;
+  return n;
+}
+
 }  // namespace
 
 TEST_SUITE("managerd persistence") {
+
+TEST_CASE("BGREWRITEAOF compacts the log and keeps the writes made while it runs" * doctest::timeout(120)) {
+  TempDir dir;
+  auto aof = (dir / "log.aof").string();
+  {
+    auto srv = ServerProcess::managerd(dir, {"--appendonly", aof, "--appendfsync", "always"});
+    RespClient c(srv.socket());
+    many_keys(c, 20000);
+    pipeline(c, {"INCR", "ctr"}, 50000);
+    auto before = std::filesystem::file_size(aof);
+    CHECK(c.cmd({"BGREWRITEAOF"}).str == "Background append only file rewriting started");
+    // Writes while the child dumps the keyspace: they must reach the new log.
+    pipeline(c, {"INCR", "during"}, 2000);
+    c.cmd({"RPUSH", "list", "a", "b"});
+    c.cmd({"DEL", "key:7"});
+    REQUIRE(wait_rewrites(c, 1));
+    CHECK(info_field(c, "aof_last_bgrewrite_status") == "ok");
+    auto after = std::filesystem::file_size(aof);
+    INFO("log " << before << " bytes before the rewrite, " << after << " after");
+    CHECK(after + 500000 < before);  // 50000 INCRs (23 bytes each) became one SET
+    CHECK(std::to_string(after) == info_field(c, "aof_current_size"));
+    c.cmd({"SET", "after", "x"});  // the server appends to the new log
+    CHECK(rewrite_temp_files(dir) == 0);
+    srv.stop();
+  }
+  auto srv = ServerProcess::managerd(dir, {"--appendonly", aof});
+  RespClient c(srv.socket());
+  CHECK(text(c.cmd({"GET", "ctr"})) == "50000");
+  CHECK(text(c.cmd({"GET", "during"})) == "2000");
+  CHECK(text(c.cmd({"LRANGE", "list", "0", "-1"})) == "[a,b]");
+  CHECK(text(c.cmd({"GET", "after"})) == "x");
+  CHECK(text(c.cmd({"GET", "key:19999"})) == "value-19999");
+  CHECK(c.cmd({"EXISTS", "key:7"}).integer == 0);
+  CHECK(c.cmd({"DBSIZE"}).integer == 20000 - 1 + 4);
+}
+
+TEST_CASE("the log is rewritten by itself once it grew by the configured percentage" * doctest::timeout(120)) {
+  TempDir dir;
+  auto aof = (dir / "log.aof").string();
+  {
+    auto srv = ServerProcess::managerd(dir, {"--appendonly", aof, "--auto-aof-rewrite-min-size", "64kb",
+                                             "--auto-aof-rewrite-percentage", "100"});
+    RespClient c(srv.socket());
+    int sent = 0;
+    while (info_field(c, "aof_rewrites") == "0" && sent < 200000) {
+      pipeline(c, {"INCR", "ctr"}, 1000);
+      sent += 1000;
+    }
+    REQUIRE(wait_rewrites(c, 1));
+    CHECK(sent > 2000);  // not before the log reached 64 KiB: about 2900 INCRs of 23 bytes
+    // The new log holds one SET plus the INCRs that arrived while the rewrite ran.
+    CHECK(std::stoull(info_field(c, "aof_base_size")) < static_cast<unsigned long long>(sent) * 23);
+    CHECK(info_field(c, "aof_last_bgrewrite_status") == "ok");
+    srv.stop();
+    auto srv2 = ServerProcess::managerd(dir, {"--appendonly", aof});
+    RespClient c2(srv2.socket());
+    CHECK(text(c2.cmd({"GET", "ctr"})) == std::to_string(sent));
+  }
+}
+
+TEST_CASE("kill -9 during a rewrite keeps the old log whole and leaves no temp file" * doctest::timeout(120)) {
+  TempDir dir;
+  auto aof = (dir / "log.aof").string();
+  {
+    auto srv = ServerProcess::managerd(dir, {"--appendonly", aof, "--appendfsync", "always"});
+    RespClient c(srv.socket());
+    many_keys(c, 100000);
+    CHECK(c.cmd({"BGREWRITEAOF"}).type == Reply::Type::simple);
+    srv.kill9();  // the rewrite child dies with it
+  }
+  auto srv = ServerProcess::managerd(dir, {"--appendonly", aof});
+  RespClient c(srv.socket());
+  CHECK(c.cmd({"DBSIZE"}).integer == 100000);
+  CHECK(text(c.cmd({"GET", "key:99999"})) == "value-99999");
+  CHECK(rewrite_temp_files(dir) == 0);
+}
+
+TEST_CASE("BGREWRITEAOF without a log is an error" * doctest::timeout(60)) {
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  RespClient c(srv.socket());
+  auto r = c.cmd({"BGREWRITEAOF"});
+  CHECK(r.type == Reply::Type::error);
+  CHECK(r.str.find("no append-only file") != std::string::npos);
+}
 
 TEST_CASE("SAVE writes a snapshot that the next start loads" * doctest::timeout(60)) {
   TempDir dir;
