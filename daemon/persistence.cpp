@@ -527,6 +527,7 @@ bool Server::bgrewriteaof(std::string& err) {
   }
   aof_flush();  // the child's keyspace and the old log agree: the buffer takes what follows
   std::fflush(nullptr);
+  const pid_t server = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     err = std::string("fork: ") + std::strerror(errno);
@@ -535,6 +536,7 @@ bool Server::bgrewriteaof(std::string& err) {
   if (pid == 0) {
     // Dies with the server: a rewrite nobody will finish must not go on writing.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != server) ::_exit(1);  // the server died before prctl took effect
     std::string tmp = aof_rewrite_tmp(::getpid());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     bool ok = fd >= 0 && write_all(fd, aof_dump(db)) && ::fsync(fd) == 0;
