@@ -192,7 +192,9 @@ std::string aof_dump(Db& db) {
     for (auto a : head) detail::resp::add_bulk(out, a);
     add_rest();
   };
-  for (auto& [key, v] : db.dict()) {
+  for (auto& entry : db.dict()) {  // not a structured binding: lambdas below capture the value
+    const std::string& key = entry.first;
+    auto& v = entry.second;
     switch (v.type()) {
       case Type::string: command({"SET", key, v.str()}, [] {}, 0); break;
       case Type::hash:
