@@ -297,7 +297,10 @@ void Process::child_main(std::shared_ptr<ChildRecord> rec, pid_t parent) {
       // Only this thread exists in the child, but the mutex may have been held by another
       // thread of the parent at fork time: start from a fresh one.
       new (&s.mutex) std::mutex();
-      std::string parent_name = s.current ? s.current->m_name : "MainProcess";
+      // From a string_view, not a char*: std::string's char* constructor calls strlen through
+      // a PLT slot the parent may never have bound, and binding it here costs a dozen page
+      // faults in every child.
+      std::string parent_name = s.current ? s.current->m_name : std::string(std::string_view("MainProcess"));
       s.children.clear();  // siblings are not ours to reap; closes their pidfds here
       s.parent = detail::ProcessRegistryAccess::make_parent(parent, std::move(parent_name));
       s.current = this;
@@ -321,7 +324,11 @@ void Process::child_main(std::shared_ptr<ChildRecord> rec, pid_t parent) {
   }
   detail::finish_children();
   detail::flush_std_streams();
-  ::_exit(code & 0xff);
+  // _exit(2) without the libc wrapper: a parent never calls _exit, so its PLT slot is unbound
+  // and every child would bind it (a symbol lookup that costs about ten page faults here);
+  // syscall() is bound in the parent by pidfd_open.
+  ::syscall(SYS_exit_group, code & 0xff);
+  __builtin_unreachable();
 }
 
 bool Process::join(Timeout timeout) {
