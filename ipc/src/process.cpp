@@ -149,6 +149,28 @@ void finish_children() noexcept {
 
 void at_exit() noexcept { finish_children(); }
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define IPCKIT_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define IPCKIT_SANITIZED 1
+#endif
+
+/// Ends a child: _exit(2) without the libc wrapper. A parent never calls _exit, so its PLT slot
+/// is unbound and every child would bind it (a symbol lookup costing about ten page faults in
+/// a VM); syscall() is bound in the parent by pidfd_open. Sanitizer builds keep _exit: their
+/// runtimes intercept it to report (TSan turns a child's exit code into 66 after a race).
+[[noreturn]] void exit_child(int code) noexcept {
+#ifdef IPCKIT_SANITIZED
+  ::_exit(code);
+#else
+  ::syscall(SYS_exit_group, code);
+  __builtin_unreachable();
+#endif
+}
+
 std::string describe_current_exception() {
   std::string type = "unknown exception";
   if (auto* ti = abi::__cxa_current_exception_type()) {
@@ -324,11 +346,7 @@ void Process::child_main(std::shared_ptr<ChildRecord> rec, pid_t parent) {
   }
   detail::finish_children();
   detail::flush_std_streams();
-  // _exit(2) without the libc wrapper: a parent never calls _exit, so its PLT slot is unbound
-  // and every child would bind it (a symbol lookup that costs about ten page faults here);
-  // syscall() is bound in the parent by pidfd_open.
-  ::syscall(SYS_exit_group, code & 0xff);
-  __builtin_unreachable();
+  detail::exit_child(code & 0xff);
 }
 
 bool Process::join(Timeout timeout) {
