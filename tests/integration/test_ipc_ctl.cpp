@@ -5,6 +5,7 @@
 #include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -68,10 +69,22 @@ class PtySession {
     return true;
   }
 
-  /// Types `keys` once the prompt is shown (libedit has the terminal in its mode by then:
-  /// keys typed earlier would be read by the terminal's line discipline instead).
+  /// Types `keys` once the prompt is shown and libedit has switched the terminal out of
+  /// canonical mode (keys typed before that are echoed and edited by the terminal's line
+  /// discipline, not by libedit; it can print the prompt first).
   void type_at_prompt(const std::string& keys) {
     REQUIRE(wait_for("ipc-ctl> "));
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    termios t{};
+    while (::tcgetattr(m_master, &t) == 0 && (t.c_lflag & ICANON)) {
+      REQUIRE(std::chrono::steady_clock::now() < until);
+      pollfd p{m_master, POLLIN, 0};
+      if (::poll(&p, 1, 5) > 0) {  // keep reading what it prints meanwhile
+        char buf[512];
+        ssize_t n = ::read(m_master, buf, sizeof buf);
+        if (n > 0) m_seen.append(buf, static_cast<std::size_t>(n));
+      }
+    }
     type(keys);
   }
 
