@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -183,6 +184,34 @@ bool read_file(const std::string& path, std::string& out, std::string& err) {
   return true;
 }
 
+// ---- background children (BGSAVE, BGREWRITEAOF) ----
+
+// Forks a child that works on a copy-on-write image of the keyspace (stdio flushed first, so
+// that nothing buffered is written twice). -1 with `err` set when fork fails.
+pid_t fork_child(std::string& err) {
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) err = std::string("fork: ") + std::strerror(errno);
+  return pid;
+}
+
+// Reaps `child` without waiting: nullopt while it runs, else whether it exited with 0.
+std::optional<bool> reap_child(pid_t child) {
+  int status = 0;
+  pid_t r = ::waitpid(child, &status, WNOHANG);
+  if (r == 0) return std::nullopt;
+  return r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// Kills and reaps `child` (if one runs), removes its half-written file `tmp`, sets it to -1.
+void kill_child(pid_t& child, const std::string& tmp) {
+  if (child <= 0) return;
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ::unlink(tmp.c_str());
+  child = -1;
+}
+
 // The keyspace as the shortest command log that rebuilds it: one SET, HSET or RPUSH per key
 // (and a PEXPIREAT for a key with a time to live).
 std::string aof_dump(Db& db) {
@@ -329,12 +358,8 @@ bool Server::bgsave(std::string& err) {
     err = "Background save already in progress";
     return false;
   }
-  std::fflush(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    err = std::string("fork: ") + std::strerror(errno);
-    return false;
-  }
+  pid_t pid = fork_child(err);
+  if (pid < 0) return false;
   if (pid == 0) {
     // The child owns a copy-on-write image of the keyspace: write it and leave without running
     // any of the parent's exit handlers.
@@ -354,11 +379,10 @@ bool Server::bgsave(std::string& err) {
 
 void Server::reap_bgsave() {
   if (bgsave_child <= 0) return;
-  int status = 0;
-  pid_t r = ::waitpid(bgsave_child, &status, WNOHANG);
-  if (r == 0) return;
+  auto exited_ok = reap_child(bgsave_child);
+  if (!exited_ok) return;
   bgsave_child = -1;
-  last_bgsave_ok = r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  last_bgsave_ok = *exited_ok;
   if (last_bgsave_ok) {
     changes_since_save -= m_changes_at_bgsave;
     last_save_ms = m_bgsave_started_ms;
@@ -393,12 +417,7 @@ void Server::autosave() {
 
 bool Server::request_shutdown(Client* c, int save) {
   kill_aof_rewrite();
-  if (bgsave_child > 0) {
-    ::kill(bgsave_child, SIGKILL);
-    ::waitpid(bgsave_child, nullptr, 0);
-    ::unlink((m_opts.snapshot + ".tmp-" + std::to_string(bgsave_child)).c_str());  // its half-written file
-    bgsave_child = -1;
-  }
+  kill_child(bgsave_child, m_opts.snapshot + ".tmp-" + std::to_string(bgsave_child));
   bool want = save == 1 || (save == -1 && !m_opts.snapshot.empty());
   if (want) {
     if (m_opts.snapshot.empty()) {
@@ -528,13 +547,9 @@ bool Server::bgrewriteaof(std::string& err) {
     return false;
   }
   aof_flush();  // the child's keyspace and the old log agree: the buffer takes what follows
-  std::fflush(nullptr);
   const pid_t server = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    err = std::string("fork: ") + std::strerror(errno);
-    return false;
-  }
+  pid_t pid = fork_child(err);
+  if (pid < 0) return false;
   if (pid == 0) {
     // Dies with the server: a rewrite nobody will finish must not go on writing.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -554,13 +569,12 @@ bool Server::bgrewriteaof(std::string& err) {
 
 void Server::reap_aof_rewrite() {
   if (aof_rewrite_child <= 0) return;
-  int status = 0;
-  pid_t r = ::waitpid(aof_rewrite_child, &status, WNOHANG);
-  if (r == 0) return;
+  auto exited_ok = reap_child(aof_rewrite_child);
+  if (!exited_ok) return;
   aof_flush();  // while the child still counts: pending writes go to the rewrite buffer too
   std::string tmp = aof_rewrite_tmp(aof_rewrite_child);
   aof_rewrite_child = -1;
-  bool ok = r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && finish_aof_rewrite(tmp);
+  bool ok = *exited_ok && finish_aof_rewrite(tmp);
   std::string().swap(m_aof_rewrite_buf);
   last_aof_rewrite_ok = ok;
   if (ok) {
@@ -595,11 +609,7 @@ bool Server::finish_aof_rewrite(const std::string& tmp) {
 }
 
 void Server::kill_aof_rewrite() {
-  if (aof_rewrite_child <= 0) return;
-  ::kill(aof_rewrite_child, SIGKILL);
-  ::waitpid(aof_rewrite_child, nullptr, 0);
-  ::unlink(aof_rewrite_tmp(aof_rewrite_child).c_str());
-  aof_rewrite_child = -1;
+  kill_child(aof_rewrite_child, aof_rewrite_tmp(aof_rewrite_child));
   std::string().swap(m_aof_rewrite_buf);
 }
 

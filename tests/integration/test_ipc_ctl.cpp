@@ -58,12 +58,7 @@ class PtySession {
     while ((at = m_seen.find(text, m_matched)) == std::string::npos) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
-      pollfd p{m_master, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[512];
-      ssize_t n = ::read(m_master, buf, sizeof buf);
-      if (n <= 0) return false;
-      m_seen.append(buf, static_cast<std::size_t>(n));
+      if (read_some(static_cast<int>(left.count())) == Read::closed) return false;
     }
     m_matched = at + text.size();
     return true;
@@ -78,12 +73,7 @@ class PtySession {
     termios t{};
     while (::tcgetattr(m_master, &t) == 0 && (t.c_lflag & ICANON)) {
       REQUIRE(std::chrono::steady_clock::now() < until);
-      pollfd p{m_master, POLLIN, 0};
-      if (::poll(&p, 1, 5) > 0) {  // keep reading what it prints meanwhile
-        char buf[512];
-        ssize_t n = ::read(m_master, buf, sizeof buf);
-        if (n > 0) m_seen.append(buf, static_cast<std::size_t>(n));
-      }
+      read_some(5);  // keep reading what it prints meanwhile
     }
     type(keys);
   }
@@ -91,18 +81,10 @@ class PtySession {
   /// Waits (up to 20 s) for ipc-ctl to exit; its exit code (-N when killed by signal N), or
   /// nullopt on time-out.
   std::optional<int> wait_exit() {
-    // Read what it still prints so that it never blocks on a full terminal.
+    // Read what it still prints, so that it never blocks on a full terminal, until it closes
+    // the terminal: then it is exiting.
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    for (;;) {
-      pollfd p{m_master, POLLIN, 0};
-      if (::poll(&p, 1, 100) > 0) {
-        char buf[512];
-        ssize_t n = ::read(m_master, buf, sizeof buf);
-        if (n <= 0) break;  // it closed the terminal: it is exiting
-        m_seen.append(buf, static_cast<std::size_t>(n));
-      }
-      if (std::chrono::steady_clock::now() > until) break;
-    }
+    while (read_some(100) != Read::closed && std::chrono::steady_clock::now() <= until) continue;
     int code = 0;
     if (!ipc::proc::wait_exit(m_pid, std::chrono::seconds(20), &code)) return std::nullopt;
     m_pid = -1;
@@ -112,6 +94,20 @@ class PtySession {
   const std::string& seen() const { return m_seen; }
 
  private:
+  enum class Read { nothing, data, closed };
+
+  /// Waits up to `timeout_ms` for output and appends what arrives to m_seen; closed when the
+  /// other side closed the terminal.
+  Read read_some(int timeout_ms) {
+    pollfd p{m_master, POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) <= 0) return Read::nothing;
+    char buf[512];
+    ssize_t n = ::read(m_master, buf, sizeof buf);
+    if (n <= 0) return Read::closed;
+    m_seen.append(buf, static_cast<std::size_t>(n));
+    return Read::data;
+  }
+
   int m_master = -1;
   pid_t m_pid = -1;
   std::string m_seen;
