@@ -324,6 +324,11 @@ struct ReplyReader {
         r.type = Reply::Type::integer;
         r.integer = n;
         return 1;
+      // RESP3 types map onto the RESP2 shapes: null -> nil, double/big number/boolean -> their
+      // text, verbatim -> bulk (without its "txt:" format), map -> flat array, set/push -> array.
+      case '_': r.type = Reply::Type::nil; return 1;
+      case ',': case '(': case '#': r.type = Reply::Type::bulk; r.str.assign(l); return 1;
+      case '=':
       case '$':
         if (!parse_ll(l, n) || n < -1 || (n >= 0 && static_cast<unsigned long long>(n) > limits.max_bulk_len))
           return bad("bad bulk length in reply");
@@ -336,11 +341,17 @@ struct ReplyReader {
           return bad("bulk reply not terminated by CRLF");
         r.type = Reply::Type::bulk;
         r.str.assign(buf.substr(pos, static_cast<std::size_t>(n)));
+        if (t == '=' && r.str.size() >= 4) r.str.erase(0, 4);
         pos += static_cast<std::size_t>(n) + 2;
         return 1;
+      case '%': case '~': case '>':
       case '*': {
         if (!parse_ll(l, n) || n < -1 || (n >= 0 && static_cast<unsigned long long>(n) > limits.max_args))
           return bad("bad array length in reply");
+        if (t == '%') {
+          if (n < 0 || static_cast<unsigned long long>(n) > limits.max_args / 2) return bad("bad map length in reply");
+          n *= 2;
+        }
         if (n == -1) {
           r.type = Reply::Type::nil_array;
           return 1;

@@ -104,7 +104,9 @@ struct Reply {
 
 /// Parses one reply from the front of `buf`. Returns Status::need_more when incomplete,
 /// Status::request with `out` filled and `consumed` set when whole, Status::error with `err` set
-/// for bytes that are not RESP2 or exceed `limits` (bulk length, element count, nesting).
+/// for bytes that are not RESP or exceed `limits` (bulk length, element count, nesting). RESP3 replies
+/// are read onto the RESP2 shapes: null -> nil, map -> flat array, set/push -> array, double,
+/// boolean, big number and verbatim text -> bulk.
 Status parse_reply(std::string_view buf, Reply& out, std::size_t& consumed, std::string& err,
                    const Limits& limits = {});
 
