@@ -5,6 +5,9 @@
 #include <charconv>
 #include <climits>
 #include <ctime>
+#include <iterator>
+#include <random>
+#include <type_traits>
 
 namespace ipc::managerd {
 
@@ -18,30 +21,63 @@ long long now_ms() noexcept {
 
 // ---- Db ----
 
+Db::Db(int count) : m_tables(static_cast<std::size_t>(count < 1 ? 1 : count)), m_cur(&m_tables[0]) {}
+
+void Db::swap_databases(int a, int b) noexcept {
+  std::swap(m_tables[static_cast<std::size_t>(a)], m_tables[static_cast<std::size_t>(b)]);
+}
+
+std::size_t Db::total_size() const noexcept {
+  std::size_t n = 0;
+  for (auto& t : m_tables) n += t.dict.size();
+  return n;
+}
+
+std::size_t Db::total_expires() const noexcept {
+  std::size_t n = 0;
+  for (auto& t : m_tables) n += t.expires.size();
+  return n;
+}
+
+void Db::clear_all() {
+  for (auto& t : m_tables) {
+    t.dict.clear();
+    t.expires.clear();
+  }
+}
+
+void Db::swap(Db& o) noexcept {
+  m_tables.swap(o.m_tables);
+  select(m_sel < count() ? m_sel : 0);
+  o.select(o.m_sel < o.count() ? o.m_sel : 0);
+}
+
 bool Db::expire_if_needed(std::string_view key) {
-  auto it = m_expires.find(key);
-  if (it == m_expires.end() || it->second > now_ms()) return false;
+  auto& ex = m_cur->expires;
+  auto it = ex.find(key);
+  if (it == ex.end() || it->second > now_ms()) return false;
   std::string k = it->first;  // the callback may look at the key after erasure
-  m_expires.erase(it);
-  m_dict.erase(k);
+  ex.erase(it);
+  m_cur->dict.erase(k);
   if (on_expired) on_expired(k);
   return true;
 }
 
 Value* Db::find(std::string_view key) {
-  if (!m_expires.empty() && expire_if_needed(key)) return nullptr;
-  auto it = m_dict.find(key);
-  return it == m_dict.end() ? nullptr : &it->second;
+  if (!m_cur->expires.empty() && expire_if_needed(key)) return nullptr;
+  auto it = m_cur->dict.find(key);
+  return it == m_cur->dict.end() ? nullptr : &it->second;
 }
 
 Value& Db::set(std::string_view key, Value v, bool keep_ttl) {
-  auto it = m_dict.find(key);
-  if (it != m_dict.end()) {
+  auto& d = m_cur->dict;
+  auto it = d.find(key);
+  if (it != d.end()) {
     it->second = std::move(v);
-    if (!keep_ttl && !m_expires.empty()) m_expires.erase(it->first);
+    if (!keep_ttl && !m_cur->expires.empty()) m_cur->expires.erase(it->first);
     return it->second;
   }
-  return m_dict.emplace(std::string(key), std::move(v)).first->second;
+  return d.emplace(std::string(key), std::move(v)).first->second;
 }
 
 Value& Db::add(std::string_view key, Type t) {
@@ -50,54 +86,70 @@ Value& Db::add(std::string_view key, Type t) {
     case Type::string: v.data.emplace<0>(); break;
     case Type::hash: v.data.emplace<1>(); break;
     case Type::list: v.data.emplace<2>(); break;
+    case Type::set: v.data.emplace<3>(); break;
   }
-  return m_dict.emplace(std::string(key), std::move(v)).first->second;
+  return m_cur->dict.emplace(std::string(key), std::move(v)).first->second;
 }
 
 bool Db::remove(std::string_view key) {
-  auto it = m_dict.find(key);
-  if (it == m_dict.end()) return false;
-  if (!m_expires.empty()) m_expires.erase(it->first);
-  m_dict.erase(it);
+  auto& d = m_cur->dict;
+  auto it = d.find(key);
+  if (it == d.end()) return false;
+  if (!m_cur->expires.empty()) m_cur->expires.erase(it->first);
+  d.erase(it);
   return true;
 }
 
 long long Db::expire_of(std::string_view key) const {
-  auto it = m_expires.find(key);
-  return it == m_expires.end() ? -1 : it->second;
+  auto it = m_cur->expires.find(key);
+  return it == m_cur->expires.end() ? -1 : it->second;
 }
 
 void Db::set_expire(std::string_view key, long long when_ms) {
-  auto it = m_expires.find(key);
-  if (it != m_expires.end())
+  auto& ex = m_cur->expires;
+  auto it = ex.find(key);
+  if (it != ex.end())
     it->second = when_ms;
   else
-    m_expires.emplace(std::string(key), when_ms);
+    ex.emplace(std::string(key), when_ms);
 }
 
 bool Db::persist(std::string_view key) {
-  auto it = m_expires.find(key);
-  if (it == m_expires.end()) return false;
-  m_expires.erase(it);
+  auto& ex = m_cur->expires;
+  auto it = ex.find(key);
+  if (it == ex.end()) return false;
+  ex.erase(it);
   return true;
 }
 
 void Db::clear() {
-  m_dict.clear();
-  m_expires.clear();
+  m_cur->dict.clear();
+  m_cur->expires.clear();
 }
 
 std::size_t Db::active_expire(std::size_t budget) {
-  if (m_expires.empty()) return 0;
   long long now = now_ms();
-  std::vector<std::string> dead;
-  std::size_t seen = 0;
-  for (auto& [k, when] : m_expires) {
-    if (when <= now) dead.push_back(k);
-    if (++seen >= budget) break;
+  std::size_t total = 0;
+  int keep = m_sel;
+  for (int i = 0; i < count(); ++i) {
+    if (m_tables[static_cast<std::size_t>(i)].expires.empty()) continue;
+    select(i);
+    std::vector<std::string> dead;
+    std::size_t seen = 0;
+    for (auto& [k, when] : m_cur->expires) {
+      if (when <= now) dead.push_back(k);
+      if (++seen >= budget) break;
+    }
+    for (auto& k : dead) expire_if_needed(k);
+    total += dead.size();
   }
-  for (auto& k : dead) expire_if_needed(k);
-  return dead.size();
+  select(keep);
+  return total;
+}
+
+const char* type_name(Type t) noexcept {
+  static const char* names[] = {"string", "hash", "list", "set"};
+  return names[static_cast<int>(t)];
 }
 
 // ---- glob matching (Redis util.c stringmatchlen) ----
@@ -200,6 +252,13 @@ bool glob_match(std::string_view p, std::string_view s, bool nocase) {
   return glob_impl(p.data(), p.size(), s.data(), s.size(), nocase, skip);
 }
 
+std::size_t random_index(std::size_t n) {
+  // One generator for the daemon's random picks (RANDOMKEY, SPOP, SRANDMEMBER, HRANDFIELD); the
+  // daemon is single-threaded, so a function-local static is safe.
+  static std::mt19937_64 gen{std::random_device{}()};
+  return n <= 1 ? 0 : static_cast<std::size_t>(gen() % n);
+}
+
 // ---- shared reply helpers ----
 
 void reply_not_integer(Client& c) { reply_err(c, "value is not an integer or out of range"); }
@@ -236,8 +295,7 @@ void cmd_exists(Server& srv, Client& c, Args argv) {
 void cmd_type(Server& srv, Client& c, Args argv) {
   Value* v = srv.db.find(argv[1]);
   if (!v) return reply_simple(c, "none");
-  static const char* names[] = {"string", "hash", "list"};
-  reply_simple(c, names[static_cast<int>(v->type())]);
+  reply_simple(c, type_name(v->type()));
 }
 
 /* KEYS <pattern> */
@@ -308,6 +366,7 @@ bool parse_scan_opts(Client& c, Args argv, std::size_t from, ScanOpts& o, bool a
       if (t == "string") o.type = 0;
       else if (t == "hash") o.type = 1;
       else if (t == "list") o.type = 2;
+      else if (t == "set") o.type = 3;
       else o.type = 99;  // a Redis type we do not have: nothing matches
     } else {
       reply_syntax_error(c);
@@ -374,6 +433,28 @@ void cmd_hscan(Server& srv, Client& c, Args argv) {
   reply_scan(c, next, out);
 }
 
+/* SSCAN <key> <cursor> [MATCH <pattern>] [COUNT <count>] */
+void cmd_sscan(Server& srv, Client& c, Args argv) {
+  unsigned long long cursor;
+  ScanOpts o;
+  if (!parse_cursor(c, argv[2], cursor) || !parse_scan_opts(c, argv, 3, o, false)) return;
+  Value* v = srv.db.find(argv[1]);
+  if (!v) return reply_scan(c, 0, {});
+  if (v->type() != Type::set) return reply_wrongtype(c);
+  const Set& set = v->set();
+  std::vector<std::string> out;
+  unsigned long long next = 0;
+  if (set.intset()) {  // small integer sets come back whole and sorted, as Redis does for intsets
+    for (auto m : set.members())
+      if (!o.has_match || glob_match(o.match, m)) out.emplace_back(m);
+  } else {
+    next = scan_buckets(set.table(), cursor, o.count, [&](const std::string& m) {
+      if (!o.has_match || glob_match(o.match, m)) out.push_back(m);
+    });
+  }
+  reply_scan(c, next, out);
+}
+
 namespace {
 void rename_generic(Server& srv, Client& c, Args argv, bool nx) {
   Value* src = srv.db.find(argv[1]);
@@ -402,25 +483,242 @@ void cmd_renamenx(Server& srv, Client& c, Args argv) { rename_generic(srv, c, ar
 /* DBSIZE */
 void cmd_dbsize(Server& srv, Client& c, Args) { reply_int(c, static_cast<long long>(srv.db.size())); }
 
-/* FLUSHALL [ASYNC|SYNC] */
-void cmd_flushall(Server& srv, Client& c, Args argv) {
-  if (argv.size() > 2) return reply_syntax_error(c);
+namespace {
+// FLUSHALL/FLUSHDB's [ASYNC|SYNC]; replies and returns false when it is something else.
+bool flush_option_ok(Client& c, Args argv) {
+  if (argv.size() > 2) {
+    reply_syntax_error(c);
+    return false;
+  }
   if (argv.size() == 2) {
     std::string o(argv[1]);
     for (auto& ch : o) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    if (o != "ASYNC" && o != "SYNC") return reply_syntax_error(c);
+    if (o != "ASYNC" && o != "SYNC") {
+      reply_syntax_error(c);
+      return false;
+    }
   }
+  return true;
+}
+
+// A database number argument (SELECT, MOVE, COPY DB, SWAPDB): false after replying when it is
+// not an integer (`not_int`) or out of range.
+bool parse_db_index(Server& srv, Client& c, std::string_view s, int& out, std::string_view not_int) {
+  long long n;
+  if (!parse_ll(s, n) || n < INT_MIN || n > INT_MAX) {
+    reply_err(c, not_int);
+    return false;
+  }
+  if (n < 0 || n >= srv.db.count()) {
+    reply_err(c, "DB index is out of range");
+    return false;
+  }
+  out = static_cast<int>(n);
+  return true;
+}
+}  // namespace
+
+/* FLUSHALL [ASYNC|SYNC] */
+void cmd_flushall(Server& srv, Client& c, Args argv) {
+  if (!flush_option_ok(c, argv)) return;
   srv.modified_all();
+  srv.db.clear_all();
+  reply_ok(c);
+}
+
+/* FLUSHDB [ASYNC|SYNC] */
+void cmd_flushdb(Server& srv, Client& c, Args argv) {
+  if (!flush_option_ok(c, argv)) return;
+  srv.modified_all(srv.db.selected());
   srv.db.clear();
   reply_ok(c);
 }
 
-/* SELECT <index> (only database 0 exists) */
-void cmd_select(Server&, Client& c, Args argv) {
-  long long n;
-  if (!parse_ll(argv[1], n)) return reply_err(c, "value is not an integer or out of range");
-  if (n != 0) return reply_err(c, "DB index is out of range");
+/* SELECT <index> */
+void cmd_select(Server& srv, Client& c, Args argv) {
+  int n;
+  if (!parse_db_index(srv, c, argv[1], n, "value is not an integer or out of range")) return;
+  c.db = n;
+  srv.db.select(n);
   reply_ok(c);
+}
+
+/* SWAPDB <index1> <index2> */
+void cmd_swapdb(Server& srv, Client& c, Args argv) {
+  int a, b;
+  if (!parse_db_index(srv, c, argv[1], a, "invalid first DB index") ||
+      !parse_db_index(srv, c, argv[2], b, "invalid second DB index"))
+    return;
+  if (a != b) {
+    srv.modified_all(a);  // WATCHed keys that existed before or exist after are touched
+    srv.modified_all(b);
+    srv.db.swap_databases(a, b);
+    srv.modified_all(a);
+    srv.modified_all(b);
+    srv.db_swapped(a, b);
+  }
+  reply_ok(c);
+}
+
+/* MOVE <key> <db> */
+void cmd_move(Server& srv, Client& c, Args argv) {
+  int src = srv.db.selected(), dst;
+  if (!parse_db_index(srv, c, argv[2], dst, "value is not an integer or out of range")) return;
+  if (src == dst) return reply_err(c, "source and destination objects are the same");
+  Value* v = srv.db.find(argv[1]);
+  if (!v) return reply_int(c, 0);
+  long long when = srv.db.expire_of(argv[1]);
+  srv.db.select(dst);
+  if (srv.db.find(argv[1])) {
+    srv.db.select(src);
+    return reply_int(c, 0);
+  }
+  srv.db.select(src);
+  Value moved = std::move(*v);
+  bool is_list = moved.type() == Type::list;
+  srv.db.remove(argv[1]);
+  srv.modified(argv[1]);
+  srv.db.select(dst);
+  srv.db.set(argv[1], std::move(moved));
+  if (when >= 0) srv.db.set_expire(argv[1], when);
+  srv.modified(argv[1]);
+  if (is_list) srv.list_pushed(argv[1]);
+  srv.db.select(src);
+  reply_int(c, 1);
+}
+
+/* COPY <source> <destination> [DB <destination-db>] [REPLACE] */
+void cmd_copy(Server& srv, Client& c, Args argv) {
+  int src = srv.db.selected(), dst = src;
+  bool replace = false;
+  for (std::size_t i = 3; i < argv.size(); ++i) {
+    std::string o(argv[i]);
+    for (auto& ch : o) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (o == "REPLACE") {
+      replace = true;
+    } else if (o == "DB" && i + 1 < argv.size()) {
+      if (!parse_db_index(srv, c, argv[++i], dst, "value is not an integer or out of range")) return;
+    } else {
+      return reply_syntax_error(c);
+    }
+  }
+  if (src == dst && argv[1] == argv[2]) return reply_err(c, "source and destination objects are the same");
+  Value* v = srv.db.find(argv[1]);
+  if (!v) return reply_int(c, 0);
+  long long when = srv.db.expire_of(argv[1]);
+  Value copy;
+  std::visit([&](auto& x) {
+    using T = std::decay_t<decltype(x)>;
+    if constexpr (std::is_same_v<T, Hash>) {
+      Hash h;
+      x.for_each([&](std::string_view f, std::string_view val) { h.set(f, val); });
+      copy.data = std::move(h);
+    } else {
+      copy.data = x;
+    }
+  }, v->data);
+  srv.db.select(dst);
+  if (srv.db.find(argv[2])) {
+    if (!replace) {
+      srv.db.select(src);
+      return reply_int(c, 0);
+    }
+    srv.db.remove(argv[2]);
+  }
+  bool is_list = copy.type() == Type::list;
+  srv.db.set(argv[2], std::move(copy));
+  if (when >= 0) srv.db.set_expire(argv[2], when);
+  srv.modified(argv[2]);
+  if (is_list) srv.list_pushed(argv[2]);
+  srv.db.select(src);
+  reply_int(c, 1);
+}
+
+/* RANDOMKEY */
+void cmd_randomkey(Server& srv, Client& c, Args) {
+  auto& d = srv.db.dict();
+  for (int tries = 0; tries < 100 && !d.empty(); ++tries) {
+    // A random bucket, then the next non-empty one: cheap and good enough (Redis's dictGetFairRandomKey
+    // is not uniform either).
+    std::size_t bc = d.bucket_count();
+    std::size_t b = random_index(bc);
+    for (std::size_t i = 0; i < bc; ++i, b = (b + 1) % bc) {
+      if (d.bucket_size(b) == 0) continue;
+      std::size_t pick = random_index(d.bucket_size(b));
+      auto it = d.begin(b);
+      std::advance(it, static_cast<long>(pick));
+      std::string key = it->first;
+      if (srv.db.find(key)) return reply_bulk(c, key);  // expired keys are dropped on the way
+      break;
+    }
+  }
+  reply_nil(c);
+}
+
+/* OBJECT <ENCODING | FREQ | IDLETIME | REFCOUNT | HELP> [<key>] */
+void cmd_object(Server& srv, Client& c, Args argv) {
+  std::string sub(argv[1]);
+  for (auto& ch : sub) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (sub == "help" && argv.size() == 2) {
+    static const char* lines[] = {
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last access to the key.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>.",
+        "HELP",
+        "    Prints this help.",
+    };
+    reply_array(c, std::size(lines));
+    for (auto* l : lines) reply_simple(c, l);
+    return;
+  }
+  bool known = sub == "encoding" || sub == "freq" || sub == "idletime" || sub == "refcount";
+  if (!known) return reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try OBJECT HELP.");
+  if (argv.size() != 3) return reply_arity(c, "object|" + sub);
+  Value* v = srv.db.find(argv[2]);
+  if (!v) return reply_nil(c);
+  if (sub == "refcount") return reply_int(c, 1);  // values are never shared here
+  if (sub == "idletime") return reply_int(c, 0);  // access times are not tracked (no LRU eviction)
+  if (sub == "freq")
+    return reply_err(c, "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that "
+                        "when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+  // Redis's names for the representation Redis would use, which is also ours where we have two.
+  switch (v->type()) {
+    case Type::string: {
+      long long n;
+      const std::string& s = v->str();
+      if (s.size() <= 20 && parse_ll(s, n)) return reply_bulk(c, "int");
+      return reply_bulk(c, s.size() <= 44 ? "embstr" : "raw");
+    }
+    case Type::hash: return reply_bulk(c, v->hash().small() ? "listpack" : "hashtable");
+    case Type::list: return reply_bulk(c, "quicklist");
+    case Type::set: return reply_bulk(c, v->set().intset() ? "intset" : "hashtable");
+  }
+}
+
+/* TOUCH <key> [<key> ...] */
+void cmd_touch(Server& srv, Client& c, Args argv) { cmd_exists(srv, c, argv); }
+
+/* UNLINK <key> [<key> ...] */
+void cmd_unlink(Server& srv, Client& c, Args argv) { cmd_del(srv, c, argv); }
+
+/* WAIT <numreplicas> <timeout> (there are no replicas: 0, after the timeout when some were asked for) */
+void cmd_wait(Server& srv, Client& c, Args argv) {
+  long long want, timeout;
+  if (!parse_ll(argv[1], want)) return reply_not_integer(c);
+  if (!parse_ll(argv[2], timeout)) return reply_err(c, "timeout is not an integer or out of range");
+  if (timeout < 0) return reply_err(c, "timeout is negative");
+  if (want <= 0 || c.in_exec) return reply_int(c, 0);
+  srv.block_for_wait(c, timeout ? now_ms() + timeout : 0);
 }
 
 namespace {
@@ -487,6 +785,19 @@ void cmd_pexpire(Server& srv, Client& c, Args argv) { expire_generic(srv, c, arg
 void cmd_expireat(Server& srv, Client& c, Args argv) { expire_generic(srv, c, argv, 0, 1000); }
 /* PEXPIREAT <key> <unix-time-milliseconds> [NX|XX|GT|LT] */
 void cmd_pexpireat(Server& srv, Client& c, Args argv) { expire_generic(srv, c, argv, 0, 1); }
+/* EXPIRETIME <key> */
+void cmd_expiretime(Server& srv, Client& c, Args argv) {
+  if (!srv.db.find(argv[1])) return reply_int(c, -2);
+  long long when = srv.db.expire_of(argv[1]);
+  reply_int(c, when < 0 ? -1 : (when + 500) / 1000);
+}
+
+/* PEXPIRETIME <key> */
+void cmd_pexpiretime(Server& srv, Client& c, Args argv) {
+  if (!srv.db.find(argv[1])) return reply_int(c, -2);
+  reply_int(c, srv.db.expire_of(argv[1]));
+}
+
 /* TTL <key> */
 void cmd_ttl(Server& srv, Client& c, Args argv) { ttl_generic(srv, c, argv, false); }
 /* PTTL <key> */

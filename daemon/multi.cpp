@@ -15,7 +15,7 @@ void discard_transaction(Client& c) {
 
 void Server::touch_watched(std::string_view key) {
   if (m_watched.empty()) return;
-  auto it = m_watched.find(key);
+  auto it = m_watched.find(db_key(db.selected(), key));
   if (it == m_watched.end()) return;
   for (Client* w : it->second) w->dirty_cas = true;
 }
@@ -86,11 +86,12 @@ void cmd_unwatch(Server& srv, Client& c, Args) {
 }
 
 void Server::watch_key(Client& c, std::string_view key) {
-  if (std::find(c.watched.begin(), c.watched.end(), key) != c.watched.end()) return;
-  c.watched.emplace_back(key);
-  auto it = m_watched.find(key);
-  if (it == m_watched.end()) it = m_watched.emplace(std::string(key), std::vector<Client*>{}).first;
+  std::string q = db_key(c.db, key);
+  if (std::find(c.watched.begin(), c.watched.end(), q) != c.watched.end()) return;
+  auto it = m_watched.find(q);
+  if (it == m_watched.end()) it = m_watched.emplace(q, std::vector<Client*>{}).first;
   it->second.push_back(&c);
+  c.watched.push_back(std::move(q));
 }
 
 }  // namespace ipc::managerd

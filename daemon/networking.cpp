@@ -177,7 +177,7 @@ void Server::accept_clients(int lfd, bool is_unix) {
       if (errno == EMFILE || errno == ENFILE) log(LogLevel::warning, "accept: out of file descriptors");
       return;
     }
-    std::string addr;
+    std::string addr, laddr;
     if (is_unix) {
       ucred cred{};
       socklen_t cl = sizeof cred;
@@ -190,7 +190,7 @@ void Server::accept_clients(int lfd, bool is_unix) {
         ::close(fd);
         continue;
       }
-      addr = m_socket_path + ":0";
+      addr = laddr = m_socket_path + ":0";
     } else {
       char host[INET6_ADDRSTRLEN] = "?";
       int port = 0;
@@ -204,6 +204,22 @@ void Server::accept_clients(int lfd, bool is_unix) {
         port = ntohs(a->sin6_port);
       }
       addr = std::string(host) + ":" + std::to_string(port);
+      sockaddr_storage ls{};
+      socklen_t ll = sizeof ls;
+      if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ls), &ll) == 0) {
+        char lhost[INET6_ADDRSTRLEN] = "?";
+        int lport = 0;
+        if (ls.ss_family == AF_INET) {
+          auto* a = reinterpret_cast<sockaddr_in*>(&ls);
+          ::inet_ntop(AF_INET, &a->sin_addr, lhost, sizeof lhost);
+          lport = ntohs(a->sin_port);
+        } else if (ls.ss_family == AF_INET6) {
+          auto* a = reinterpret_cast<sockaddr_in6*>(&ls);
+          ::inet_ntop(AF_INET6, &a->sin6_addr, lhost, sizeof lhost);
+          lport = ntohs(a->sin6_port);
+        }
+        laddr = std::string(lhost) + ":" + std::to_string(lport);
+      }
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
@@ -214,7 +230,7 @@ void Server::accept_clients(int lfd, bool is_unix) {
       ::close(fd);
       continue;
     }
-    create_client(fd, is_unix, std::move(addr));
+    if (Client* c = create_client(fd, is_unix, std::move(addr))) c->laddr = std::move(laddr);
   }
 }
 
@@ -355,6 +371,7 @@ void Server::close_client(Client& c) {
   c.closing = true;
   unblock_client(c);
   unwatch_all(c);
+  pubsub_drop_client(c);
   ::epoll_ctl(m_epoll, EPOLL_CTL_DEL, c.fd, nullptr);
   --m_nclients;
   m_to_free.push_back(&c);  // freed after this loop iteration: its fd must not be reused before

@@ -239,6 +239,11 @@ std::string aof_dump(Db& db) {
           for (auto& e : v.list()) detail::resp::add_bulk(out, e);
         }, v.list().size());
         break;
+      case Type::set:
+        command({"SADD", key}, [&] {
+          for (auto& m : v.set().table()) detail::resp::add_bulk(out, m);
+        }, v.set().size());
+        break;
     }
     long long when = db.expire_of(key);
     if (when >= 0) command({"PEXPIREAT", key, std::to_string(when)}, [] {}, 0);
@@ -274,6 +279,10 @@ std::string snapshot_encode(Db& db) {
         put_varint(out, v.list().size());
         for (auto& e : v.list()) put_bytes(out, e);
         break;
+      case Type::set:
+        put_varint(out, v.set().size());
+        for (auto& m : v.set().table()) put_bytes(out, m);
+        break;
     }
   }
   out.push_back(static_cast<char>(kEnd));
@@ -301,7 +310,7 @@ void snapshot_decode(std::string_view bytes, Db& db) {
   for (;;) {
     unsigned char t = r.byte();
     if (t == kEnd) break;
-    if (t > 2) r.fail("unknown value type " + std::to_string(t));
+    if (t > 3) r.fail("unknown value type " + std::to_string(t));
     unsigned char has_expire = r.byte();
     if (has_expire > 1) r.fail("bad expiry flag");
     long long when = has_expire ? static_cast<long long>(r.u64()) : -1;
@@ -324,6 +333,13 @@ void snapshot_decode(std::string_view bytes, Db& db) {
         std::uint64_t n = r.count();
         for (std::uint64_t i = 0; i < n; ++i) v.list().emplace_back(r.bytes());
         if (n == 0) r.fail("empty list");
+        break;
+      }
+      case Type::set: {
+        std::uint64_t n = r.count();
+        for (std::uint64_t i = 0; i < n; ++i)
+          if (!v.set().add(r.bytes())) r.fail("duplicate set member");
+        if (n == 0) r.fail("empty set");
         break;
       }
     }

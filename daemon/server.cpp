@@ -2,10 +2,13 @@
 #include "server.hpp"
 
 #include <malloc.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -55,13 +58,14 @@ void log(LogLevel level, std::string_view msg) {
 namespace {
 
 constexpr std::uint32_t W = kWrite, R = kReadonly, M = kDenyOom, A = kAdmin, N = kNoAuth, F = kFast,
-                        B = kBlocking, X = kNoMulti, L = kLoading;
+                        B = kBlocking, X = kNoMulti, L = kLoading, Q = kNoQueue, P = kPubsubOk, S = kStale,
+                        NS = kNoScript;
 
-// name, arity, flags, handler, first key, last key, key step (Redis's redisCommandTable).
+// name, arity, flags, handler, first key, last key, key step (Redis's redisCommandTable); arity,
+// flags and keys as redis-server 7.0 reports them in COMMAND INFO.
 const Command kCommands[] = {
-    // keys
     {"del", -2, W, cmd_del, 1, -1, 1},
-    {"unlink", -2, W | F, cmd_del, 1, -1, 1},
+    {"unlink", -2, W | F, cmd_unlink, 1, -1, 1},
     {"exists", -2, R | F, cmd_exists, 1, -1, 1},
     {"type", 2, R | F, cmd_type, 1, 1, 1},
     {"keys", 2, R, cmd_keys, 0, 0, 0},
@@ -70,7 +74,7 @@ const Command kCommands[] = {
     {"renamenx", 3, W | F, cmd_renamenx, 1, 2, 1},
     {"dbsize", 1, R | F, cmd_dbsize, 0, 0, 0},
     {"flushall", -1, W, cmd_flushall, 0, 0, 0},
-    {"flushdb", -1, W, cmd_flushall, 0, 0, 0},
+    {"flushdb", -1, W, cmd_flushdb, 0, 0, 0},
     {"expire", -3, W | F, cmd_expire, 1, 1, 1},
     {"pexpire", -3, W | F, cmd_pexpire, 1, 1, 1},
     {"expireat", -3, W | F, cmd_expireat, 1, 1, 1},
@@ -78,8 +82,16 @@ const Command kCommands[] = {
     {"ttl", 2, R | F, cmd_ttl, 1, 1, 1},
     {"pttl", 2, R | F, cmd_pttl, 1, 1, 1},
     {"persist", 2, W | F, cmd_persist, 1, 1, 1},
-    {"select", 2, L | F, cmd_select, 0, 0, 0},
-    // strings
+    {"select", 2, L | S | F, cmd_select, 0, 0, 0},
+    {"swapdb", 3, W | F, cmd_swapdb, 0, 0, 0},
+    {"move", 3, W | F, cmd_move, 1, 1, 1},
+    {"copy", -3, W | M, cmd_copy, 1, 2, 1},
+    {"randomkey", 1, R, cmd_randomkey, 0, 0, 0},
+    {"expiretime", 2, R | F, cmd_expiretime, 1, 1, 1},
+    {"pexpiretime", 2, R | F, cmd_pexpiretime, 1, 1, 1},
+    {"object", -2, kContainer, cmd_object, 0, 0, 0},
+    {"touch", -2, R | F, cmd_touch, 1, -1, 1},
+    {"wait", 3, NS, cmd_wait, 0, 0, 0},
     {"get", 2, R | F, cmd_get, 1, 1, 1},
     {"set", -3, W | M, cmd_set, 1, 1, 1},
     {"setnx", 3, W | M | F, cmd_setnx, 1, 1, 1},
@@ -93,9 +105,18 @@ const Command kCommands[] = {
     {"incrby", 3, W | M | F, cmd_incrby, 1, 1, 1},
     {"decrby", 3, W | M | F, cmd_decrby, 1, 1, 1},
     {"incrbyfloat", 3, W | M | F, cmd_incrbyfloat, 1, 1, 1},
-    {"append", 3, W | M, cmd_append, 1, 1, 1},
+    {"append", 3, W | M | F, cmd_append, 1, 1, 1},
     {"strlen", 2, R | F, cmd_strlen, 1, 1, 1},
-    // hashes
+    {"getex", -2, W | F, cmd_getex, 1, 1, 1},
+    {"setex", 4, W | M, cmd_setex, 1, 1, 1},
+    {"psetex", 4, W | M, cmd_psetex, 1, 1, 1},
+    {"setrange", 4, W | M, cmd_setrange, 1, 1, 1},
+    {"getrange", 4, R, cmd_getrange, 1, 1, 1},
+    {"setbit", 4, W | M, cmd_setbit, 1, 1, 1},
+    {"getbit", 3, R | F, cmd_getbit, 1, 1, 1},
+    {"bitcount", -2, R, cmd_bitcount, 1, 1, 1},
+    {"lcs", -3, R, cmd_lcs, 1, 2, 1},
+    {"substr", 4, R, cmd_substr, 1, 1, 1},
     {"hset", -4, W | M | F, cmd_hset, 1, 1, 1},
     {"hmset", -4, W | M | F, cmd_hmset, 1, 1, 1},
     {"hsetnx", 4, W | M | F, cmd_hsetnx, 1, 1, 1},
@@ -111,7 +132,7 @@ const Command kCommands[] = {
     {"hincrby", 4, W | M | F, cmd_hincrby, 1, 1, 1},
     {"hincrbyfloat", 4, W | M | F, cmd_hincrbyfloat, 1, 1, 1},
     {"hscan", -3, R, cmd_hscan, 1, 1, 1},
-    // lists
+    {"hrandfield", -2, R, cmd_hrandfield, 1, 1, 1},
     {"lpush", -3, W | M | F, cmd_lpush, 1, 1, 1},
     {"rpush", -3, W | M | F, cmd_rpush, 1, 1, 1},
     {"lpushx", -3, W | M | F, cmd_lpushx, 1, 1, 1},
@@ -125,31 +146,59 @@ const Command kCommands[] = {
     {"linsert", 5, W | M, cmd_linsert, 1, 1, 1},
     {"lrem", 4, W, cmd_lrem, 1, 1, 1},
     {"ltrim", 4, W, cmd_ltrim, 1, 1, 1},
-    {"blpop", -3, W | B, cmd_blpop, 1, -2, 1},
-    {"brpop", -3, W | B, cmd_brpop, 1, -2, 1},
-    // transactions
-    {"multi", 1, F | X | L, cmd_multi, 0, 0, 0},
-    {"exec", 1, X | L, cmd_exec, 0, 0, 0},
-    {"discard", 1, F | X | L, cmd_discard, 0, 0, 0},
-    {"watch", -2, F | X | L, cmd_watch, 1, -1, 1},
-    {"unwatch", 1, F | L, cmd_unwatch, 0, 0, 0},
-    // persistence
-    {"save", 1, A, cmd_save, 0, 0, 0},
-    {"bgsave", -1, A, cmd_bgsave, 0, 0, 0},
-    {"lastsave", 1, F | L, cmd_lastsave, 0, 0, 0},
-    {"bgrewriteaof", 1, A, cmd_bgrewriteaof, 0, 0, 0},
-    // server
-    {"ping", -1, F, cmd_ping, 0, 0, 0},
-    {"echo", 2, F, cmd_echo, 0, 0, 0},
-    {"auth", -2, N | F | L, cmd_auth, 0, 0, 0},
-    {"hello", -1, N | F | L, cmd_hello, 0, 0, 0},
-    {"info", -1, L, cmd_info, 0, 0, 0},
-    {"shutdown", -1, A | X | L, cmd_shutdown, 0, 0, 0},
-    {"client", -2, L, cmd_client, 0, 0, 0},
-    {"command", -1, L, cmd_command, 0, 0, 0},
-    {"config", -2, A | L, cmd_config, 0, 0, 0},
-    {"quit", -1, N | F | X | L, cmd_quit, 0, 0, 0},
-    {"time", 1, F | L, cmd_time, 0, 0, 0},
+    {"blpop", -3, W | NS | B, cmd_blpop, 1, -2, 1},
+    {"brpop", -3, W | NS | B, cmd_brpop, 1, -2, 1},
+    {"lmove", 5, W | M, cmd_lmove, 1, 2, 1},
+    {"blmove", 6, W | M | NS | B, cmd_blmove, 1, 2, 1},
+    {"rpoplpush", 3, W | M, cmd_rpoplpush, 1, 2, 1},
+    {"brpoplpush", 4, W | M | NS | B, cmd_brpoplpush, 1, 2, 1},
+    {"lmpop", -4, W, cmd_lmpop, 0, 0, 0},
+    {"blmpop", -5, W | B, cmd_blmpop, 0, 0, 0},
+    {"lpos", -3, R, cmd_lpos, 1, 1, 1},
+    {"sadd", -3, W | M | F, cmd_sadd, 1, 1, 1},
+    {"srem", -3, W | F, cmd_srem, 1, 1, 1},
+    {"smembers", 2, R, cmd_smembers, 1, 1, 1},
+    {"sismember", 3, R | F, cmd_sismember, 1, 1, 1},
+    {"smismember", -3, R | F, cmd_smismember, 1, 1, 1},
+    {"scard", 2, R | F, cmd_scard, 1, 1, 1},
+    {"spop", -2, W | F, cmd_spop, 1, 1, 1},
+    {"srandmember", -2, R, cmd_srandmember, 1, 1, 1},
+    {"smove", 4, W | F, cmd_smove, 1, 2, 1},
+    {"sinter", -2, R, cmd_sinter, 1, -1, 1},
+    {"sinterstore", -3, W | M, cmd_sinterstore, 1, -1, 1},
+    {"sunion", -2, R, cmd_sunion, 1, -1, 1},
+    {"sunionstore", -3, W | M, cmd_sunionstore, 1, -1, 1},
+    {"sdiff", -2, R, cmd_sdiff, 1, -1, 1},
+    {"sdiffstore", -3, W | M, cmd_sdiffstore, 1, -1, 1},
+    {"sintercard", -3, R, cmd_sintercard, 0, 0, 0},
+    {"sscan", -3, R, cmd_sscan, 1, 1, 1},
+    {"subscribe", -2, NS | L | S | P, cmd_subscribe, 0, 0, 0},
+    {"psubscribe", -2, NS | L | S | P, cmd_psubscribe, 0, 0, 0},
+    {"unsubscribe", -1, NS | L | S | P, cmd_unsubscribe, 0, 0, 0},
+    {"punsubscribe", -1, NS | L | S | P, cmd_punsubscribe, 0, 0, 0},
+    {"publish", 3, L | S | F, cmd_publish, 0, 0, 0},
+    {"pubsub", -2, kContainer, cmd_pubsub, 0, 0, 0},
+    {"multi", 1, NS | L | S | F | Q, cmd_multi, 0, 0, 0},
+    {"exec", 1, NS | L | S | Q, cmd_exec, 0, 0, 0},
+    {"discard", 1, NS | L | S | F | Q, cmd_discard, 0, 0, 0},
+    {"watch", -2, NS | L | S | F | Q, cmd_watch, 1, -1, 1},
+    {"unwatch", 1, NS | L | S | F, cmd_unwatch, 0, 0, 0},
+    {"save", 1, A | NS | X, cmd_save, 0, 0, 0},
+    {"bgsave", -1, A | NS, cmd_bgsave, 0, 0, 0},
+    {"lastsave", 1, L | S | F, cmd_lastsave, 0, 0, 0},
+    {"bgrewriteaof", 1, A | NS, cmd_bgrewriteaof, 0, 0, 0},
+    {"ping", -1, F | P, cmd_ping, 0, 0, 0},
+    {"echo", 2, L | S | F, cmd_echo, 0, 0, 0},
+    {"auth", -2, NS | L | S | F | N, cmd_auth, 0, 0, 0},
+    {"hello", -1, NS | L | S | F | N, cmd_hello, 0, 0, 0},
+    {"info", -1, L | S, cmd_info, 0, 0, 0},
+    {"shutdown", -1, A | NS | L | S | X, cmd_shutdown, 0, 0, 0},
+    {"client", -2, kContainer, cmd_client, 0, 0, 0},
+    {"command", -1, L | S | kContainer, cmd_command, 0, 0, 0},
+    {"config", -2, kContainer, cmd_config, 0, 0, 0},
+    {"quit", -1, NS | L | S | F | N | Q | P, cmd_quit, 0, 0, 0},
+    {"time", 1, L | S | F, cmd_time, 0, 0, 0},
+    {"reset", 1, NS | L | S | F | N | Q | P, cmd_reset, 0, 0, 0},
 };
 
 std::string lower(std::string_view s) {
@@ -179,10 +228,12 @@ Server::Server(Options opts) : m_opts(std::move(opts)) {
   last_save_ms = start_ms;
   m_fake.fake = true;
   m_fake.authenticated = true;
+  Db sized(m_opts.databases);
+  db.swap(sized);
   db.on_expired = [this](std::string_view key) {
     ++stat_expired;
     touch_watched(key);
-    if (!m_loading) aof_append_strings({"DEL", std::string(key)});
+    if (!m_loading) propagate({"DEL", std::string(key)});
   };
 }
 
@@ -192,12 +243,18 @@ void Server::modified(std::string_view key) {
   touch_watched(key);
 }
 
-void Server::modified_all() {
+void Server::modified_all(int which) {
   ++changes_since_save;
   ++total_changes;
-  for (auto& [key, clients] : m_watched)
+  int keep = db.selected();
+  for (auto& [qkey, clients] : m_watched) {
+    auto [d, key] = split_db_key(qkey);
+    if (which >= 0 && d != which) continue;
+    db.select(d);
     if (db.find(key))
       for (Client* w : clients) w->dirty_cas = true;
+  }
+  db.select(keep);
 }
 
 // Defined only when built with a sanitizer, whose allocator replaces malloc (and so mallinfo2's
@@ -214,6 +271,20 @@ std::size_t Server::used_memory() {
   return m_used_memory;
 }
 
+void Server::reject(Client& c, std::string_view msg) {
+  detail::resp::add_error(c.out, msg);
+  ++stat_rejected_calls;
+  count_error(msg);
+  if (c.in_multi) c.multi_error = true;
+}
+
+void Server::count_error(std::string_view msg) {
+  std::string_view code = msg.substr(0, std::min(msg.find(' '), msg.size()));
+  if (code.size() > 128) code = code.substr(0, 128);
+  ++m_errorstats[std::string(code)];
+  ++stat_total_errors;
+}
+
 void Server::execute(Client& c, Args argv) {
   const Command* cmd = lookup(argv[0]);
   if (!cmd) {
@@ -224,32 +295,36 @@ void Server::execute(Client& c, Args argv) {
       args.append(argv[i].substr(0, room));
       args += "' ";
     }
-    std::string msg = "unknown command '" + std::string(argv[0].substr(0, 128)) + "', with args beginning with: " + args;
-    detail::resp::add_error(c.out, "ERR " + msg);
-    if (c.in_multi) c.multi_error = true;
-    return;
+    return reject(c, "ERR unknown command '" + std::string(argv[0].substr(0, 128)) +
+                         "', with args beginning with: " + args);
   }
   int argc = static_cast<int>(argv.size());
   if ((cmd->arity > 0 && cmd->arity != argc) || argc < -cmd->arity) {
-    reply_arity(c, cmd->name);
-    if (c.in_multi) c.multi_error = true;
-    return;
+    ++cmd->rejected_calls;
+    return reject(c, "ERR wrong number of arguments for '" + std::string(cmd->name) + "' command");
   }
   if (!c.authenticated && !(cmd->flags & kNoAuth)) {
-    c.out.append("-NOAUTH Authentication required.\r\n");
-    if (c.in_multi) c.multi_error = true;
-    return;
+    ++cmd->rejected_calls;
+    return reject(c, "NOAUTH Authentication required.");
+  }
+  if (c.in_multi && (cmd->flags & kNoMulti)) {
+    ++cmd->rejected_calls;
+    return reject(c, "ERR Command not allowed inside a transaction");
   }
   if (m_opts.maxmemory && (cmd->flags & kDenyOom)) {
     // mallinfo2 walks the arenas: sample it every 64 writes or 100 ms (cron) instead of always.
     if ((total_changes & 63) == 0) used_memory();
     if (m_used_memory > m_opts.maxmemory && used_memory() > m_opts.maxmemory) {
-      c.out.append("-OOM command not allowed when used memory > 'maxmemory'.\r\n");
-      if (c.in_multi) c.multi_error = true;
-      return;
+      ++cmd->rejected_calls;
+      return reject(c, "OOM command not allowed when used memory > 'maxmemory'.");
     }
   }
-  if (c.in_multi && !(cmd->flags & kNoMulti)) {
+  if (c.resp == 2 && c.subscribed() && !(cmd->flags & kPubsubOk)) {
+    ++cmd->rejected_calls;
+    return reject(c, "ERR Can't execute '" + std::string(cmd->name) +
+                         "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
+  }
+  if (c.in_multi && !(cmd->flags & kNoQueue)) {
     c.queued.emplace_back(argv.begin(), argv.end());
     c.out.append("+QUEUED\r\n", 9);
     return;
@@ -257,13 +332,34 @@ void Server::execute(Client& c, Args argv) {
   call(c, *cmd, argv);
 }
 
+void Server::propagate(const std::vector<std::string>& argv) {
+  if (m_aof_fd < 0 || m_loading) return;
+  if (m_aof_db != db.selected()) {
+    aof_append_strings({"SELECT", std::to_string(db.selected())});
+    m_aof_db = db.selected();
+  }
+  aof_append_strings(argv);
+}
+
 void Server::call(Client& c, const Command& cmd, Args argv) {
   long long before = total_changes;
+  if (db.selected() != c.db) db.select(c.db);
+  std::size_t out_before = c.out.size();
   cmd.proc(*this, c, argv);
   ++cmd.calls;
   ++stat_commands;
   c.last_cmd = &cmd;
+  if (cmd.flags & kContainer) c.last_sub = argv.size() > 1 ? lower(argv[1]) : std::string();
+  if (c.out.size() > out_before && c.out[out_before] == '-') {
+    ++cmd.failed_calls;
+    std::string_view e(c.out.data() + out_before + 1, c.out.size() - out_before - 1);
+    count_error(e.substr(0, e.find('\r')));
+  }
   if (m_aof_fd >= 0 && !m_loading && (cmd.flags & kWrite) && total_changes != before) {
+    if (m_aof_db != db.selected()) {
+      aof_append_strings({"SELECT", std::to_string(db.selected())});
+      m_aof_db = db.selected();
+    }
     if (c.propagate.empty())
       aof_append(argv);
     else
@@ -275,11 +371,50 @@ void Server::call(Client& c, const Command& cmd, Args argv) {
 
 // ---- server commands ----
 
+void reply_verbatim(Client& c, std::string_view text) {
+  if (c.resp != 3) return reply_bulk(c, text);
+  c.out += '=';
+  c.out += std::to_string(text.size() + 4);
+  c.out.append("\r\ntxt:", 6);
+  c.out.append(text);
+  c.out.append("\r\n", 2);
+}
+
+void reply_double(Client& c, double d) {
+  char buf[64];
+  if (std::isinf(d))
+    std::snprintf(buf, sizeof buf, "%s", d > 0 ? "inf" : "-inf");
+  else
+    std::snprintf(buf, sizeof buf, "%.17g", d);
+  if (c.resp != 3) return reply_bulk(c, buf);
+  c.out += ',';
+  c.out += buf;
+  c.out.append("\r\n", 2);
+}
+
 /* PING [<message>] */
 void cmd_ping(Server&, Client& c, Args argv) {
   if (argv.size() > 2) return reply_arity(c, "ping");
+  if (c.resp == 2 && c.subscribed()) {  // a subscribed RESP2 connection gets a "pong" message
+    reply_array(c, 2);
+    reply_bulk(c, "pong");
+    return reply_bulk(c, argv.size() == 2 ? argv[1] : std::string_view());
+  }
   if (argv.size() == 2) return reply_bulk(c, argv[1]);
   c.out.append("+PONG\r\n", 7);
+}
+
+/* RESET */
+void cmd_reset(Server& srv, Client& c, Args) {
+  c.in_multi = c.multi_error = false;
+  c.queued.clear();
+  srv.unwatch_all(c);
+  srv.pubsub_drop_client(c);
+  c.db = 0;
+  c.resp = 2;
+  c.name.clear();
+  c.authenticated = srv.auth_password().empty();
+  reply_simple(c, "RESET");
 }
 
 /* ECHO <message> */
@@ -337,11 +472,13 @@ bool valid_client_name(std::string_view n) {
 /* HELLO [<protover> [AUTH <username> <password>] [SETNAME <clientname>]] */
 void cmd_hello(Server& srv, Client& c, Args argv) {
   std::size_t next = 1;
+  int proto = c.resp;
   if (argv.size() >= 2) {
     long long ver;
     if (!parse_ll(argv[1], ver)) return reply_err(c, "Protocol version is not an integer or out of range");
     ++next;
-    if (ver != 2) return reply_error_code(c, "NOPROTO sorry, this protocol version is not supported (RESP2 only)");
+    if (ver < 2 || ver > 3) return reply_error_code(c, "NOPROTO unsupported protocol version");
+    proto = static_cast<int>(ver);
   }
   std::string_view user, pass, setname;
   bool has_auth = false, has_name = false;
@@ -371,13 +508,14 @@ void cmd_hello(Server& srv, Client& c, Args argv) {
       return reply_err(c, "Client names cannot contain spaces, newlines or special characters.");
     c.name = setname;
   }
-  reply_array(c, 14);
+  c.resp = proto;
+  reply_map(c, 7);
   reply_bulk(c, "server");
   reply_bulk(c, "ipc-managerd");
   reply_bulk(c, "version");
   reply_bulk(c, "7.0.0");
   reply_bulk(c, "proto");
-  reply_int(c, 2);
+  reply_int(c, proto);
   reply_bulk(c, "id");
   reply_int(c, static_cast<long long>(c.id));
   reply_bulk(c, "mode");
@@ -390,40 +528,61 @@ void cmd_hello(Server& srv, Client& c, Args argv) {
 
 /* INFO [<section> ...] */
 void cmd_info(Server& srv, Client& c, Args argv) {
-  std::string section = argv.size() >= 2 ? lower(argv[1]) : std::string();
-  reply_bulk(c, srv.info(section));
+  std::string sections;
+  for (std::size_t i = 1; i < argv.size(); ++i) sections += lower(argv[i]) + " ";
+  reply_verbatim(c, srv.info(sections));
 }
 
-std::string Server::info(std::string_view section) {
-  bool all = section.empty() || section == "all" || section == "everything" || section == "default";
+std::string Server::info(std::string_view sections) {
+  // Redis 7.0: no argument or "default" = the default sections; "all" adds commandstats;
+  // "everything" too; otherwise the named sections (several may be given).
+  auto asked = [&](std::string_view name) {
+    std::size_t at = 0;
+    while (at < sections.size()) {
+      std::size_t sp = sections.find(' ', at);
+      std::string_view w = sections.substr(at, sp - at);
+      if (w == name) return true;
+      at = sp == std::string_view::npos ? sections.size() : sp + 1;
+    }
+    return false;
+  };
+  bool everything = asked("all") || asked("everything");
+  bool deflt = sections.empty() || asked("default") || everything;
+  auto want = [&](std::string_view name) { return deflt || asked(name); };
   std::string s;
-  char buf[512];
+  char buf[1024];
   auto add = [&](const char* fmt, auto... a) {
     std::snprintf(buf, sizeof buf, fmt, a...);
     s += buf;
   };
   long long now = now_ms();
-  if (all || section == "server") {
+  if (want("server")) {
     add("# Server\r\nredis_version:7.0.0\r\nipckit_version:0.1.0\r\nredis_mode:standalone\r\n"
-        "os:Linux\r\nprocess_id:%d\r\ntcp_port:%d\r\nunix_socket:%s\r\nuptime_in_seconds:%lld\r\n"
-        "uptime_in_days:%lld\r\n\r\n",
-        static_cast<int>(::getpid()), static_cast<int>(m_tcp_port), m_socket_path.c_str(),
+        "os:Linux\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:%d\r\nprocess_supervised:no\r\n"
+        "tcp_port:%d\r\nunix_socket:%s\r\nserver_time_usec:%lld\r\nuptime_in_seconds:%lld\r\n"
+        "uptime_in_days:%lld\r\nhz:10\r\nconfigured_hz:10\r\nio_threads_active:0\r\n\r\n",
+        static_cast<int>(::getpid()), static_cast<int>(m_tcp_port), m_socket_path.c_str(), now * 1000,
         (now - start_ms) / 1000, (now - start_ms) / 86'400'000);
   }
-  if (all || section == "clients") {
-    add("# Clients\r\nconnected_clients:%zu\r\nblocked_clients:%zu\r\nmaxclients:%zu\r\n\r\n", m_nclients,
-        m_nblocked, m_opts.maxclients);
+  if (want("clients")) {
+    add("# Clients\r\nconnected_clients:%zu\r\ncluster_connections:0\r\nmaxclients:%zu\r\nblocked_clients:%zu\r\n"
+        "tracking_clients:0\r\nclients_in_timeout_table:%zu\r\npubsub_clients:%zu\r\n\r\n",
+        m_nclients, m_opts.maxclients, m_nblocked, m_block_timeouts.size(), pubsub_client_count());
   }
-  if (all || section == "memory") {
+  if (want("memory")) {
     std::size_t used = used_memory();
-    add("# Memory\r\nused_memory:%zu\r\nused_memory_human:%.2fM\r\nmaxmemory:%zu\r\nmaxmemory_policy:noeviction\r\n\r\n",
-        used, static_cast<double>(used) / (1024.0 * 1024.0), m_opts.maxmemory);
+    add("# Memory\r\nused_memory:%zu\r\nused_memory_human:%.2fM\r\nused_memory_peak:%zu\r\nmaxmemory:%zu\r\n"
+        "maxmemory_human:%.2fM\r\nmaxmemory_policy:noeviction\r\nmem_allocator:libc\r\n"
+        "lazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n\r\n",
+        used, static_cast<double>(used) / (1024.0 * 1024.0), m_used_memory_peak = std::max(m_used_memory_peak, used),
+        m_opts.maxmemory, static_cast<double>(m_opts.maxmemory) / (1024.0 * 1024.0));
   }
-  if (all || section == "persistence") {
-    add("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:%lld\r\nrdb_bgsave_in_progress:%d\r\n"
-        "rdb_last_save_time:%lld\r\nrdb_last_bgsave_status:%s\r\nsnapshot_file:%s\r\naof_enabled:%d\r\n"
-        "aof_file:%s\r\naof_fsync:%s\r\naof_rewrite_in_progress:%d\r\naof_rewrites:%lld\r\n"
-        "aof_last_bgrewrite_status:%s\r\naof_current_size:%zu\r\naof_base_size:%zu\r\n\r\n",
+  if (want("persistence")) {
+    add("# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:%lld\r\n"
+        "rdb_bgsave_in_progress:%d\r\nrdb_last_save_time:%lld\r\nrdb_last_bgsave_status:%s\r\nsnapshot_file:%s\r\n"
+        "aof_enabled:%d\r\naof_file:%s\r\naof_fsync:%s\r\naof_rewrite_in_progress:%d\r\naof_rewrite_scheduled:0\r\n"
+        "aof_rewrites:%lld\r\naof_last_bgrewrite_status:%s\r\naof_last_write_status:ok\r\naof_current_size:%zu\r\n"
+        "aof_base_size:%zu\r\n\r\n",
         changes_since_save, bgsave_child > 0 ? 1 : 0, last_save_ms / 1000, last_bgsave_ok ? "ok" : "err",
         m_opts.snapshot.c_str(), m_aof_fd >= 0 ? 1 : 0, m_opts.appendonly.c_str(),
         m_opts.appendfsync == FsyncPolicy::always ? "always"
@@ -431,14 +590,45 @@ std::string Server::info(std::string_view section) {
         aof_rewrite_child > 0 ? 1 : 0, aof_rewrites, last_aof_rewrite_ok ? "ok" : "err", m_aof_size,
         m_aof_base_size);
   }
-  if (all || section == "stats") {
+  if (want("stats")) {
     add("# Stats\r\ntotal_connections_received:%lld\r\ntotal_commands_processed:%lld\r\n"
-        "rejected_connections:%lld\r\nexpired_keys:%lld\r\nkeyspace_hits:%lld\r\nkeyspace_misses:%lld\r\n\r\n",
-        stat_connections, stat_commands, stat_rejected, stat_expired, stat_hits, stat_misses);
+        "rejected_connections:%lld\r\nexpired_keys:%lld\r\nevicted_keys:0\r\nkeyspace_hits:%lld\r\n"
+        "keyspace_misses:%lld\r\npubsub_channels:%zu\r\npubsub_patterns:%zu\r\ntotal_error_replies:%lld\r\n"
+        "unexpected_error_replies:0\r\n\r\n",
+        stat_connections, stat_commands, stat_rejected, stat_expired, stat_hits, stat_misses, m_channels.size(),
+        m_patterns.size(), stat_total_errors);
   }
-  if (all || section == "keyspace") {
+  if (want("replication")) s += "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n";
+  if (want("cpu")) {
+    rusage self{}, children{};
+    ::getrusage(RUSAGE_SELF, &self);
+    ::getrusage(RUSAGE_CHILDREN, &children);
+    auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; };
+    add("# CPU\r\nused_cpu_sys:%.6f\r\nused_cpu_user:%.6f\r\nused_cpu_sys_children:%.6f\r\n"
+        "used_cpu_user_children:%.6f\r\n\r\n",
+        secs(self.ru_stime), secs(self.ru_utime), secs(children.ru_stime), secs(children.ru_utime));
+  }
+  if (everything || asked("commandstats")) {
+    s += "# Commandstats\r\n";
+    for (auto& k : command_table())
+      if (k.calls || k.rejected_calls || k.failed_calls)
+        add("cmdstat_%s:calls=%lld,usec=0,usec_per_call=0.00,rejected_calls=%lld,failed_calls=%lld\r\n", k.name,
+            k.calls, k.rejected_calls, k.failed_calls);
+    s += "\r\n";
+  }
+  if (want("errorstats")) {
+    s += "# Errorstats\r\n";
+    for (auto& [code, n] : m_errorstats) {
+      s += "errorstat_" + code;
+      add(":count=%lld\r\n", n);
+    }
+    s += "\r\n";
+  }
+  if (want("keyspace")) {
     s += "# Keyspace\r\n";
-    if (db.size()) add("db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", db.size(), db.expires_size());
+    for (int i = 0; i < db.count(); ++i)
+      if (db.size_of(i)) add("db%d:keys=%zu,expires=%zu,avg_ttl=0\r\n", i, db.size_of(i), db.expires_size_of(i));
+    s += "\r\n";
   }
   while (s.size() >= 2 && s.ends_with("\r\n\r\n")) s.resize(s.size() - 2);
   return s;
@@ -466,7 +656,7 @@ void cmd_client(Server& srv, Client& c, Args argv) {
     return false;
   };
   if (sub == "list") {
-    reply_bulk(c, srv.client_list());
+    reply_verbatim(c, srv.client_list());
   } else if (sub == "setname") {
     if (!arity(3)) return;
     if (!valid_client_name(argv[2]))
@@ -481,85 +671,236 @@ void cmd_client(Server& srv, Client& c, Args argv) {
     reply_int(c, static_cast<long long>(c.id));
   } else if (sub == "info") {
     if (!arity(2)) return;
-    std::string all = srv.client_list();
-    std::string key = "id=" + std::to_string(c.id) + " ";
-    std::size_t at = all.find(key);
-    reply_bulk(c, at == std::string::npos ? "" : all.substr(at, all.find('\n', at) - at + 1));
+    reply_verbatim(c, srv.client_info(c));
   } else {
     reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try CLIENT HELP.");
   }
 }
 
-/* COMMAND [COUNT | INFO <name> ... | DOCS | LIST] */
+namespace {
+
+// COMMAND INFO and COMMAND DOCS entries of redis-server 7.0.15 for the commands served, in RESP3.
+struct CommandDoc {
+  const char* name;
+  std::string_view info, docs;
+};
+const CommandDoc kCommandDocs[] = {
+#include "commands.inc"
+};
+
+const CommandDoc* find_doc(std::string_view name) {
+  for (auto& d : kCommandDocs)
+    if (name == d.name) return &d;
+  return nullptr;
+}
+
+// Copies one RESP3 value from `in` at `pos` to `out` as RESP2 (maps become flat arrays, sets
+// arrays); returns the position after it. The input is our own generated table: well formed.
+std::size_t resp3_to_resp2(std::string_view in, std::size_t pos, std::string& out) {
+  std::size_t eol = in.find("\r\n", pos);
+  char t = in[pos];
+  long long n = 0;
+  std::string_view num = in.substr(pos + 1, eol - pos - 1);
+  parse_ll(num, n);
+  std::size_t next = eol + 2;
+  switch (t) {
+    case '$':
+      out.append(in.substr(pos, next - pos + static_cast<std::size_t>(n) + 2));
+      return next + static_cast<std::size_t>(n) + 2;
+    case '%':
+    case '~':
+    case '*': {
+      long long elems = t == '%' ? n * 2 : n;
+      out += '*';
+      out += std::to_string(elems);
+      out += "\r\n";
+      for (long long i = 0; i < elems; ++i) next = resp3_to_resp2(in, next, out);
+      return next;
+    }
+    default:
+      out.append(in.substr(pos, next - pos));
+      return next;
+  }
+}
+
+void reply_resp3(Client& c, std::string_view raw) {
+  if (c.resp == 3)
+    c.out.append(raw);
+  else
+    resp3_to_resp2(raw, 0, c.out);
+}
+
+}  // namespace
+
+/* COMMAND [COUNT | INFO [<name> ...] | DOCS [<name> ...] | LIST | GETKEYS ...] */
 void cmd_command(Server& srv, Client& c, Args argv) {
-  auto entry = [&](const Command& k) {
-    reply_array(c, 10);
-    reply_bulk(c, k.name);
-    reply_int(c, k.arity);
-    std::vector<const char*> flags;
-    if (k.flags & kWrite) flags.push_back("write");
-    if (k.flags & kReadonly) flags.push_back("readonly");
-    if (k.flags & kDenyOom) flags.push_back("denyoom");
-    if (k.flags & kAdmin) flags.push_back("admin");
-    if (k.flags & kNoAuth) flags.push_back("no_auth");
-    if (k.flags & kFast) flags.push_back("fast");
-    if (k.flags & kBlocking) flags.push_back("blocking");
-    reply_array(c, flags.size());
-    for (auto* f : flags) reply_simple(c, f);
-    reply_int(c, k.first_key);
-    reply_int(c, k.last_key);
-    reply_int(c, k.key_step);
-    for (int i = 0; i < 4; ++i) reply_array(c, 0);  // ACL categories, tips, key specs, subcommands
-  };
   auto table = command_table();
   if (argv.size() == 1) {
     reply_array(c, table.size());
-    for (auto& k : table) entry(k);
+    for (auto& k : table) reply_resp3(c, find_doc(k.name)->info);
     return;
   }
   std::string sub = lower(argv[1]);
-  if (sub == "count") {
+  if (sub == "count" && argv.size() == 2) {
     reply_int(c, static_cast<long long>(table.size()));
   } else if (sub == "info") {
+    if (argv.size() == 2) {
+      reply_array(c, table.size());
+      for (auto& k : table) reply_resp3(c, find_doc(k.name)->info);
+      return;
+    }
     reply_array(c, argv.size() - 2);
     for (std::size_t i = 2; i < argv.size(); ++i) {
       const Command* k = srv.lookup(argv[i]);
-      k ? entry(*k) : reply_nil_array(c);
+      k ? reply_resp3(c, find_doc(k->name)->info) : reply_nil_array(c);
     }
-  } else if (sub == "list") {
+  } else if (sub == "docs") {
+    std::vector<const CommandDoc*> docs;
+    if (argv.size() == 2) {
+      for (auto& k : table) docs.push_back(find_doc(k.name));
+    } else {
+      for (std::size_t i = 2; i < argv.size(); ++i)
+        if (const Command* k = srv.lookup(argv[i])) docs.push_back(find_doc(k->name));
+    }
+    reply_map(c, docs.size());
+    for (auto* d : docs) {
+      reply_bulk(c, d->name);
+      reply_resp3(c, d->docs);
+    }
+  } else if (sub == "list" && argv.size() == 2) {
     reply_array(c, table.size());
     for (auto& k : table) reply_bulk(c, k.name);
-  } else if (sub == "docs") {
-    reply_array(c, 0);
+  } else if (sub == "count" || sub == "list") {
+    reply_arity(c, "command|" + sub);
   } else {
     reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try COMMAND HELP.");
   }
 }
 
-/* CONFIG GET <parameter> [<parameter> ...] | CONFIG RESETSTAT */
+namespace {
+
+std::string fsync_name(FsyncPolicy p) {
+  return p == FsyncPolicy::always ? "always" : p == FsyncPolicy::everysec ? "everysec" : "no";
+}
+
+// Parses a memory amount the way Redis's memtoull does: digits and an optional unit (b, k, kb,
+// m, mb, g, gb; any case). False otherwise.
+bool parse_memory(std::string_view s, std::size_t& out) {
+  std::size_t digits = 0;
+  while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
+  if (digits == 0) return false;
+  std::string unit = lower(s.substr(digits));
+  unsigned long long mul = 1;
+  if (unit.empty() || unit == "b") mul = 1;
+  else if (unit == "k") mul = 1000;
+  else if (unit == "kb") mul = 1024;
+  else if (unit == "m") mul = 1000ull * 1000;
+  else if (unit == "mb") mul = 1024ull * 1024;
+  else if (unit == "g") mul = 1000ull * 1000 * 1000;
+  else if (unit == "gb") mul = 1024ull * 1024 * 1024;
+  else return false;
+  unsigned long long v = 0;
+  auto r = std::from_chars(s.data(), s.data() + digits, v);
+  if (r.ec != std::errc() || v > ~0ull / mul) return false;
+  out = static_cast<std::size_t>(v * mul);
+  return true;
+}
+
+// The parameters CONFIG GET shows, with their current values.
+std::vector<std::pair<std::string, std::string>> config_params(Server& srv) {
+  const auto& o = srv.options();
+  std::string save;
+  for (auto& [secs, changes] : o.save_points)
+    save += (save.empty() ? "" : " ") + std::to_string(secs) + " " + std::to_string(changes);
+  return {
+      {"save", save},
+      {"appendonly", o.appendonly.empty() ? "no" : "yes"},
+      {"appendfsync", fsync_name(o.appendfsync)},
+      {"maxclients", std::to_string(o.maxclients)},
+      {"maxmemory", std::to_string(o.maxmemory)},
+      {"maxmemory-policy", "noeviction"},
+      {"proto-max-bulk-len", std::to_string(o.proto_max_bulk_len)},
+      {"client-query-buffer-limit", std::to_string(o.client_query_buffer_limit)},
+      {"databases", std::to_string(o.databases)},
+      {"port", std::to_string(srv.tcp_port())},
+      {"unixsocket", srv.socket_path()},
+      {"dbfilename", o.snapshot},
+      {"auto-aof-rewrite-percentage", std::to_string(o.auto_aof_rewrite_percentage)},
+      {"auto-aof-rewrite-min-size", std::to_string(o.auto_aof_rewrite_min_size)},
+  };
+}
+
+// Applies one CONFIG SET; returns the reason when the value is refused (empty = applied).
+std::string config_set_one(Server& srv, const std::string& name, std::string_view val) {
+  Options& o = srv.mutable_options();
+  std::size_t mem = 0;
+  if (name == "save") {
+    std::vector<std::pair<long, long>> points;
+    std::vector<std::string> words;
+    std::string cur;
+    for (char ch : val) {
+      if (ch == ' ') {
+        if (!cur.empty()) words.push_back(std::move(cur));
+        cur.clear();
+      } else {
+        cur += ch;
+      }
+    }
+    if (!cur.empty()) words.push_back(std::move(cur));
+    if (words.size() % 2) return "Invalid save parameters";
+    for (std::size_t i = 0; i < words.size(); i += 2) {
+      long long a, b;
+      if (!parse_ll(words[i], a) || !parse_ll(words[i + 1], b) || a < 1 || b < 0) return "Invalid save parameters";
+      points.emplace_back(a, b);
+    }
+    o.save_points = std::move(points);
+  } else if (name == "appendfsync") {
+    std::string v = lower(val);
+    if (v == "always") o.appendfsync = FsyncPolicy::always;
+    else if (v == "everysec") o.appendfsync = FsyncPolicy::everysec;
+    else if (v == "no") o.appendfsync = FsyncPolicy::no;
+    else return "argument(s) must be one of the following: everysec, always, no";
+  } else if (name == "maxclients") {
+    long long n;
+    if (!parse_ll(val, n)) return "argument couldn't be parsed into an integer";
+    if (n < 1 || n > 4'294'967'295LL) return "argument must be between 1 and 4294967295 inclusive";
+    o.maxclients = static_cast<std::size_t>(n);
+  } else if (name == "maxmemory") {
+    if (!parse_memory(val, mem)) return "argument must be a memory value";
+    o.maxmemory = mem;
+  } else if (name == "maxmemory-policy") {
+    if (lower(val) != "noeviction") return "argument(s) must be one of the following: noeviction";
+  } else if (name == "proto-max-bulk-len") {
+    if (!parse_memory(val, mem)) return "argument must be a memory value";
+    if (mem < 1024 * 1024) return "argument must be between 1048576 and 9223372036854775807 inclusive";
+    o.proto_max_bulk_len = mem;
+  } else if (name == "client-query-buffer-limit") {
+    if (!parse_memory(val, mem)) return "argument must be a memory value";
+    if (mem < 1024 * 1024) return "argument must be between 1048576 and 9223372036854775807 inclusive";
+    o.client_query_buffer_limit = mem;
+  } else if (name == "auto-aof-rewrite-percentage") {
+    long long n;
+    if (!parse_ll(val, n)) return "argument couldn't be parsed into an integer";
+    if (n < 0 || n > 2147483647) return "argument must be between 0 and 2147483647 inclusive";
+    o.auto_aof_rewrite_percentage = static_cast<int>(n);
+  } else if (name == "auto-aof-rewrite-min-size") {
+    if (!parse_memory(val, mem)) return "argument must be a memory value";
+    o.auto_aof_rewrite_min_size = mem;
+  } else {
+    // appendonly, databases, port, unixsocket, dbfilename: fixed at start (a restart applies them).
+    return "can't set immutable config";
+  }
+  return {};
+}
+
+}  // namespace
+
+/* CONFIG GET <parameter> [<parameter> ...] | CONFIG SET <parameter> <value> [...] | CONFIG RESETSTAT */
 void cmd_config(Server& srv, Client& c, Args argv) {
   std::string sub = lower(argv[1]);
-  const auto& o = srv.options();
   if (sub == "get") {
     if (argv.size() < 3) return reply_arity(c, "config|get");
-    std::string save;
-    for (auto& [secs, changes] : o.save_points)
-      save += (save.empty() ? "" : " ") + std::to_string(secs) + " " + std::to_string(changes);
-    std::vector<std::pair<std::string, std::string>> params = {
-        {"save", save},
-        {"appendonly", o.appendonly.empty() ? "no" : "yes"},
-        {"appendfsync", o.appendfsync == FsyncPolicy::always ? "always"
-                        : o.appendfsync == FsyncPolicy::everysec ? "everysec" : "no"},
-        {"maxclients", std::to_string(o.maxclients)},
-        {"maxmemory", std::to_string(o.maxmemory)},
-        {"maxmemory-policy", "noeviction"},
-        {"proto-max-bulk-len", std::to_string(o.proto_max_bulk_len)},
-        {"client-query-buffer-limit", std::to_string(o.client_query_buffer_limit)},
-        {"databases", "1"},
-        {"port", std::to_string(srv.tcp_port())},
-        {"unixsocket", srv.socket_path()},
-        {"dbfilename", o.snapshot},
-    };
+    auto params = config_params(srv);
     std::vector<const std::pair<std::string, std::string>*> hits;
     for (auto& p : params)
       for (std::size_t i = 2; i < argv.size(); ++i)
@@ -567,39 +908,74 @@ void cmd_config(Server& srv, Client& c, Args argv) {
           hits.push_back(&p);
           break;
         }
-    reply_array(c, hits.size() * 2);
+    reply_map(c, hits.size());
     for (auto* p : hits) {
       reply_bulk(c, p->first);
       reply_bulk(c, p->second);
     }
   } else if (sub == "resetstat") {
+    if (argv.size() != 2) return reply_arity(c, "config|resetstat");
     srv.stat_commands = srv.stat_connections = srv.stat_rejected = srv.stat_expired = 0;
-    srv.stat_hits = srv.stat_misses = 0;
+    srv.stat_hits = srv.stat_misses = srv.stat_rejected_calls = srv.stat_total_errors = 0;
+    srv.errorstats().clear();
+    for (auto& k : command_table()) k.calls = k.rejected_calls = k.failed_calls = 0;
     reply_ok(c);
   } else if (sub == "set") {
-    reply_err(c, "CONFIG SET is not supported by ipc-managerd: restart it with the option");
+    if (argv.size() < 4 || argv.size() % 2) return reply_arity(c, "config|set");
+    auto params = config_params(srv);
+    // Check every name first: an unknown one fails the whole command before anything changes.
+    for (std::size_t i = 2; i < argv.size(); i += 2) {
+      std::string name = lower(argv[i]);
+      bool known = false;
+      for (auto& p : params) known = known || p.first == name;
+      if (!known)
+        return reply_err(c, "Unknown option or number of arguments for CONFIG SET - '" + std::string(argv[i]) + "'");
+    }
+    for (std::size_t i = 2; i < argv.size(); i += 2) {
+      std::string why = config_set_one(srv, lower(argv[i]), argv[i + 1]);
+      if (!why.empty())
+        return reply_err(c, "CONFIG SET failed (possibly related to argument '" + std::string(argv[i]) + "') - " + why);
+    }
+    reply_ok(c);
   } else {
     reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try CONFIG HELP.");
   }
 }
 
+std::string Server::client_info(const Client& k) const {
+  long long now = now_ms();
+  char flags[16];
+  char* f = flags;
+  if (k.subscribed()) *f++ = 'P';
+  if (k.in_multi) *f++ = 'x';
+  if (k.blocked) *f++ = 'b';
+  if (k.dirty_cas) *f++ = 'd';
+  if (k.close_after_reply) *f++ = 'c';
+  if (k.is_unix) *f++ = 'U';
+  if (f == flags) *f++ = 'N';
+  *f = '\0';
+  std::string cmd = "NULL";
+  if (k.last_cmd) {
+    cmd = k.last_cmd->name;
+    if (!k.last_sub.empty()) cmd += "|" + k.last_sub;
+  }
+  char buf[1024];
+  std::snprintf(buf, sizeof buf,
+                "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d sub=%zu psub=%zu "
+                "ssub=0 multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 rbs=%zu rbp=0 obl=%zu oll=0 "
+                "omem=%zu tot-mem=%zu events=r%s cmd=%s user=default redir=-1 resp=%d\n",
+                static_cast<unsigned long long>(k.id), k.addr.c_str(), k.laddr.c_str(), k.fd, k.name.c_str(),
+                (now - k.ctime) / 1000, (now - k.last_interaction) / 1000, flags, k.db, k.channels.size(),
+                k.patterns.size(), k.in_multi ? static_cast<int>(k.queued.size()) : -1, k.in.size(),
+                k.in.capacity() - k.in.size(), k.in.capacity(), k.pending_out(), k.out.capacity(),
+                k.in.capacity() + k.out.capacity() + sizeof(Client), k.want_write ? "w" : "", cmd.c_str(), k.resp);
+  return buf;
+}
+
 std::string Server::client_list() {
   std::string s;
-  long long now = now_ms();
-  for (auto& up : m_clients) {
-    if (!up || up->closing) continue;
-    Client& k = *up;
-    char buf[512];
-    const char* flags = k.blocked ? "b" : k.in_multi ? "x" : "N";
-    std::snprintf(buf, sizeof buf,
-                  "id=%llu addr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=0 multi=%d qbuf=%zu "
-                  "obl=%zu omem=%zu events=r cmd=%s user=default resp=2\n",
-                  static_cast<unsigned long long>(k.id), k.addr.c_str(), k.fd, k.name.c_str(),
-                  (now - k.ctime) / 1000, (now - k.last_interaction) / 1000, flags,
-                  k.in_multi ? static_cast<int>(k.queued.size()) : -1, k.in.size(), k.pending_out(),
-                  k.out.capacity(), k.last_cmd ? k.last_cmd->name : "NULL");
-    s += buf;
-  }
+  for (auto& up : m_clients)
+    if (up && !up->closing) s += client_info(*up);
   return s;
 }
 

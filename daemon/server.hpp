@@ -13,12 +13,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <set>
 #include <span>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -57,6 +59,7 @@ struct Options {
   std::string port_file;                       ///< written with the TCP port once listening
   int busy_poll_us = 50;                       ///< spin this long for more work before sleeping
   std::function<void()> on_ready;              ///< called once listening (--daemonize reports ready)
+  int databases = 16;                          ///< number of databases (SELECT 0 .. databases-1)
 };
 
 /// $XDG_RUNTIME_DIR/ipckit/managerd.sock, or /tmp/ipckit-<uid>/managerd.sock.
@@ -123,24 +126,71 @@ class Hash {
 
 using List = std::deque<std::string>;
 
+/// A set value (t_set.cpp): a hash set that remembers whether every member is an integer and
+/// there are at most 512 of them (Redis 7.0's intset, whose members come back sorted by value).
+class Set {
+ public:
+  static constexpr std::size_t kMaxIntsetEntries = 512;
+  using Table = std::unordered_set<std::string, SvHash, SvEq>;
+  /// Adds `m`; true when it is new.
+  bool add(std::string_view m);
+  /// Removes `m`; true when it was there.
+  bool remove(std::string_view m);
+  bool contains(std::string_view m) const { return m_table.find(m) != m_table.end(); }
+  std::size_t size() const noexcept { return m_table.size(); }
+  /// True while Redis would keep this set as an intset.
+  bool intset() const noexcept { return m_intset; }
+  /// The members in Redis's reply order (sorted by value while an intset).
+  std::vector<std::string_view> members() const;
+  /// A uniformly random member (the set must not be empty).
+  const std::string& random() const;
+  const Table& table() const noexcept { return m_table; }
+
+ private:
+  Table m_table;
+  bool m_intset = true;
+};
+
 /// The type of a value; the order matches Value::data's alternatives.
-enum class Type : std::uint8_t { string = 0, hash = 1, list = 2 };
+enum class Type : std::uint8_t { string = 0, hash = 1, list = 2, set = 3 };
+
+/// Redis's name of a type ("string", "hash", "list", "set").
+const char* type_name(Type t) noexcept;
 
 /// One key's value.
 struct Value {
-  std::variant<std::string, Hash, List> data;
+  std::variant<std::string, Hash, List, Set> data;
   Type type() const noexcept { return static_cast<Type>(data.index()); }
   std::string& str() { return std::get<0>(data); }
   Hash& hash() { return std::get<1>(data); }
   List& list() { return std::get<2>(data); }
+  Set& set() { return std::get<3>(data); }
 };
 
 /// Milliseconds since the epoch (CLOCK_REALTIME), for expiry and LASTSAVE.
 long long now_ms() noexcept;
 
-/// The keyspace: values plus their expiry times (Redis's db.c).
+/// The keyspace: `count` databases of values plus their expiry times (Redis's db.c). Every
+/// per-key call works on the selected database (SELECT); the others are reached by select().
 class Db {
  public:
+  /// A keyspace of `count` empty databases, database 0 selected.
+  explicit Db(int count = 16);
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+  /// Selects database `i` (0 <= i < count()) for the calls that follow.
+  void select(int i) noexcept { m_cur = &m_tables[static_cast<std::size_t>(i)]; m_sel = i; }
+  int selected() const noexcept { return m_sel; }
+  int count() const noexcept { return static_cast<int>(m_tables.size()); }
+  /// Exchanges the contents of databases `a` and `b` (SWAPDB).
+  void swap_databases(int a, int b) noexcept;
+  /// Keys (and keys with an expiry) in database `i`.
+  std::size_t size_of(int i) const noexcept { return m_tables[static_cast<std::size_t>(i)].dict.size(); }
+  std::size_t expires_size_of(int i) const noexcept { return m_tables[static_cast<std::size_t>(i)].expires.size(); }
+  /// Keys in all databases.
+  std::size_t total_size() const noexcept;
+  /// Deletes every key of every database.
+  void clear_all();
   /// The live value of `key` (expired keys are deleted on the way), or nullptr.
   Value* find(std::string_view key);
   /// Inserts or replaces `key` (clears any expiry when `keep_ttl` is false).
@@ -155,27 +205,51 @@ class Db {
   void set_expire(std::string_view key, long long when_ms);
   /// Removes the expiry; true when there was one.
   bool persist(std::string_view key);
-  /// Deletes every key.
+  /// Deletes every key of the selected database.
   void clear();
-  /// Exchanges contents with `o`.
-  void swap(Db& o) noexcept {
-    m_dict.swap(o.m_dict);
-    m_expires.swap(o.m_expires);
-  }
-  std::size_t size() const noexcept { return m_dict.size(); }
-  std::size_t expires_size() const noexcept { return m_expires.size(); }
-  /// Deletes a sample of expired keys (cron); returns how many.
+  /// Exchanges contents (every database) with `o`; the selection stays by number.
+  void swap(Db& o) noexcept;
+  std::size_t size() const noexcept { return m_cur->dict.size(); }
+  std::size_t expires_size() const noexcept { return m_cur->expires.size(); }
+  /// Keys with an expiry in all databases.
+  std::size_t total_expires() const noexcept;
+  /// Deletes a sample of expired keys of every database (cron); returns how many.
   std::size_t active_expire(std::size_t budget);
-  StrMap<Value>& dict() noexcept { return m_dict; }
-  const StrMap<long long>& expires() const noexcept { return m_expires; }
-  /// Called with each key deleted by expiry (the server logs a DEL and touches WATCHes).
+  StrMap<Value>& dict() noexcept { return m_cur->dict; }
+  const StrMap<long long>& expires() const noexcept { return m_cur->expires; }
+  /// Called with each key deleted by expiry, its database selected (the server logs a DEL and
+  /// touches WATCHes).
   std::function<void(std::string_view)> on_expired;
 
  private:
+  struct Table {
+    StrMap<Value> dict;
+    StrMap<long long> expires;
+  };
   bool expire_if_needed(std::string_view key);
-  StrMap<Value> m_dict;
-  StrMap<long long> m_expires;
+  std::vector<Table> m_tables;
+  Table* m_cur;
+  int m_sel = 0;
 };
+
+/// `key` qualified by its database ("3:key"), for the indexes that span databases (WATCH, blocked
+/// clients); the number ends at the first ':' so any key is unambiguous.
+inline std::string db_key(int db, std::string_view key) {
+  std::string s = std::to_string(db);
+  s += ':';
+  s.append(key);
+  return s;
+}
+/// Splits a db_key() back into its database and key.
+inline std::pair<int, std::string_view> split_db_key(std::string_view q) {
+  std::size_t colon = q.find(':');
+  int db = 0;
+  for (std::size_t i = 0; i < colon; ++i) db = db * 10 + (q[i] - '0');
+  return {db, q.substr(colon + 1)};
+}
+
+/// A uniformly random number in [0, n) (0 when n <= 1).
+std::size_t random_index(std::size_t n);
 
 /// Redis glob matching (KEYS, SCAN MATCH): *, ?, [a-z], [^x], backslash escapes.
 bool glob_match(std::string_view pattern, std::string_view s, bool nocase = false);
@@ -211,12 +285,15 @@ struct Client {
   int fd = -1;
   bool is_unix = true;
   std::string addr;
+  std::string laddr;  // the local address the client connected to
   Buffer in;
   std::string out;
   std::size_t out_sent = 0;
   detail::resp::RequestParser parser;
   std::string name;
   bool authenticated = false;
+  int resp = 2;                // protocol version (HELLO 2 / HELLO 3)
+  int db = 0;                  // selected database (SELECT)
   bool close_after_reply = false;
   bool closing = false;
   bool pending_write = false;  // queued in Server::m_pending_writes
@@ -234,12 +311,22 @@ struct Client {
   // BLPOP/BRPOP
   bool blocked = false;
   bool block_left = true;
+  bool block_wait = false;       // WAIT: replies 0 at the deadline
   long long block_deadline = 0;  // ms since epoch, 0 = forever
   std::vector<std::string> blocked_keys;
+  int block_db = 0;              // the database of blocked_keys
+  // BLMOVE/BRPOPLPUSH: where the popped element goes (empty = a plain BLPOP/BRPOP/BLMPOP)
+  std::string block_target;
+  bool block_target_left = false;
+  long long block_count = 0;     // BLMPOP: elements to pop (0 = one, reply as BLPOP)
+  // SUBSCRIBE/PSUBSCRIBE (pubsub.cpp)
+  std::vector<std::string> channels, patterns;
+  bool subscribed() const noexcept { return !channels.empty() || !patterns.empty(); }
   // CLIENT LIST
   long long ctime = 0;
   long long last_interaction = 0;
   const Command* last_cmd = nullptr;
+  std::string last_sub;  // the subcommand of a container command (CLIENT LIST's cmd=client|info)
   // Commands to log in the append-only file instead of the request (set by handlers).
   std::vector<std::vector<std::string>> propagate;
   std::size_t pending_out() const noexcept { return out.size() - out_sent; }
@@ -259,8 +346,13 @@ enum : std::uint32_t {
   kNoAuth = 1u << 4,    ///< allowed before AUTH
   kFast = 1u << 5,
   kBlocking = 1u << 6,
-  kNoMulti = 1u << 7,   ///< runs at once even inside MULTI (MULTI, EXEC, DISCARD, WATCH, QUIT)
+  kNoQueue = 1u << 7,   ///< runs at once even inside MULTI (MULTI, EXEC, DISCARD, WATCH, QUIT)
   kLoading = 1u << 8,
+  kNoMulti = 1u << 9,   ///< refused inside MULTI ("Command not allowed inside a transaction")
+  kPubsubOk = 1u << 10,     ///< allowed in a RESP2 connection with subscriptions
+  kStale = 1u << 11,
+  kNoScript = 1u << 12,
+  kContainer = 1u << 13,  ///< has subcommands (CLIENT, CONFIG, ...): CLIENT LIST shows cmd=name|sub
 };
 
 /// One entry of the command table (Redis's redisCommand).
@@ -271,6 +363,8 @@ struct Command {
   CommandProc proc;
   int first_key, last_key, key_step;
   mutable long long calls = 0;
+  mutable long long rejected_calls = 0;  ///< refused before running (arity, auth, MULTI, OOM)
+  mutable long long failed_calls = 0;    ///< ran and replied an error
 };
 
 /// The command table, for COMMAND and dispatch.
@@ -290,9 +384,41 @@ inline void reply_wrongtype(Client& c) {
 }
 inline void reply_int(Client& c, long long n) { detail::resp::add_int(c.out, n); }
 inline void reply_bulk(Client& c, std::string_view s) { detail::resp::add_bulk(c.out, s); }
-inline void reply_nil(Client& c) { c.out.append("$-1\r\n", 5); }
-inline void reply_nil_array(Client& c) { c.out.append("*-1\r\n", 5); }
+/// A null: `$-1` in RESP2, `_` in RESP3.
+inline void reply_nil(Client& c) {
+  if (c.resp == 3)
+    c.out.append("_\r\n", 3);
+  else
+    c.out.append("$-1\r\n", 5);
+}
+/// A null array: `*-1` in RESP2, `_` in RESP3.
+inline void reply_nil_array(Client& c) {
+  if (c.resp == 3)
+    c.out.append("_\r\n", 3);
+  else
+    c.out.append("*-1\r\n", 5);
+}
 inline void reply_array(Client& c, std::size_t n) { detail::resp::add_array(c.out, n); }
+/// The header of a RESP3 aggregate (`%`, `~`, `>`), or of a RESP2 array of `n * mult` elements.
+inline void reply_aggregate(Client& c, char resp3_type, std::size_t n, std::size_t mult) {
+  if (c.resp == 3) {
+    c.out += resp3_type;
+    c.out += std::to_string(n);
+    c.out.append("\r\n", 2);
+  } else {
+    detail::resp::add_array(c.out, n * mult);
+  }
+}
+/// A map of `n` key/value pairs (RESP2: an array of 2n).
+inline void reply_map(Client& c, std::size_t n) { reply_aggregate(c, '%', n, 2); }
+/// A set of `n` members (RESP2: an array).
+inline void reply_set(Client& c, std::size_t n) { reply_aggregate(c, '~', n, 1); }
+/// A push message of `n` elements (RESP2: an array).
+inline void reply_push(Client& c, std::size_t n) { reply_aggregate(c, '>', n, 1); }
+/// A verbatim text (RESP3 `=len txt:...`, RESP2 a bulk string).
+void reply_verbatim(Client& c, std::string_view text);
+/// A double (RESP3 `,`; RESP2 a bulk string), formatted as Redis does (%.17g, inf, -inf).
+void reply_double(Client& c, double d);
 inline void reply_simple(Client& c, std::string_view s) { detail::resp::add_simple(c.out, s); }
 void reply_not_integer(Client& c);
 void reply_syntax_error(Client& c);
@@ -310,21 +436,37 @@ IPCKIT_CMD(cmd_scan); IPCKIT_CMD(cmd_rename); IPCKIT_CMD(cmd_renamenx); IPCKIT_C
 IPCKIT_CMD(cmd_flushall); IPCKIT_CMD(cmd_expire); IPCKIT_CMD(cmd_pexpire); IPCKIT_CMD(cmd_expireat);
 IPCKIT_CMD(cmd_pexpireat); IPCKIT_CMD(cmd_ttl); IPCKIT_CMD(cmd_pttl); IPCKIT_CMD(cmd_persist);
 IPCKIT_CMD(cmd_select);
+IPCKIT_CMD(cmd_flushdb); IPCKIT_CMD(cmd_swapdb); IPCKIT_CMD(cmd_move); IPCKIT_CMD(cmd_copy);
+IPCKIT_CMD(cmd_randomkey); IPCKIT_CMD(cmd_expiretime); IPCKIT_CMD(cmd_pexpiretime); IPCKIT_CMD(cmd_object);
+IPCKIT_CMD(cmd_touch); IPCKIT_CMD(cmd_wait); IPCKIT_CMD(cmd_unlink); IPCKIT_CMD(cmd_sscan);
 // t_string.cpp
 IPCKIT_CMD(cmd_get); IPCKIT_CMD(cmd_set); IPCKIT_CMD(cmd_setnx); IPCKIT_CMD(cmd_getset);
 IPCKIT_CMD(cmd_mget); IPCKIT_CMD(cmd_mset); IPCKIT_CMD(cmd_msetnx); IPCKIT_CMD(cmd_incr);
 IPCKIT_CMD(cmd_decr); IPCKIT_CMD(cmd_incrby); IPCKIT_CMD(cmd_decrby); IPCKIT_CMD(cmd_incrbyfloat);
 IPCKIT_CMD(cmd_append); IPCKIT_CMD(cmd_strlen); IPCKIT_CMD(cmd_getdel);
+IPCKIT_CMD(cmd_getex); IPCKIT_CMD(cmd_setex); IPCKIT_CMD(cmd_psetex); IPCKIT_CMD(cmd_setrange);
+IPCKIT_CMD(cmd_getrange); IPCKIT_CMD(cmd_substr); IPCKIT_CMD(cmd_setbit); IPCKIT_CMD(cmd_getbit);
+IPCKIT_CMD(cmd_bitcount); IPCKIT_CMD(cmd_lcs);
 // t_hash.cpp
 IPCKIT_CMD(cmd_hset); IPCKIT_CMD(cmd_hmset); IPCKIT_CMD(cmd_hget); IPCKIT_CMD(cmd_hmget);
 IPCKIT_CMD(cmd_hdel); IPCKIT_CMD(cmd_hexists); IPCKIT_CMD(cmd_hlen); IPCKIT_CMD(cmd_hkeys);
 IPCKIT_CMD(cmd_hvals); IPCKIT_CMD(cmd_hgetall); IPCKIT_CMD(cmd_hincrby); IPCKIT_CMD(cmd_hincrbyfloat);
-IPCKIT_CMD(cmd_hsetnx); IPCKIT_CMD(cmd_hscan); IPCKIT_CMD(cmd_hstrlen);
+IPCKIT_CMD(cmd_hsetnx); IPCKIT_CMD(cmd_hscan); IPCKIT_CMD(cmd_hstrlen); IPCKIT_CMD(cmd_hrandfield);
 // t_list.cpp
 IPCKIT_CMD(cmd_lpush); IPCKIT_CMD(cmd_rpush); IPCKIT_CMD(cmd_lpushx); IPCKIT_CMD(cmd_rpushx);
 IPCKIT_CMD(cmd_lpop); IPCKIT_CMD(cmd_rpop); IPCKIT_CMD(cmd_llen); IPCKIT_CMD(cmd_lindex);
 IPCKIT_CMD(cmd_lset); IPCKIT_CMD(cmd_lrange); IPCKIT_CMD(cmd_linsert); IPCKIT_CMD(cmd_lrem);
 IPCKIT_CMD(cmd_ltrim); IPCKIT_CMD(cmd_blpop); IPCKIT_CMD(cmd_brpop);
+IPCKIT_CMD(cmd_lmove); IPCKIT_CMD(cmd_blmove); IPCKIT_CMD(cmd_rpoplpush); IPCKIT_CMD(cmd_brpoplpush);
+IPCKIT_CMD(cmd_lmpop); IPCKIT_CMD(cmd_blmpop); IPCKIT_CMD(cmd_lpos);
+// t_set.cpp
+IPCKIT_CMD(cmd_sadd); IPCKIT_CMD(cmd_srem); IPCKIT_CMD(cmd_smembers); IPCKIT_CMD(cmd_sismember);
+IPCKIT_CMD(cmd_smismember); IPCKIT_CMD(cmd_scard); IPCKIT_CMD(cmd_spop); IPCKIT_CMD(cmd_srandmember);
+IPCKIT_CMD(cmd_smove); IPCKIT_CMD(cmd_sinter); IPCKIT_CMD(cmd_sinterstore); IPCKIT_CMD(cmd_sunion);
+IPCKIT_CMD(cmd_sunionstore); IPCKIT_CMD(cmd_sdiff); IPCKIT_CMD(cmd_sdiffstore); IPCKIT_CMD(cmd_sintercard);
+// pubsub.cpp
+IPCKIT_CMD(cmd_subscribe); IPCKIT_CMD(cmd_psubscribe); IPCKIT_CMD(cmd_unsubscribe);
+IPCKIT_CMD(cmd_punsubscribe); IPCKIT_CMD(cmd_publish); IPCKIT_CMD(cmd_pubsub);
 // multi.cpp
 IPCKIT_CMD(cmd_multi); IPCKIT_CMD(cmd_exec); IPCKIT_CMD(cmd_discard); IPCKIT_CMD(cmd_watch);
 IPCKIT_CMD(cmd_unwatch);
@@ -333,7 +475,7 @@ IPCKIT_CMD(cmd_save); IPCKIT_CMD(cmd_bgsave); IPCKIT_CMD(cmd_lastsave); IPCKIT_C
 // server.cpp
 IPCKIT_CMD(cmd_ping); IPCKIT_CMD(cmd_echo); IPCKIT_CMD(cmd_auth); IPCKIT_CMD(cmd_hello);
 IPCKIT_CMD(cmd_info); IPCKIT_CMD(cmd_shutdown); IPCKIT_CMD(cmd_client); IPCKIT_CMD(cmd_command);
-IPCKIT_CMD(cmd_config); IPCKIT_CMD(cmd_quit); IPCKIT_CMD(cmd_time);
+IPCKIT_CMD(cmd_config); IPCKIT_CMD(cmd_quit); IPCKIT_CMD(cmd_time); IPCKIT_CMD(cmd_reset);
 #undef IPCKIT_CMD
 
 // ---- the server ----
@@ -366,20 +508,33 @@ class Server {
   int run();
 
   // ---- used by command handlers ----
-  Db db;
+  Db db;  ///< every database; the running command's (its client's SELECT) is selected
   const Options& options() const noexcept { return m_opts; }
+  /// The options CONFIG SET changes.
+  Options& mutable_options() noexcept { return m_opts; }
   /// A key changed: counts a change for autosave and invalidates WATCHes on it.
   void modified(std::string_view key);
-  /// Every key changed (FLUSHALL).
-  void modified_all();
+  /// Every key of database `db` changed (FLUSHDB, SWAPDB); -1 = of every database (FLUSHALL).
+  void modified_all(int db = -1);
   /// Elements were pushed to `key`: clients blocked on it are served after this command.
   void list_pushed(std::string_view key);
-  /// Blocks `c` on `keys` until an element arrives or `deadline_ms` (0 = forever).
+  /// Blocks `c` on `keys` (of its database) until an element arrives or `deadline_ms` (0 = forever).
   void block_client(Client& c, Args keys, long long deadline_ms, bool left);
+  /// Blocks `c` (WAIT) until `deadline_ms` (0 = forever), then replies 0.
+  void block_for_wait(Client& c, long long deadline_ms);
+  /// Databases `a` and `b` were swapped: clients blocked on their lists may be served.
+  void db_swapped(int a, int b);
+  /// Logs `argv` to the append-only log for the selected database (a SELECT first when needed).
+  void propagate(const std::vector<std::string>& argv);
   /// Starts a shutdown; `save` = -1 default, 0 NOSAVE, 1 SAVE. Returns false (and replies) on failure.
   bool request_shutdown(Client* c, int save);
   /// Runs a request (arity, auth, MULTI queueing, OOM check, dispatch, append-only logging).
   void execute(Client& c, Args argv);
+  /// Replies the error `msg` (with its code) for a command refused before it ran, counts it
+  /// (rejected_calls, errorstats) and aborts the client's transaction (EXECABORT).
+  void reject(Client& c, std::string_view msg);
+  /// Counts one error reply under its code (INFO errorstats); `msg` starts with the code.
+  void count_error(std::string_view msg);
   /// Runs a command without the MULTI/auth checks (EXEC, replay).
   void call(Client& c, const Command& cmd, Args argv);
   /// Looks a command up by name, any case.
@@ -396,6 +551,10 @@ class Server {
   std::string info(std::string_view section);
   /// CLIENT LIST text.
   std::string client_list();
+  /// One client's CLIENT LIST line (CLIENT INFO).
+  std::string client_info(const Client& k) const;
+  /// Clients with at least one subscription.
+  std::size_t pubsub_client_count() const noexcept { return m_pubsub_clients; }
   /// Memory in use (malloc's view), refreshed now.
   std::size_t used_memory();
   /// Drops every WATCH of `c` (and its dirty flag).
@@ -417,6 +576,20 @@ class Server {
   bool last_aof_rewrite_ok = true;
   long long stat_commands = 0, stat_connections = 0, stat_rejected = 0, stat_expired = 0;
   long long stat_hits = 0, stat_misses = 0;
+  long long stat_rejected_calls = 0, stat_total_errors = 0;
+  // ---- pub/sub (pubsub.cpp) ----
+  /// Subscribes `c` to `channel` (pattern when `pattern`); false when it already was.
+  bool pubsub_subscribe(Client& c, std::string_view channel, bool pattern);
+  /// Unsubscribes `c` from `channel`; false when it was not subscribed.
+  bool pubsub_unsubscribe(Client& c, std::string_view channel, bool pattern);
+  /// Delivers `msg` on `channel` to its subscribers and matching patterns; returns how many got it.
+  long long pubsub_publish(std::string_view channel, std::string_view msg);
+  /// Drops every subscription of `c` without replying (close, RESET).
+  void pubsub_drop_client(Client& c);
+  const StrMap<std::vector<Client*>>& pubsub_channels() const noexcept { return m_channels; }
+  std::size_t pubsub_pattern_count() const noexcept { return m_patterns.size(); }
+  /// The errors replied since start or CONFIG RESETSTAT, by code (INFO errorstats).
+  std::map<std::string, long long>& errorstats() noexcept { return m_errorstats; }
   long long start_ms = 0;
   long long total_changes = 0;       ///< keyspace changes since start (never reset)
   std::string auth_password() const { return m_opts.requirepass; }
@@ -479,7 +652,11 @@ class Server {
   StrMap<std::deque<Client*>> m_blocking;  // key -> clients blocked on it, FIFO
   std::vector<std::string> m_ready_keys;
   std::set<std::pair<long long, Client*>> m_block_timeouts;
-  StrMap<std::vector<Client*>> m_watched;  // key -> clients WATCHing it
+  StrMap<std::vector<Client*>> m_watched;  // db-qualified key -> clients WATCHing it
+  StrMap<std::vector<Client*>> m_channels; // channel -> subscribers, in subscription order
+  std::map<std::string, std::vector<Client*>> m_patterns;  // pattern -> subscribers
+  std::map<std::string, long long> m_errorstats;
+  int m_aof_db = -1;  // the database the append-only log's last SELECT chose (-1 = none yet)
   StrMap<const Command*> m_commands;
   bool m_shutdown = false;
   int m_shutdown_save = -1;
@@ -488,6 +665,8 @@ class Server {
   bool m_was_busy = false;
   int m_spin_backoff = 0;  // sleeps left without busy-polling
   std::size_t m_used_memory = 0;
+  std::size_t m_used_memory_peak = 0;
+  std::size_t m_pubsub_clients = 0;
   long long m_mem_checked_at = 0;
   // append-only log
   int m_aof_fd = -1;

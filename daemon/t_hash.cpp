@@ -3,6 +3,7 @@
 
 #include <climits>
 #include <cmath>
+#include <strings.h>
 
 namespace ipc::managerd {
 
@@ -178,8 +179,12 @@ void hgetall_generic(Server& srv, Client& c, Args argv, bool keys, bool vals) {
   bool bad;
   Hash* h = find_hash(srv, c, argv[1], bad);
   if (bad) return;
-  if (!h) return reply_array(c, 0);
-  reply_array(c, h->size() * ((keys ? 1 : 0) + (vals ? 1 : 0)));
+  bool map = keys && vals;  // HGETALL: a map in RESP3
+  if (!h) return map ? reply_map(c, 0) : reply_array(c, 0);
+  if (map)
+    reply_map(c, h->size());
+  else
+    reply_array(c, h->size());
   h->for_each([&](std::string_view k, std::string_view v) {
     if (keys) reply_bulk(c, k);
     if (vals) reply_bulk(c, v);
@@ -239,6 +244,54 @@ void cmd_hincrbyfloat(Server& srv, Client& c, Args argv) {
   srv.modified(argv[1]);
   reply_bulk(c, text);
   c.propagate.push_back({"HSET", std::string(argv[1]), std::string(argv[2]), text});
+}
+
+}  // namespace ipc::managerd
+
+namespace ipc::managerd {
+
+/* HRANDFIELD <key> [<count> [WITHVALUES]] */
+void cmd_hrandfield(Server& srv, Client& c, Args argv) {
+  long long count = 0;
+  bool withvalues = false;
+  if (argv.size() >= 3) {
+    if (!parse_ll(argv[2], count) || count == LLONG_MIN) return reply_not_integer(c);
+    if (argv.size() > 4 || (argv.size() == 4 && !(argv[3].size() == 10 && ::strncasecmp(argv[3].data(), "withvalues", 10) == 0)))
+      return reply_syntax_error(c);
+    if (argv.size() == 4) {
+      withvalues = true;
+      if (count < -LLONG_MAX / 2 || count > LLONG_MAX / 2) return reply_err(c, "value is out of range");
+    }
+  }
+  bool bad;
+  Hash* h = find_typed<Type::hash>(srv, c, argv[1], bad);
+  if (bad) return;
+  std::vector<std::pair<std::string_view, std::string_view>> all;
+  if (h) {
+    all.reserve(h->size());
+    h->for_each([&](std::string_view f, std::string_view v) { all.emplace_back(f, v); });
+  }
+  if (argv.size() == 2) {
+    if (!h) return reply_nil(c);
+    return reply_bulk(c, all[random_index(all.size())].first);
+  }
+  if (!h || count == 0) return reply_array(c, 0);
+  auto emit = [&](const std::pair<std::string_view, std::string_view>& fv) {
+    if (withvalues && c.resp == 3) reply_array(c, 2);
+    reply_bulk(c, fv.first);
+    if (withvalues) reply_bulk(c, fv.second);
+  };
+  auto header = [&](std::size_t n) { reply_array(c, withvalues && c.resp == 2 ? n * 2 : n); };
+  if (count < 0) {  // repeats allowed
+    header(static_cast<std::size_t>(-count));
+    for (long long i = 0; i < -count; ++i) emit(all[random_index(all.size())]);
+    return;
+  }
+  std::size_t n = std::min(static_cast<std::size_t>(count), all.size());
+  if (n < all.size())  // a partial Fisher-Yates shuffle picks n distinct fields
+    for (std::size_t i = 0; i < n; ++i) std::swap(all[i], all[i + random_index(all.size() - i)]);
+  header(n);
+  for (std::size_t i = 0; i < n; ++i) emit(all[i]);
 }
 
 }  // namespace ipc::managerd

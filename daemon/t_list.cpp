@@ -235,13 +235,84 @@ void cmd_ltrim(Server& srv, Client& c, Args argv) {
 
 namespace {
 
+// Parses a blocking timeout in seconds (a float); false after replying when it is bad.
+bool parse_timeout(Client& c, std::string_view s, long long& deadline_ms) {
+  long double secs;
+  if (!parse_long_double(s, secs) || std::isinf(secs) || secs * 1000 > static_cast<long double>(LLONG_MAX / 2)) {
+    reply_err(c, "timeout is not a float or out of range");
+    return false;
+  }
+  if (secs < 0) {
+    reply_err(c, "timeout is negative");
+    return false;
+  }
+  long long ms = static_cast<long long>(std::ceil(secs * 1000));
+  deadline_ms = ms > 0 ? now_ms() + ms : 0;
+  return true;
+}
+
+// LEFT/RIGHT; false when it is neither.
+bool parse_where(std::string_view s, bool& left) {
+  if (s.size() == 4 && ::strncasecmp(s.data(), "left", 4) == 0) {
+    left = true;
+    return true;
+  }
+  if (s.size() == 5 && ::strncasecmp(s.data(), "right", 5) == 0) {
+    left = false;
+    return true;
+  }
+  return false;
+}
+
+std::string pop_one(List& l, bool left) {
+  std::string v;
+  if (left) {
+    v = std::move(l.front());
+    l.pop_front();
+  } else {
+    v = std::move(l.back());
+    l.pop_back();
+  }
+  return v;
+}
+
+// Pops up to `count` elements of the list at `key` (which exists and is not empty) and replies
+// [key, [elements]] (LMPOP's shape); logs it as LPOP/RPOP key count.
+void mpop_reply(Server& srv, Client& c, std::string_view key, List& l, bool left, long long count) {
+  std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(count), l.size());
+  reply_array(c, 2);
+  reply_bulk(c, key);
+  reply_array(c, n);
+  for (std::size_t i = 0; i < n; ++i) reply_bulk(c, pop_one(l, left));
+  c.propagate.push_back({left ? "LPOP" : "RPOP", std::string(key), std::to_string(n)});
+  if (l.empty()) srv.db.remove(key);
+  srv.modified(key);
+}
+
+// LMOVE's work once `src` holds a non-empty list: moves one element to `dst` (created when
+// missing) and replies it. The caller checked `dst`'s type.
+void move_element(Server& srv, Client& c, std::string_view src, List& l, std::string_view dst, bool from_left,
+                  bool to_left) {
+  std::string v = pop_one(l, from_left);
+  if (l.empty()) srv.db.remove(src);
+  srv.modified(src);
+  Value* d = srv.db.find(dst);
+  List& out = d ? d->list() : srv.db.add(dst, Type::list).list();
+  reply_bulk(c, v);
+  if (to_left)
+    out.push_front(std::move(v));
+  else
+    out.push_back(std::move(v));
+  srv.modified(dst);
+  srv.list_pushed(dst);
+  c.propagate.push_back({"LMOVE", std::string(src), std::string(dst), from_left ? "LEFT" : "RIGHT",
+                         to_left ? "LEFT" : "RIGHT"});
+}
+
 // BLPOP/BRPOP (Redis blockingPopGenericCommand).
 void bpop_generic(Server& srv, Client& c, Args argv, bool left) {
-  long double secs;
-  if (!parse_long_double(argv.back(), secs) || std::isinf(secs) || secs * 1000 > static_cast<long double>(LLONG_MAX / 2))
-    return reply_err(c, "timeout is not a float or out of range");
-  if (secs < 0) return reply_err(c, "timeout is negative");
-  long long ms = static_cast<long long>(std::ceil(secs * 1000));
+  long long deadline;
+  if (!parse_timeout(c, argv.back(), deadline)) return;
   Args keys = argv.subspan(1, argv.size() - 2);
   for (auto key : keys) {
     Value* v = srv.db.find(key);
@@ -257,7 +328,60 @@ void bpop_generic(Server& srv, Client& c, Args argv, bool left) {
     return;
   }
   if (c.in_exec) return reply_nil_array(c);  // inside MULTI/EXEC a blocking pop does not block
-  srv.block_client(c, keys, ms > 0 ? now_ms() + ms : 0, left);
+  srv.block_client(c, keys, deadline, left);
+}
+
+// LMOVE/BLMOVE/RPOPLPUSH/BRPOPLPUSH; `timeout` empty = not blocking.
+void lmove_generic(Server& srv, Client& c, std::string_view src, std::string_view dst, bool from_left, bool to_left,
+                   std::string_view timeout) {
+  long long deadline = 0;
+  if (!timeout.empty() && !parse_timeout(c, timeout, deadline)) return;
+  bool bad;
+  List* l = find_list(srv, c, src, bad);
+  if (bad) return;
+  if (!l) {
+    if (timeout.empty() || c.in_exec) return reply_nil(c);
+    std::string_view one[] = {src};
+    srv.block_client(c, one, deadline, from_left);
+    c.block_target.assign(dst);
+    c.block_target_left = to_left;
+    return;
+  }
+  Value* d = srv.db.find(dst);
+  if (d && d->type() != Type::list) return reply_wrongtype(c);
+  move_element(srv, c, src, *l, dst, from_left, to_left);
+}
+
+// LMPOP/BLMPOP: argv[first] is numkeys.
+void lmpop_generic(Server& srv, Client& c, Args argv, std::size_t first, long long deadline, bool blocking) {
+  long long numkeys;
+  if (!parse_ll(argv[first], numkeys) || numkeys <= 0)
+    return reply_err(c, "numkeys should be greater than 0");
+  if (numkeys > static_cast<long long>(argv.size() - first - 1))
+    return reply_syntax_error(c);
+  std::size_t where_at = first + 1 + static_cast<std::size_t>(numkeys);
+  bool left;
+  if (where_at >= argv.size() || !parse_where(argv[where_at], left)) return reply_syntax_error(c);
+  long long count = -1;
+  for (std::size_t i = where_at + 1; i < argv.size(); ++i) {
+    if (argv[i].size() == 5 && ::strncasecmp(argv[i].data(), "count", 5) == 0 && i + 1 < argv.size() &&
+        count == -1) {
+      if (!parse_ll(argv[++i], count) || count <= 0) return reply_err(c, "count should be greater than 0");
+    } else {
+      return reply_syntax_error(c);
+    }
+  }
+  if (count == -1) count = 1;
+  Args keys = argv.subspan(first + 1, static_cast<std::size_t>(numkeys));
+  for (auto key : keys) {
+    Value* v = srv.db.find(key);
+    if (!v) continue;
+    if (v->type() != Type::list) return reply_wrongtype(c);
+    return mpop_reply(srv, c, key, v->list(), left, count);
+  }
+  if (!blocking || c.in_exec) return reply_nil_array(c);
+  srv.block_client(c, keys, deadline, left);
+  c.block_count = count;
 }
 
 }  // namespace
@@ -267,22 +391,109 @@ void cmd_blpop(Server& srv, Client& c, Args argv) { bpop_generic(srv, c, argv, t
 /* BRPOP <key> [<key> ...] <timeout> */
 void cmd_brpop(Server& srv, Client& c, Args argv) { bpop_generic(srv, c, argv, false); }
 
+/* LMOVE <source> <destination> <LEFT | RIGHT> <LEFT | RIGHT> */
+void cmd_lmove(Server& srv, Client& c, Args argv) {
+  bool from, to;
+  if (!parse_where(argv[3], from) || !parse_where(argv[4], to)) return reply_syntax_error(c);
+  lmove_generic(srv, c, argv[1], argv[2], from, to, {});
+}
+
+/* BLMOVE <source> <destination> <LEFT | RIGHT> <LEFT | RIGHT> <timeout> */
+void cmd_blmove(Server& srv, Client& c, Args argv) {
+  bool from, to;
+  if (!parse_where(argv[3], from) || !parse_where(argv[4], to)) return reply_syntax_error(c);
+  lmove_generic(srv, c, argv[1], argv[2], from, to, argv[5]);
+}
+
+/* RPOPLPUSH <source> <destination> */
+void cmd_rpoplpush(Server& srv, Client& c, Args argv) { lmove_generic(srv, c, argv[1], argv[2], false, true, {}); }
+
+/* BRPOPLPUSH <source> <destination> <timeout> */
+void cmd_brpoplpush(Server& srv, Client& c, Args argv) {
+  lmove_generic(srv, c, argv[1], argv[2], false, true, argv[3]);
+}
+
+/* LMPOP <numkeys> <key> [<key> ...] <LEFT | RIGHT> [COUNT <count>] */
+void cmd_lmpop(Server& srv, Client& c, Args argv) { lmpop_generic(srv, c, argv, 1, 0, false); }
+
+/* BLMPOP <timeout> <numkeys> <key> [<key> ...] <LEFT | RIGHT> [COUNT <count>] */
+void cmd_blmpop(Server& srv, Client& c, Args argv) {
+  long long deadline;
+  if (!parse_timeout(c, argv[1], deadline)) return;
+  lmpop_generic(srv, c, argv, 2, deadline, true);
+}
+
+/* LPOS <key> <element> [RANK <rank>] [COUNT <num-matches>] [MAXLEN <len>] */
+void cmd_lpos(Server& srv, Client& c, Args argv) {
+  long long rank = 1, count = -1, maxlen = 0;
+  for (std::size_t i = 3; i < argv.size(); ++i) {
+    std::string o(argv[i]);
+    for (auto& ch : o) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    bool more = i + 1 < argv.size();
+    if (o == "RANK" && more) {
+      if (!parse_long(c, argv[++i], rank)) return;
+      if (rank == LLONG_MIN) rank = -1;  // Redis negates it, overflows and ends up counting from the tail
+      if (rank == 0)
+        return reply_err(c, "RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
+                            "or use negative to start from the end of the list");
+    } else if (o == "COUNT" && more) {
+      if (!parse_long(c, argv[++i], count)) return;
+      if (count < 0) return reply_err(c, "COUNT can't be negative");
+    } else if (o == "MAXLEN" && more) {
+      if (!parse_long(c, argv[++i], maxlen)) return;
+      if (maxlen < 0) return reply_err(c, "MAXLEN can't be negative");
+    } else {
+      return reply_syntax_error(c);
+    }
+  }
+  bool bad;
+  List* l = find_list(srv, c, argv[1], bad);
+  if (bad) return;
+  if (!l) return count >= 0 ? reply_array(c, 0) : reply_nil(c);
+  std::vector<long long> hits;
+  long long n = static_cast<long long>(l->size());
+  long long skip = (rank < 0 ? -rank : rank) - 1;
+  for (long long k = 0; k < n && (maxlen == 0 || k < maxlen); ++k) {
+    long long idx = rank > 0 ? k : n - 1 - k;
+    if ((*l)[static_cast<std::size_t>(idx)] != argv[2]) continue;
+    if (skip > 0) {
+      --skip;
+      continue;
+    }
+    hits.push_back(idx);
+    if (count < 0 || (count > 0 && static_cast<long long>(hits.size()) >= count)) break;
+  }
+  if (count < 0) return hits.empty() ? reply_nil(c) : reply_int(c, hits[0]);
+  reply_array(c, hits.size());
+  for (long long h : hits) reply_int(c, h);
+}
+
 // ---- blocking machinery (Redis blocked.c) ----
 
 void Server::block_client(Client& c, Args keys, long long deadline_ms, bool left) {
   c.blocked = true;
+  c.block_wait = false;
   c.block_left = left;
   c.block_deadline = deadline_ms;
+  c.block_db = c.db;
+  c.block_target.clear();
+  c.block_count = 0;
   c.blocked_keys.clear();
   for (auto k : keys) {
-    if (std::find(c.blocked_keys.begin(), c.blocked_keys.end(), k) != c.blocked_keys.end()) continue;
-    c.blocked_keys.emplace_back(k);
-    auto it = m_blocking.find(k);
-    if (it == m_blocking.end()) it = m_blocking.emplace(std::string(k), std::deque<Client*>{}).first;
+    std::string q = db_key(c.db, k);
+    if (std::find(c.blocked_keys.begin(), c.blocked_keys.end(), q) != c.blocked_keys.end()) continue;
+    auto it = m_blocking.find(q);
+    if (it == m_blocking.end()) it = m_blocking.emplace(q, std::deque<Client*>{}).first;
     it->second.push_back(&c);
+    c.blocked_keys.push_back(std::move(q));
   }
   if (deadline_ms) m_block_timeouts.emplace(deadline_ms, &c);
   ++m_nblocked;
+}
+
+void Server::block_for_wait(Client& c, long long deadline_ms) {
+  block_client(c, {}, deadline_ms, true);
+  c.block_wait = true;
 }
 
 void Server::unblock_client(Client& c) {
@@ -290,6 +501,7 @@ void Server::unblock_client(Client& c) {
   remove_from_index(m_blocking, c.blocked_keys, &c);
   if (c.block_deadline) m_block_timeouts.erase({c.block_deadline, &c});
   c.blocked = false;
+  c.block_wait = false;
   c.blocked_keys.clear();
   --m_nblocked;
   if (!c.closing) m_unblocked.push_back(&c);
@@ -297,41 +509,76 @@ void Server::unblock_client(Client& c) {
 
 void Server::list_pushed(std::string_view key) {
   if (m_blocking.empty() || m_loading) return;
-  if (m_blocking.find(key) == m_blocking.end()) return;
-  if (std::find(m_ready_keys.begin(), m_ready_keys.end(), key) == m_ready_keys.end())
-    m_ready_keys.emplace_back(key);
+  std::string q = db_key(db.selected(), key);
+  if (m_blocking.find(q) == m_blocking.end()) return;
+  if (std::find(m_ready_keys.begin(), m_ready_keys.end(), q) == m_ready_keys.end()) m_ready_keys.push_back(std::move(q));
+}
+
+void Server::db_swapped(int a, int b) {
+  if (m_blocking.empty()) return;
+  int keep = db.selected();
+  for (auto& [q, clients] : m_blocking) {
+    auto [d, key] = split_db_key(q);
+    if (d != a && d != b) continue;
+    db.select(d);
+    Value* v = db.find(key);
+    if (v && v->type() == Type::list) list_pushed(key);
+  }
+  db.select(keep);
 }
 
 void Server::serve_ready_lists() {
+  int keep = db.selected();
   while (!m_ready_keys.empty()) {
     std::vector<std::string> keys;
     keys.swap(m_ready_keys);
-    for (auto& key : keys) {
+    for (auto& q : keys) {
+      auto [d, key] = split_db_key(q);
+      db.select(d);
       for (;;) {
-        auto bit = m_blocking.find(key);
+        auto bit = m_blocking.find(q);
         if (bit == m_blocking.end() || bit->second.empty()) break;
         Value* v = db.find(key);
         if (!v || v->type() != Type::list || v->list().empty()) break;
         Client* c = bit->second.front();  // FIFO: the longest waiting client first
         List& l = v->list();
-        reply_array(*c, 2);
-        reply_bulk(*c, key);
-        reply_pop(*c, l, c->block_left);
-        aof_append_strings({c->block_left ? "LPOP" : "RPOP", key});
-        if (l.empty()) db.remove(key);
-        modified(key);
+        std::string k(key);  // the client's blocked_keys own q's storage: copy before unblocking
+        if (!c->block_target.empty()) {
+          Value* dv = db.find(c->block_target);
+          if (dv && dv->type() != Type::list) {
+            reply_wrongtype(*c);
+          } else {
+            std::string target = c->block_target;
+            move_element(*this, *c, k, l, target, c->block_left, c->block_target_left);
+          }
+        } else if (c->block_count > 0) {
+          mpop_reply(*this, *c, k, l, c->block_left, c->block_count);
+        } else {
+          reply_array(*c, 2);
+          reply_bulk(*c, k);
+          reply_pop(*c, l, c->block_left);
+          c->propagate.push_back({c->block_left ? "LPOP" : "RPOP", k});
+          if (l.empty()) db.remove(k);
+          modified(k);
+        }
+        for (auto& p : c->propagate) propagate(p);
+        c->propagate.clear();
         unblock_client(*c);
         queue_write(*c);
       }
     }
   }
+  db.select(keep);
 }
 
 void Server::expire_blocked_clients() {
   long long now = now_ms();
   while (!m_block_timeouts.empty() && m_block_timeouts.begin()->first <= now) {
     Client* c = m_block_timeouts.begin()->second;
-    reply_nil_array(*c);
+    if (c->block_wait)
+      reply_int(*c, 0);
+    else
+      reply_nil_array(*c);
     unblock_client(*c);
     queue_write(*c);
   }

@@ -12,26 +12,80 @@ namespace {
 
 using Script = std::vector<std::vector<std::string>>;
 
-// Splits "SET k v" on spaces ("" stays an empty argument when written as '').
+// Splits "SET k v" on spaces ("" stays an empty argument when written as ''); "\xHH" in a word
+// is the byte HH (so a script can send a NUL inside a value).
 std::vector<std::string> words(const std::string& line) {
   std::vector<std::string> out;
   std::istringstream in(line);
   std::string w;
-  while (in >> w) out.push_back(w == "''" ? std::string() : w);
+  while (in >> w) {
+    if (w == "''") {
+      out.emplace_back();
+      continue;
+    }
+    std::string d;
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      if (w[i] == '\\' && i + 3 < w.size() && w[i + 1] == 'x') {
+        d += static_cast<char>(std::stoi(w.substr(i + 2, 2), nullptr, 16));
+        i += 3;
+      } else {
+        d += w[i];
+      }
+    }
+    out.push_back(std::move(d));
+  }
   return out;
 }
 
+// Runs `lines` against both servers and checks every reply is byte-identical. A line is a
+// command, optionally prefixed:
+//   "@2 CMD ..."  sent on a second connection to each server (a publisher, a pusher);
+//   "~CMD ..."    sent and its reply read but not compared (HELLO: the server names differ);
+//   "&CMD ..."    sent without reading its reply (a blocking command; "#read" gets it later);
+//   "#read N" / "#read @2 N"  reads N more replies (pushed messages) on that connection.
 void compare(const std::vector<std::string>& lines) {
   TempDir dir;
   auto ours = ServerProcess::managerd(dir);
   auto redis = ServerProcess::redis(dir);
   RespClient a(ours.socket()), b(redis.socket());
+  RespClient a2(ours.socket()), b2(redis.socket());
   a.cmd({"FLUSHALL"});
   b.cmd({"FLUSHALL"});
-  for (auto& line : lines) {
+  for (auto& raw : lines) {
+    std::string line = raw;
+    bool second = false, skip = false;
+    if (line.rfind("#read", 0) == 0) {
+      auto args = words(line);
+      second = args.size() > 1 && args[1] == "@2";
+      int n = std::stoi(args.back());
+      for (int i = 0; i < n; ++i) {
+        std::string mine = (second ? a2 : a).read_raw(), theirs = (second ? b2 : b).read_raw();
+        INFO("read after: " << line);
+        CHECK(mine == theirs);
+      }
+      continue;
+    }
+    if (line.rfind("@2 ", 0) == 0) {
+      second = true;
+      line = line.substr(3);
+    }
+    if (line.rfind("~", 0) == 0) {
+      skip = true;
+      line = line.substr(1);
+    }
+    if (line.rfind("&", 0) == 0) {
+      auto args = words(line.substr(1));
+      std::vector<std::string_view> v(args.begin(), args.end());
+      std::string req;
+      ipc::detail::resp::add_command(req, v);
+      (second ? a2 : a).send(req);
+      (second ? b2 : b).send(req);
+      continue;
+    }
     auto args = words(line);
-    std::string mine = a.raw_cmd(args), theirs = b.raw_cmd(args);
-    INFO("command: " << line);
+    std::string mine = (second ? a2 : a).raw_cmd(args), theirs = (second ? b2 : b).raw_cmd(args);
+    if (skip) continue;
+    INFO("command: " << raw);
     CHECK(mine == theirs);
   }
 }
@@ -116,6 +170,146 @@ TEST_CASE("inline commands and pipelined requests reply like redis-server" * doc
   }
   CHECK(a.closed_by_peer());
   CHECK(b.closed_by_peer());
+}
+
+TEST_CASE("commands Redis refuses inside MULTI abort the transaction and SHUTDOWN does not stop the server" * doctest::timeout(120)) {
+  compare({
+      "MULTI", "SET foo bar", "SHUTDOWN", "EXEC", "GET foo", "MULTI", "SAVE", "SET foo baz", "EXEC",
+      "GET foo", "MULTI", "SHUTDOWN NOSAVE", "DISCARD", "MULTI", "MULTI", "EXEC", "MULTI", "WATCH x", "EXEC",
+      "PING", "MULTI", "SUBSCRIBE ch", "EXEC", "UNSUBSCRIBE ch", "MULTI", "SELECT 1", "SET k 1", "SELECT 0",
+      "EXEC", "GET k", "SELECT 1", "GET k", "SELECT 0",
+  });
+}
+
+TEST_CASE("numbers with a NUL inside are refused like redis-server" * doctest::timeout(120)) {
+  compare({
+      "SET f 1\\x002", "INCRBYFLOAT f 1", "INCR f", "INCRBY n 1\\x002", "HSET h f 1\\x002",
+      "HINCRBYFLOAT h f 1", "HINCRBY h f 1", "INCRBYFLOAT nf 1\\x002", "HINCRBYFLOAT h g 1\\x002",
+      "EXPIRE f 1\\x002", "LRANGE l 0 1\\x002", "SELECT 1\\x00", "SETRANGE f 1\\x00 x", "GETRANGE f 0 1\\x00",
+      "SETBIT f 1\\x00 1", "BLPOP l 0.1\\x00",
+  });
+}
+
+TEST_CASE("databases reply exactly like redis-server" * doctest::timeout(120)) {
+  compare({
+      "SELECT 1", "SET a 1", "DBSIZE", "SELECT 0", "DBSIZE", "GET a", "SELECT 16", "SELECT -1", "SELECT x",
+      "SWAPDB 0 1", "GET a", "DBSIZE", "SWAPDB 0 x", "SWAPDB x 0", "SWAPDB 0 99", "SWAPDB 0 0", "MOVE a 1",
+      "MOVE a 1", "MOVE a 0", "MOVE a x", "MOVE a 77", "SELECT 1", "GET a", "SET a 2", "MOVE a 0",
+      "MOVE nokey 0", "SELECT 0", "FLUSHDB", "DBSIZE", "SELECT 1", "DBSIZE", "SET x 1", "COPY x y",
+      "COPY x y", "COPY x y REPLACE", "COPY x x", "COPY x x DB 0", "COPY x y DB x", "COPY x y DB 16",
+      "COPY x y FOO", "SELECT 0", "GET x", "GET y", "FLUSHDB BOGUS", "FLUSHDB SYNC", "SELECT 1", "DBSIZE",
+      "FLUSHALL", "DBSIZE", "SELECT 0", "WATCH w", "SELECT 1", "SET w 1", "SELECT 0", "MULTI", "PING", "EXEC",
+  });
+}
+
+TEST_CASE("new string commands reply exactly like redis-server" * doctest::timeout(120)) {
+  compare({
+      "SET s hello", "GETEX s", "GETEX s EX 100", "TTL s", "GETEX s PERSIST", "TTL s", "GETEX s PX 0",
+      "GETEX s EX abc", "GETEX s NX", "GETEX s EX 10 PX 10", "GETEX nokey EX 10", "GETEX s EXAT 1", "GET s",
+      "RPUSH l a", "GETEX l", "SETEX k 10 v", "TTL k", "SETEX k 0 v", "SETEX k x v", "PSETEX k 100000 v",
+      "TTL k", "PSETEX k -1 v", "SETRANGE sr 5 abc", "GET sr", "SETRANGE sr 0 XY", "SETRANGE sr -1 x",
+      "SETRANGE sr x x", "SETRANGE nokey 0 ''", "EXISTS nokey", "SETRANGE sr 1 ''", "SETRANGE l 0 x",
+      "GETRANGE sr 0 -1", "GETRANGE sr 1 3", "GETRANGE sr -3 -1", "GETRANGE sr -1 -3", "GETRANGE sr 5 1",
+      "GETRANGE nokey 0 -1", "GETRANGE sr x 1", "GETRANGE sr 0 100", "GETRANGE sr -100 -50", "SUBSTR sr 0 2",
+      "GETRANGE l 0 1", "SETBIT b 7 1", "GETBIT b 7", "GETBIT b 6", "GETBIT b 100", "GETBIT nokey 1",
+      "SETBIT b 7 0", "SETBIT b 100 1", "GET b", "SETBIT b -1 1", "SETBIT b x 1", "SETBIT b 1 2",
+      "SETBIT b 1 x", "SETBIT b 4294967296 1", "GETBIT b -1", "SET bc foobar", "BITCOUNT bc",
+      "BITCOUNT bc 0 0", "BITCOUNT bc 1 1", "BITCOUNT bc 1 1 BYTE", "BITCOUNT bc 5 30 BIT",
+      "BITCOUNT bc -1 -2", "BITCOUNT bc 0", "BITCOUNT bc 0 x", "BITCOUNT bc 0 1 FOO", "BITCOUNT nokey",
+      "BITCOUNT l", "BITCOUNT bc -5 -1 BIT", "MSET key1 ohmytext key2 mynewtext", "LCS key1 key2",
+      "LCS key1 key2 LEN", "LCS key1 key2 IDX", "LCS key1 key2 IDX MINMATCHLEN 4",
+      "LCS key1 key2 IDX MINMATCHLEN 4 WITHMATCHLEN", "LCS key1 key2 IDX LEN", "LCS key1 l", "LCS key1 nokey",
+      "LCS key1 key2 FOO", "LCS key1 key2 MINMATCHLEN x", "HSET h a 1 b 2 c 3", "HRANDFIELD nokey",
+      "HRANDFIELD nokey 5", "HRANDFIELD h 0", "HRANDFIELD h 10", "HRANDFIELD h 10 WITHVALUES",
+      "HRANDFIELD h 3 withvalues", "HRANDFIELD h x", "HRANDFIELD h 1 FOO", "HRANDFIELD h 1 WITHVALUES x",
+      "HRANDFIELD l", "HSTRLEN h a", "HSTRLEN h zz",
+  });
+}
+
+TEST_CASE("new list commands reply exactly like redis-server" * doctest::timeout(120)) {
+  compare({
+      "RPUSH src a b c d", "LMOVE src dst LEFT RIGHT", "LMOVE src dst right left", "LMOVE src dst UP LEFT",
+      "LMOVE nokey dst LEFT LEFT", "LRANGE dst 0 -1", "LRANGE src 0 -1", "SET str x",
+      "LMOVE src str LEFT LEFT", "LMOVE str src LEFT LEFT", "RPOPLPUSH src src", "LRANGE src 0 -1",
+      "RPOPLPUSH src dst", "BRPOPLPUSH src dst 0.01", "BRPOPLPUSH nokey dst 0.01",
+      "BLMOVE src dst LEFT LEFT 0.01", "BLMOVE nokey dst LEFT LEFT 0.01", "BLMOVE src dst LEFT LEFT -1",
+      "BLMOVE src dst LEFT LEFT x", "LRANGE dst 0 -1", "RPUSH m1 1 2 3 4 5", "LMPOP 2 nokey m1 LEFT",
+      "LMPOP 2 nokey m1 RIGHT COUNT 2", "LMPOP 2 nokey m1 RIGHT COUNT 10", "LMPOP 1 m1 LEFT",
+      "LMPOP 0 m1 LEFT", "LMPOP x m1 LEFT", "LMPOP 3 m1 LEFT", "LMPOP 1 m1 UP", "LMPOP 1 m1 LEFT COUNT 0",
+      "LMPOP 1 m1 LEFT COUNT x", "LMPOP 1 m1 LEFT COUNT 1 COUNT 2", "LMPOP 1 m1 LEFT FOO", "LMPOP 1 str LEFT",
+      "BLMPOP 0.01 1 m1 LEFT", "RPUSH m1 x", "BLMPOP 0 1 m1 LEFT COUNT 5", "BLMPOP x 1 m1 LEFT",
+      "BLMPOP -1 1 m1 LEFT", "RPUSH p a b c 1 2 3 c c", "LPOS p c", "LPOS p c RANK 2", "LPOS p c RANK -1",
+      "LPOS p c COUNT 0", "LPOS p c COUNT 2", "LPOS p c RANK -2 COUNT 2", "LPOS p c MAXLEN 1",
+      "LPOS p c MAXLEN 3 COUNT 0", "LPOS p zz", "LPOS p zz COUNT 0", "LPOS p c RANK 0", "LPOS p c COUNT -1",
+      "LPOS p c MAXLEN -1", "LPOS p c FOO", "LPOS p c RANK x", "LPOS nokey c", "LPOS nokey c COUNT 0",
+      "LPOS str c", "LPOS p c RANK -9223372036854775808", "@2 &BLMOVE q1 q2 RIGHT LEFT 0", "RPUSH q1 job",
+      "#read @2 1", "LRANGE q2 0 -1", "EXISTS q1", "@2 &BLMPOP 0 2 z1 z2 RIGHT COUNT 3", "RPUSH z2 a b",
+      "#read @2 1", "EXISTS z2", "@2 &BRPOPLPUSH w1 w2 0", "SELECT 1", "RPUSH w1 other-db", "SELECT 0",
+      "RPUSH w1 x", "#read @2 1",
+  });
+}
+
+TEST_CASE("set commands reply exactly like redis-server" * doctest::timeout(120)) {
+  compare({
+      "SADD s 3 1 2", "SADD s 2 4", "SMEMBERS s", "SCARD s", "SISMEMBER s 1", "SISMEMBER s 9",
+      "SMISMEMBER s 1 9 2", "SREM s 1 9", "SMEMBERS s", "SADD t 3 4 5 6", "SINTER s t", "SUNION s t nokey",
+      "SDIFF t s", "SDIFF nokey s", "SINTER s nokey", "SINTERSTORE d s t", "SMEMBERS d",
+      "SUNIONSTORE d s nokey", "SMEMBERS d", "SDIFFSTORE d nokey", "EXISTS d", "SINTERCARD 2 s t",
+      "SINTERCARD 2 s t LIMIT 1", "SINTERCARD 0 s", "SINTERCARD 3 s t", "SINTERCARD 1 s LIMIT -1",
+      "SINTERCARD 1 s FOO", "SINTERCARD x s", "SMOVE s t 2", "SMOVE s t 99", "SMOVE s s 3", "SMOVE nokey t 3",
+      "SET str x", "SMOVE s str 3", "SMOVE str s 3", "SADD str x", "SINTER s str", "SUNIONSTORE str s",
+      "TYPE str", "SPOP nokey", "SPOP nokey 3", "SPOP s 0", "SPOP s -1", "SPOP s x", "SPOP s 100", "EXISTS s",
+      "SADD one a", "SPOP one", "EXISTS one", "SRANDMEMBER nokey", "SRANDMEMBER nokey 5", "SRANDMEMBER t 0",
+      "SRANDMEMBER t 100", "SRANDMEMBER t x", "SRANDMEMBER t 1 2", "SADD i 5 1 3", "SRANDMEMBER i 10",
+      "SSCAN i 0", "SSCAN nokey 0", "SSCAN str 0", "SSCAN i x", "SSCAN i 0 MATCH 1*", "TYPE i",
+      "SCAN 0 TYPE set MATCH i", "SADD w a", "SMEMBERS w", "SREM w a", "EXISTS w", "SADD", "SCARD",
+      "SINTERCARD", "SMISMEMBER s",
+  });
+}
+
+TEST_CASE("pub/sub replies exactly like redis-server in RESP2" * doctest::timeout(120)) {
+  compare({
+      "SUBSCRIBE a b", "#read 1", "PING", "PING hi", "GET k", "PUBLISH a x", "SET k v", "@2 PUBLISH a hello",
+      "#read 1", "@2 PUBLISH b hi", "#read 1", "@2 PUBLISH c nobody", "@2 PUBSUB NUMSUB a b c",
+      "@2 PUBSUB CHANNELS a*", "@2 PUBSUB NUMPAT", "PSUBSCRIBE h*", "@2 PUBSUB NUMPAT",
+      "@2 PUBLISH hello there", "#read 1", "UNSUBSCRIBE a", "UNSUBSCRIBE", "#read 0", "PUNSUBSCRIBE",
+      "UNSUBSCRIBE", "PUNSUBSCRIBE", "GET k", "SUBSCRIBE", "PUBSUB", "PUBSUB FOO", "PUBSUB NUMPAT x",
+      "@2 PUBSUB CHANNELS", "PSUBSCRIBE x* y*", "#read 1", "@2 PUBLISH xy 1", "#read 1", "RESET", "GET k",
+      "@2 PUBSUB NUMPAT",
+  });
+}
+
+TEST_CASE("RESP3 replies exactly like redis-server" * doctest::timeout(120)) {
+  compare({
+      "~HELLO 3", "GET nokey", "HGETALL nokey", "HSET h a 1", "HGETALL h", "HRANDFIELD h 1 WITHVALUES",
+      "HRANDFIELD h -2 WITHVALUES", "HRANDFIELD nokey", "LPOP nokey", "LPOP nokey 2", "BLPOP nokey 0.01",
+      "BLMOVE nokey x LEFT LEFT 0.01", "LMPOP 1 nokey LEFT", "SADD s 1 2 3", "SMEMBERS s", "SMEMBERS nokey",
+      "SINTER s", "SUNION s nokey", "SDIFF s", "SPOP nokey 2", "SPOP s 0", "SRANDMEMBER s 5",
+      "SRANDMEMBER nokey 2", "CONFIG GET maxclients", "CONFIG GET nomatch", "MSET k1 ohmytext k2 mynewtext",
+      "LCS k1 k2 IDX", "LCS k1 k2 IDX WITHMATCHLEN", "MULTI", "GET nokey", "HGETALL h", "EXEC", "EXEC",
+      "SUBSCRIBE a b", "#read 1", "PING", "GET k1", "PSUBSCRIBE x*", "@2 PUBLISH a hi", "#read 1",
+      "@2 PUBLISH xyz hi", "#read 1", "PUBLISH a self", "#read 1", "UNSUBSCRIBE b", "UNSUBSCRIBE", "PUNSUBSCRIBE",
+      "UNSUBSCRIBE", "PUBSUB NUMSUB a", "OBJECT ENCODING nokey", "LPOS nokey x", "GETEX nokey",
+      "EXPIRETIME nokey", "MGET k1 nokey", "HMGET h a zz", "LINDEX nokey 0", "SCAN 0 MATCH nokey",
+      "COMMAND INFO get nosuch", "COMMAND DOCS get", "~HELLO 2", "GET nokey", "HELLO 4", "HELLO x",
+  });
+}
+
+TEST_CASE("key and server commands added for clients reply exactly like redis-server" * doctest::timeout(120)) {
+  compare({
+      "SET k v EX 100", "EXPIRETIME nokey", "PEXPIRETIME nokey", "SET p v", "EXPIRETIME p",
+      "OBJECT ENCODING k", "SET n 12345", "OBJECT ENCODING n",
+      "SET big xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "OBJECT ENCODING big", "RPUSH l a",
+      "OBJECT ENCODING l", "HSET h a 1", "OBJECT ENCODING h", "SADD s 1 2", "OBJECT ENCODING s", "SADD s2 x",
+      "OBJECT ENCODING s2", "OBJECT ENCODING nokey", "OBJECT REFCOUNT nokey", "OBJECT FOO k", "OBJECT",
+      "OBJECT ENCODING", "OBJECT FREQ k", "OBJECT HELP", "TOUCH k p nokey", "UNLINK k p nokey", "WAIT 0 0",
+      "WAIT x 0", "WAIT 0 -1", "WAIT 0 x", "WAIT 1 10", "DEL n big l h s s2", "RANDOMKEY",
+      "SET only 1", "RANDOMKEY", "COMMAND INFO get set blpop subscribe", "COMMAND DOCS lmove hrandfield",
+      "COMMAND COUNT x", "COMMAND BOGUS", "CONFIG GET maxmemory", "CONFIG SET maxmemory 10mb",
+      "CONFIG GET maxmemory", "CONFIG SET maxmemory abc", "CONFIG SET maxmemory 0", "CONFIG SET bogus 1",
+      "CONFIG SET maxclients 0", "CONFIG SET appendfsync sometimes", "CONFIG SET appendfsync no",
+      "CONFIG GET appendfsync", "CONFIG SET maxmemory", "CONFIG GET", "CONFIG RESETSTAT x", "RESET",
+  });
 }
 
 }
