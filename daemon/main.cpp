@@ -74,6 +74,7 @@ int managerd_main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--auto-aof-rewrite-min-size", aof_min, "... and is at least this large (default 64mb)");
   app.add_option("--maxclients", o.maxclients, "Maximum connected clients");
+  app.add_option("--databases", o.databases, "Number of databases (SELECT 0 .. N-1; default 16)")->check(CLI::Range(1, 1000000));
   app.add_option("--maxmemory", maxmemory, "Refuse writes past this much memory (e.g. 100mb); 0 = no limit");
   app.add_option("--proto-max-bulk-len", bulk, "Largest string a request may carry (default 512mb)");
   app.add_option("--client-query-buffer-limit", qbuf, "Largest unparsed input per client (default 1gb)");

@@ -1,0 +1,147 @@
+// ipc-managerd sets against the running daemon: members, random picks, algebra, persistence.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "managerd_support.hpp"
+
+using namespace ipc::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The members of a reply (an array of bulks), sorted.
+std::vector<std::string> sorted(const Reply& r) {
+  std::vector<std::string> out;
+  for (auto& e : r.elements) out.push_back(e.str);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+using Strings = std::vector<std::string>;
+
+}  // namespace
+
+TEST_SUITE("managerd set") {
+
+TEST_CASE("members are added once and removed with the key when the last goes" * doctest::timeout(60)) {
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  RespClient c(srv.socket());
+  CHECK(text(c.cmd({"SADD", "s", "a", "b", "a", "c"})) == "3");
+  CHECK(text(c.cmd({"SADD", "s", "c", "d"})) == "1");
+  CHECK(text(c.cmd({"SCARD", "s"})) == "4");
+  CHECK(sorted(c.cmd({"SMEMBERS", "s"})) == Strings{"a", "b", "c", "d"});
+  CHECK(text(c.cmd({"SMISMEMBER", "s", "a", "z", "d"})) == "[1,0,1]");
+  CHECK(text(c.cmd({"SREM", "s", "a", "b", "c", "z"})) == "3");
+  CHECK(text(c.cmd({"SREM", "s", "d"})) == "1");
+  CHECK(text(c.cmd({"EXISTS", "s"})) == "0");
+  // integer members come back sorted by value, as from Redis's intset
+  CHECK(text(c.cmd({"SADD", "n", "10", "-3", "2", "100"})) == "4");
+  CHECK(text(c.cmd({"SMEMBERS", "n"})) == "[-3,2,10,100]");
+  CHECK(text(c.cmd({"OBJECT", "ENCODING", "n"})) == "intset");
+  CHECK(text(c.cmd({"SADD", "n", "x"})) == "1");
+  CHECK(text(c.cmd({"OBJECT", "ENCODING", "n"})) == "hashtable");
+}
+
+TEST_CASE("SPOP and SRANDMEMBER pick members at random and SPOP removes them" * doctest::timeout(60)) {
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  RespClient c(srv.socket());
+  std::vector<std::string> add{"SADD", "s"};
+  for (int i = 0; i < 100; ++i) add.push_back("m" + std::to_string(i));
+  c.cmd(add);
+  // 200 single picks from 100 members: seeing one member every time would mean no randomness
+  std::set<std::string> seen;
+  for (int i = 0; i < 200; ++i) seen.insert(c.cmd({"SRANDMEMBER", "s"}).str);
+  CHECK(seen.size() > 20);
+  auto distinct = c.cmd({"SRANDMEMBER", "s", "30"});
+  CHECK(distinct.elements.size() == 30);
+  auto picked = sorted(distinct);
+  CHECK(std::set<std::string>(picked.begin(), picked.end()).size() == 30);
+  CHECK(c.cmd({"SRANDMEMBER", "s", "-300"}).elements.size() == 300);  // repeats allowed
+  auto popped = c.cmd({"SPOP", "s", "40"});
+  CHECK(popped.elements.size() == 40);
+  CHECK(text(c.cmd({"SCARD", "s"})) == "60");
+  for (auto& m : popped.elements) CHECK(text(c.cmd({"SISMEMBER", "s", m.str})) == "0");
+  CHECK(c.cmd({"SPOP", "s", "1000"}).elements.size() == 60);
+  CHECK(text(c.cmd({"EXISTS", "s"})) == "0");
+}
+
+TEST_CASE("intersection union and difference with and without STORE" * doctest::timeout(60)) {
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  RespClient c(srv.socket());
+  c.cmd({"SADD", "a", "x", "y", "z"});
+  c.cmd({"SADD", "b", "y", "z", "w"});
+  CHECK(sorted(c.cmd({"SINTER", "a", "b"})) == Strings{"y", "z"});
+  CHECK(sorted(c.cmd({"SUNION", "a", "b", "none"})) == Strings{"w", "x", "y", "z"});
+  CHECK(sorted(c.cmd({"SDIFF", "a", "b"})) == Strings{"x"});
+  CHECK(text(c.cmd({"SINTERCARD", "2", "a", "b", "LIMIT", "1"})) == "1");
+  CHECK(text(c.cmd({"SUNIONSTORE", "u", "a", "b"})) == "4");
+  CHECK(text(c.cmd({"SDIFFSTORE", "u", "a", "a"})) == "0");
+  CHECK(text(c.cmd({"EXISTS", "u"})) == "0");  // an empty result deletes the destination
+  CHECK(text(c.cmd({"SMOVE", "a", "b", "x"})) == "1");
+  CHECK(sorted(c.cmd({"SMEMBERS", "b"})) == Strings{"w", "x", "y", "z"});
+  c.cmd({"SET", "str", "v"});
+  CHECK(text(c.cmd({"SINTER", "a", "str"})).rfind("WRONGTYPE", 0) == 0);
+}
+
+TEST_CASE("SSCAN visits every member of a large set" * doctest::timeout(60)) {
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  RespClient c(srv.socket());
+  std::vector<std::string> add{"SADD", "big"};
+  for (int i = 0; i < 1000; ++i) add.push_back("member-" + std::to_string(i));
+  c.cmd(add);
+  std::set<std::string> seen;
+  std::string cursor = "0";
+  int rounds = 0;
+  do {
+    auto r = c.cmd({"SSCAN", "big", cursor, "COUNT", "50"});
+    cursor = r.elements.at(0).str;
+    for (auto& m : r.elements.at(1).elements) seen.insert(m.str);
+  } while (cursor != "0" && ++rounds < 10000);
+  CHECK(seen.size() == 1000);
+  CHECK(rounds > 1);
+}
+
+TEST_CASE("sets survive a restart through the snapshot and through the append-only log" * doctest::timeout(60)) {
+  TempDir dir;
+  auto snap = (dir / "dump.snap").string();
+  auto aof = (dir / "log.aof").string();
+  SUBCASE("snapshot") {
+    {
+      auto srv = ServerProcess::managerd(dir, {"--snapshot", snap});
+      RespClient c(srv.socket());
+      c.cmd({"SADD", "s", "a", "b", "c"});
+      c.cmd({"SADD", "n", "3", "1", "2"});
+      CHECK(text(c.cmd({"SAVE"})) == "OK");
+      srv.stop();
+    }
+    auto srv = ServerProcess::managerd(dir, {"--snapshot", snap});
+    RespClient c(srv.socket());
+    CHECK(sorted(c.cmd({"SMEMBERS", "s"})) == Strings{"a", "b", "c"});
+    CHECK(text(c.cmd({"SMEMBERS", "n"})) == "[1,2,3]");
+  }
+  SUBCASE("append-only log") {
+    {
+      auto srv = ServerProcess::managerd(dir, {"--appendonly", aof, "--appendfsync", "always"});
+      RespClient c(srv.socket());
+      c.cmd({"SADD", "s", "a", "b", "c", "d"});
+      c.cmd({"SPOP", "s"});
+      c.cmd({"SMOVE", "s", "t", "a"});
+      c.cmd({"SINTERSTORE", "u", "s", "s"});
+      srv.kill9();
+    }
+    auto srv = ServerProcess::managerd(dir, {"--appendonly", aof});
+    RespClient c(srv.socket());
+    CHECK(text(c.cmd({"SCARD", "s"})) == "2");  // a, b, c, d less the popped one less a
+    CHECK(text(c.cmd({"SISMEMBER", "s", "a"})) == "0");
+    CHECK(text(c.cmd({"SMEMBERS", "t"})) == "[a]");
+    CHECK(sorted(c.cmd({"SMEMBERS", "u"})) == sorted(c.cmd({"SMEMBERS", "s"})));
+  }
+}
+
+}
