@@ -277,6 +277,7 @@ void cmd_del(Server& srv, Client& c, Args argv) {
   for (std::size_t i = 1; i < argv.size(); ++i) {
     if (srv.db.find(argv[i]) && srv.db.remove(argv[i])) {
       srv.modified(argv[i]);
+      srv.notify(kNotifyGeneric, "del", argv[i]);
       ++n;
     }
   }
@@ -469,6 +470,8 @@ void rename_generic(Server& srv, Client& c, Args argv, bool nx) {
   if (when >= 0) srv.db.set_expire(argv[2], when);
   srv.modified(argv[1]);
   srv.modified(argv[2]);
+  srv.notify(kNotifyGeneric, "rename_from", argv[1]);
+  srv.notify(kNotifyGeneric, "rename_to", argv[2]);
   if (is_list) srv.list_pushed(argv[2]);
   nx ? reply_int(c, 1) : reply_ok(c);
 }
@@ -578,10 +581,12 @@ void cmd_move(Server& srv, Client& c, Args argv) {
   bool is_list = moved.type() == Type::list;
   srv.db.remove(argv[1]);
   srv.modified(argv[1]);
+  srv.notify(kNotifyGeneric, "move_from", argv[1]);
   srv.db.select(dst);
   srv.db.set(argv[1], std::move(moved));
   if (when >= 0) srv.db.set_expire(argv[1], when);
   srv.modified(argv[1]);
+  srv.notify(kNotifyGeneric, "move_to", argv[1]);
   if (is_list) srv.list_pushed(argv[1]);
   srv.db.select(src);
   reply_int(c, 1);
@@ -629,6 +634,7 @@ void cmd_copy(Server& srv, Client& c, Args argv) {
   srv.db.set(argv[2], std::move(copy));
   if (when >= 0) srv.db.set_expire(argv[2], when);
   srv.modified(argv[2]);
+  srv.notify(kNotifyGeneric, "copy_to", argv[2]);
   if (is_list) srv.list_pushed(argv[2]);
   srv.db.select(src);
   reply_int(c, 1);
@@ -758,9 +764,11 @@ void expire_generic(Server& srv, Client& c, Args argv, long long base, long long
   if (when <= now_ms()) {
     srv.db.remove(argv[1]);
     c.propagate.push_back({"DEL", std::string(argv[1])});
+    srv.notify(kNotifyGeneric, "del", argv[1]);
   } else {
     srv.db.set_expire(argv[1], when);
     c.propagate.push_back({"PEXPIREAT", std::string(argv[1]), std::to_string(when)});
+    srv.notify(kNotifyGeneric, "expire", argv[1]);
   }
   srv.modified(argv[1]);
   reply_int(c, 1);
@@ -808,6 +816,7 @@ void cmd_persist(Server& srv, Client& c, Args argv) {
   if (!srv.db.find(argv[1])) return reply_int(c, 0);
   if (!srv.db.persist(argv[1])) return reply_int(c, 0);
   srv.modified(argv[1]);
+  srv.notify(kNotifyGeneric, "persist", argv[1]);
   reply_int(c, 1);
 }
 

@@ -118,6 +118,60 @@ long long Server::pubsub_publish(std::string_view channel, std::string_view msg)
   return receivers;
 }
 
+// ---- keyspace notifications (Redis notify.c) ----
+
+int keyspace_events_parse(std::string_view s) {
+  int flags = 0;
+  for (char ch : s) {
+    switch (ch) {
+      case 'A': flags |= kNotifyAll; break;
+      case 'g': flags |= kNotifyGeneric; break;
+      case '$': flags |= kNotifyString; break;
+      case 'l': flags |= kNotifyList; break;
+      case 's': flags |= kNotifySet; break;
+      case 'h': flags |= kNotifyHash; break;
+      case 'z': flags |= kNotifyZset; break;
+      case 'x': flags |= kNotifyExpired; break;
+      case 'e': flags |= kNotifyEvicted; break;
+      case 'K': flags |= kNotifyKeyspace; break;
+      case 'E': flags |= kNotifyKeyevent; break;
+      case 't': flags |= kNotifyStream; break;
+      case 'm': flags |= kNotifyKeyMiss; break;
+      case 'd': flags |= kNotifyModule; break;
+      case 'n': flags |= kNotifyNew; break;
+      default: return -1;
+    }
+  }
+  return flags;
+}
+
+std::string keyspace_events_string(int flags) {
+  std::string s;
+  if ((flags & kNotifyAll) == kNotifyAll) {
+    s += 'A';
+  } else {
+    const std::pair<int, char> letters[] = {{kNotifyGeneric, 'g'}, {kNotifyString, '$'}, {kNotifyList, 'l'},
+                                            {kNotifySet, 's'},     {kNotifyHash, 'h'},   {kNotifyZset, 'z'},
+                                            {kNotifyExpired, 'x'}, {kNotifyEvicted, 'e'}, {kNotifyStream, 't'},
+                                            {kNotifyModule, 'd'},  {kNotifyNew, 'n'}};
+    for (auto [f, ch] : letters)
+      if (flags & f) s += ch;
+  }
+  if (flags & kNotifyKeyspace) s += 'K';
+  if (flags & kNotifyKeyevent) s += 'E';
+  if (flags & kNotifyKeyMiss) s += 'm';
+  return s;
+}
+
+void Server::notify_slow(int, std::string_view event, std::string_view key) {
+  int flags = m_opts.notify_keyspace_events;
+  // Nothing is published unless K or E is set too (Redis's notifyKeyspaceEvent).
+  if (!(flags & (kNotifyKeyspace | kNotifyKeyevent))) return;
+  std::string db_part = std::to_string(db.selected()) + "__:";
+  if (flags & kNotifyKeyspace) pubsub_publish("__keyspace@" + db_part + std::string(key), event);
+  if (flags & kNotifyKeyevent) pubsub_publish("__keyevent@" + db_part + std::string(event), key);
+}
+
 /* SUBSCRIBE <channel> [<channel> ...] */
 void cmd_subscribe(Server& srv, Client& c, Args argv) { subscribe_generic(srv, c, argv, false); }
 /* PSUBSCRIBE <pattern> [<pattern> ...] */

@@ -233,6 +233,7 @@ Server::Server(Options opts) : m_opts(std::move(opts)) {
   db.on_expired = [this](std::string_view key) {
     ++stat_expired;
     touch_watched(key);
+    notify(kNotifyExpired, "expired", key);
     if (!m_loading) propagate({"DEL", std::string(key)});
   };
 }
@@ -827,6 +828,7 @@ std::vector<std::pair<std::string, std::string>> config_params(Server& srv) {
       {"dbfilename", o.snapshot},
       {"auto-aof-rewrite-percentage", std::to_string(o.auto_aof_rewrite_percentage)},
       {"auto-aof-rewrite-min-size", std::to_string(o.auto_aof_rewrite_min_size)},
+      {"notify-keyspace-events", keyspace_events_string(o.notify_keyspace_events)},
   };
 }
 
@@ -883,6 +885,10 @@ std::string config_set_one(Server& srv, const std::string& name, std::string_vie
     if (!parse_ll(val, n)) return "argument couldn't be parsed into an integer";
     if (n < 0 || n > 2147483647) return "argument must be between 0 and 2147483647 inclusive";
     o.auto_aof_rewrite_percentage = static_cast<int>(n);
+  } else if (name == "notify-keyspace-events") {
+    int flags = keyspace_events_parse(val);
+    if (flags < 0) return "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.";
+    o.notify_keyspace_events = flags;
   } else if (name == "auto-aof-rewrite-min-size") {
     if (!parse_memory(val, mem)) return "argument must be a memory value";
     o.auto_aof_rewrite_min_size = mem;

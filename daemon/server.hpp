@@ -60,7 +60,33 @@ struct Options {
   int busy_poll_us = 50;                       ///< spin this long for more work before sleeping
   std::function<void()> on_ready;              ///< called once listening (--daemonize reports ready)
   int databases = 16;                          ///< number of databases (SELECT 0 .. databases-1)
+  int notify_keyspace_events = 0;              ///< kNotify* classes published (notify-keyspace-events)
 };
+
+/// Keyspace notification classes (Redis's NOTIFY_*; notify-keyspace-events letters).
+enum : int {
+  kNotifyKeyspace = 1 << 0,  ///< K: __keyspace@<db>__:<key> <event>
+  kNotifyKeyevent = 1 << 1,  ///< E: __keyevent@<db>__:<event> <key>
+  kNotifyGeneric = 1 << 2,   ///< g: DEL EXPIRE RENAME ...
+  kNotifyString = 1 << 3,    ///< $
+  kNotifyList = 1 << 4,      ///< l
+  kNotifySet = 1 << 5,       ///< s
+  kNotifyHash = 1 << 6,      ///< h
+  kNotifyZset = 1 << 7,      ///< z
+  kNotifyExpired = 1 << 8,   ///< x
+  kNotifyEvicted = 1 << 9,   ///< e
+  kNotifyStream = 1 << 10,   ///< t
+  kNotifyKeyMiss = 1 << 11,  ///< m
+  kNotifyLoaded = 1 << 12,   ///< module key loaded (never here)
+  kNotifyModule = 1 << 13,   ///< d
+  kNotifyNew = 1 << 14,      ///< n
+  kNotifyAll = kNotifyGeneric | kNotifyString | kNotifyList | kNotifySet | kNotifyHash | kNotifyZset |
+               kNotifyExpired | kNotifyEvicted | kNotifyStream | kNotifyModule,  ///< A
+};
+/// Parses notify-keyspace-events letters; -1 for a letter that is not one.
+int keyspace_events_parse(std::string_view s);
+/// The canonical letters for `flags` (CONFIG GET).
+std::string keyspace_events_string(int flags);
 
 /// $XDG_RUNTIME_DIR/ipckit/managerd.sock, or /tmp/ipckit-<uid>/managerd.sock.
 std::string default_socket_path();
@@ -584,6 +610,11 @@ class Server {
   bool pubsub_unsubscribe(Client& c, std::string_view channel, bool pattern);
   /// Delivers `msg` on `channel` to its subscribers and matching patterns; returns how many got it.
   long long pubsub_publish(std::string_view channel, std::string_view msg);
+  /// Publishes the keyspace notification `event` of class `type` for `key` of the selected
+  /// database, when notify-keyspace-events asks for that class.
+  void notify(int type, std::string_view event, std::string_view key) {
+    if (m_opts.notify_keyspace_events & type) notify_slow(type, event, key);
+  }
   /// Drops every subscription of `c` without replying (close, RESET).
   void pubsub_drop_client(Client& c);
   const StrMap<std::vector<Client*>>& pubsub_channels() const noexcept { return m_channels; }
@@ -600,6 +631,7 @@ class Server {
 
  private:
   friend struct ServerAccess;
+  void notify_slow(int type, std::string_view event, std::string_view key);
   // networking.cpp
   void listen_all();
   void accept_clients(int lfd, bool is_unix);

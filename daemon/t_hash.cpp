@@ -90,6 +90,7 @@ void cmd_hset(Server& srv, Client& c, Args argv) {
   long long created = 0;
   for (std::size_t i = 2; i < argv.size(); i += 2) created += h->set(argv[i], argv[i + 1]);
   srv.modified(argv[1]);
+  srv.notify(kNotifyHash, "hset", argv[1]);
   reply_int(c, created);
 }
 
@@ -100,6 +101,7 @@ void cmd_hmset(Server& srv, Client& c, Args argv) {
   if (!h) return;
   for (std::size_t i = 2; i < argv.size(); i += 2) h->set(argv[i], argv[i + 1]);
   srv.modified(argv[1]);
+  srv.notify(kNotifyHash, "hset", argv[1]);
   reply_ok(c);
 }
 
@@ -110,6 +112,7 @@ void cmd_hsetnx(Server& srv, Client& c, Args argv) {
   if (h->find(argv[2])) return reply_int(c, 0);
   h->set(argv[2], argv[3]);
   srv.modified(argv[1]);
+  srv.notify(kNotifyHash, "hset", argv[1]);
   reply_int(c, 1);
 }
 
@@ -143,6 +146,8 @@ void cmd_hdel(Server& srv, Client& c, Args argv) {
   long long n = 0;
   for (std::size_t i = 2; i < argv.size() && h->size() > 0; ++i) n += h->remove(argv[i]);
   if (n > 0) {
+    srv.notify(kNotifyHash, "hdel", argv[1]);
+    if (h->size() == 0) srv.notify(kNotifyGeneric, "del", argv[1]);
     drop_if_empty(srv, argv[1], *h);
     srv.modified(argv[1]);
   }
@@ -218,6 +223,7 @@ void cmd_hincrby(Server& srv, Client& c, Args argv) {
   cur += incr;
   h->set(argv[2], std::to_string(cur));
   srv.modified(argv[1]);
+  srv.notify(kNotifyHash, "hincrby", argv[1]);
   reply_int(c, cur);
 }
 
@@ -242,6 +248,7 @@ void cmd_hincrbyfloat(Server& srv, Client& c, Args argv) {
   std::string text = format_long_double(cur);
   h->set(argv[2], text);
   srv.modified(argv[1]);
+  srv.notify(kNotifyHash, "hincrbyfloat", argv[1]);
   reply_bulk(c, text);
   c.propagate.push_back({"HSET", std::string(argv[1]), std::string(argv[2]), text});
 }

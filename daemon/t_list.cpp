@@ -50,6 +50,7 @@ void push_generic(Server& srv, Client& c, Args argv, bool left, bool only_existi
   }
   reply_int(c, static_cast<long long>(l->size()));
   srv.modified(argv[1]);
+  srv.notify(kNotifyList, left ? "lpush" : "rpush", argv[1]);
   srv.list_pushed(argv[1]);
 }
 
@@ -73,7 +74,11 @@ void pop_generic(Server& srv, Client& c, Args argv, bool left) {
     reply_array(c, n);
     for (std::size_t i = 0; i < n; ++i) reply_pop(c, *l, left);
   }
-  if (l->empty()) srv.db.remove(argv[1]);
+  srv.notify(kNotifyList, left ? "lpop" : "rpop", argv[1]);
+  if (l->empty()) {
+    srv.db.remove(argv[1]);
+    srv.notify(kNotifyGeneric, "del", argv[1]);
+  }
   srv.modified(argv[1]);
 }
 
@@ -129,6 +134,7 @@ void cmd_lset(Server& srv, Client& c, Args argv) {
   if (idx < 0 || idx >= n) return reply_err(c, "index out of range");
   (*l)[static_cast<std::size_t>(idx)].assign(argv[3]);
   srv.modified(argv[1]);
+  srv.notify(kNotifyList, "lset", argv[1]);
   reply_ok(c);
 }
 
@@ -169,6 +175,7 @@ void cmd_linsert(Server& srv, Client& c, Args argv) {
   if (after) ++it;
   l->emplace(it, argv[4]);
   srv.modified(argv[1]);
+  srv.notify(kNotifyList, "linsert", argv[1]);
   reply_int(c, static_cast<long long>(l->size()));
 }
 
@@ -199,7 +206,11 @@ void cmd_lrem(Server& srv, Client& c, Args argv) {
     }
   }
   if (removed) {
-    if (l->empty()) srv.db.remove(argv[1]);
+    srv.notify(kNotifyList, "lrem", argv[1]);
+    if (l->empty()) {
+      srv.db.remove(argv[1]);
+      srv.notify(kNotifyGeneric, "del", argv[1]);
+    }
     srv.modified(argv[1]);
   }
   reply_int(c, removed);
@@ -228,7 +239,11 @@ void cmd_ltrim(Server& srv, Client& c, Args argv) {
   }
   l->erase(l->begin(), l->begin() + ltrim);
   l->erase(l->end() - rtrim, l->end());
-  if (l->empty()) srv.db.remove(argv[1]);
+  srv.notify(kNotifyList, "ltrim", argv[1]);
+  if (l->empty()) {
+    srv.db.remove(argv[1]);
+    srv.notify(kNotifyGeneric, "del", argv[1]);
+  }
   srv.modified(argv[1]);
   reply_ok(c);
 }
@@ -285,7 +300,11 @@ void mpop_reply(Server& srv, Client& c, std::string_view key, List& l, bool left
   reply_array(c, n);
   for (std::size_t i = 0; i < n; ++i) reply_bulk(c, pop_one(l, left));
   c.propagate.push_back({left ? "LPOP" : "RPOP", std::string(key), std::to_string(n)});
-  if (l.empty()) srv.db.remove(key);
+  srv.notify(kNotifyList, left ? "lpop" : "rpop", key);
+  if (l.empty()) {
+    srv.db.remove(key);
+    srv.notify(kNotifyGeneric, "del", key);
+  }
   srv.modified(key);
 }
 
@@ -294,8 +313,8 @@ void mpop_reply(Server& srv, Client& c, std::string_view key, List& l, bool left
 void move_element(Server& srv, Client& c, std::string_view src, List& l, std::string_view dst, bool from_left,
                   bool to_left) {
   std::string v = pop_one(l, from_left);
-  if (l.empty()) srv.db.remove(src);
-  srv.modified(src);
+  // Push first, as Redis does (its events come in that order); `src` is still in the keyspace, so
+  // when it is also `dst` the element goes back into the same list.
   Value* d = srv.db.find(dst);
   List& out = d ? d->list() : srv.db.add(dst, Type::list).list();
   reply_bulk(c, v);
@@ -304,7 +323,14 @@ void move_element(Server& srv, Client& c, std::string_view src, List& l, std::st
   else
     out.push_back(std::move(v));
   srv.modified(dst);
+  srv.notify(kNotifyList, to_left ? "lpush" : "rpush", dst);
   srv.list_pushed(dst);
+  srv.notify(kNotifyList, from_left ? "lpop" : "rpop", src);
+  if (l.empty()) {
+    srv.db.remove(src);
+    srv.notify(kNotifyGeneric, "del", src);
+  }
+  srv.modified(src);
   c.propagate.push_back({"LMOVE", std::string(src), std::string(dst), from_left ? "LEFT" : "RIGHT",
                          to_left ? "LEFT" : "RIGHT"});
 }
@@ -323,7 +349,11 @@ void bpop_generic(Server& srv, Client& c, Args argv, bool left) {
     reply_bulk(c, key);
     reply_pop(c, l, left);
     c.propagate.push_back({left ? "LPOP" : "RPOP", std::string(key)});
-    if (l.empty()) srv.db.remove(key);
+    srv.notify(kNotifyList, left ? "lpop" : "rpop", key);
+    if (l.empty()) {
+      srv.db.remove(key);
+      srv.notify(kNotifyGeneric, "del", key);
+    }
     srv.modified(key);
     return;
   }
@@ -558,7 +588,11 @@ void Server::serve_ready_lists() {
           reply_bulk(*c, k);
           reply_pop(*c, l, c->block_left);
           c->propagate.push_back({c->block_left ? "LPOP" : "RPOP", k});
-          if (l.empty()) db.remove(k);
+          notify(kNotifyList, c->block_left ? "lpop" : "rpop", k);
+          if (l.empty()) {
+            db.remove(k);
+            notify(kNotifyGeneric, "del", k);
+          }
           modified(k);
         }
         for (auto& p : c->propagate) propagate(p);

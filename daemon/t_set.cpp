@@ -67,19 +67,21 @@ void reply_members(Client& c, const Set& s) {
 }
 
 // Stores `result` at `dst` (deleting it when empty) and replies its size (the *STORE commands).
-void store_result(Server& srv, Client& c, std::string_view dst, Set result) {
+void store_result(Server& srv, Client& c, std::string_view dst, Set result, const char* event) {
   long long n = static_cast<long long>(result.size());
   bool existed = srv.db.find(dst) != nullptr;
   if (n == 0) {
     if (existed) {
       srv.db.remove(dst);
       srv.modified(dst);
+      srv.notify(kNotifyGeneric, "del", dst);
     }
   } else {
     Value v;
     v.data = std::move(result);
     srv.db.set(dst, std::move(v));
     srv.modified(dst);
+    srv.notify(kNotifySet, event, dst);
   }
   reply_int(c, n);
 }
@@ -137,7 +139,9 @@ void set_op_command(Server& srv, Client& c, Args argv, SetOp op) {
 
 void set_op_store(Server& srv, Client& c, Args argv, SetOp op) {
   Set out;
-  if (set_op(srv, c, argv.subspan(2), op, out)) store_result(srv, c, argv[1], std::move(out));
+  static const char* events[] = {"sinterstore", "sunionstore", "sdiffstore"};
+  if (set_op(srv, c, argv.subspan(2), op, out))
+    store_result(srv, c, argv[1], std::move(out), events[static_cast<int>(op)]);
 }
 
 // Removes `m` from the set at `key`, deleting the key when it empties. Returns whether the key
@@ -163,7 +167,10 @@ void cmd_sadd(Server& srv, Client& c, Args argv) {
   if (!s) s = &srv.db.add(argv[1], Type::set).set();
   long long added = 0;
   for (std::size_t i = 2; i < argv.size(); ++i) added += s->add(argv[i]);
-  if (added) srv.modified(argv[1]);
+  if (added) {
+    srv.modified(argv[1]);
+    srv.notify(kNotifySet, "sadd", argv[1]);
+  }
   reply_int(c, added);
 }
 
@@ -174,12 +181,17 @@ void cmd_srem(Server& srv, Client& c, Args argv) {
   if (bad) return;
   if (!s) return reply_int(c, 0);
   long long removed = 0;
-  for (std::size_t i = 2; i < argv.size(); ++i) {
+  bool deleted = false;
+  for (std::size_t i = 2; i < argv.size() && !deleted; ++i) {
     if (!s->contains(argv[i])) continue;
     ++removed;
-    if (remove_member(srv, argv[1], *s, argv[i])) break;
+    deleted = remove_member(srv, argv[1], *s, argv[i]);
   }
-  if (removed) srv.modified(argv[1]);
+  if (removed) {
+    srv.modified(argv[1]);
+    srv.notify(kNotifySet, "srem", argv[1]);
+    if (deleted) srv.notify(kNotifyGeneric, "del", argv[1]);
+  }
   reply_int(c, removed);
 }
 
@@ -231,8 +243,10 @@ void cmd_spop(Server& srv, Client& c, Args argv) {
     if (!s) return reply_nil(c);
     std::string m = s->random();
     reply_bulk(c, m);
-    remove_member(srv, argv[1], *s, m);
+    bool deleted = remove_member(srv, argv[1], *s, m);
     srv.modified(argv[1]);
+    srv.notify(kNotifySet, "spop", argv[1]);
+    if (deleted) srv.notify(kNotifyGeneric, "del", argv[1]);
     c.propagate.push_back({"SREM", std::string(argv[1]), m});
     return;
   }
@@ -241,6 +255,8 @@ void cmd_spop(Server& srv, Client& c, Args argv) {
     reply_members(c, *s);
     srv.db.remove(argv[1]);
     srv.modified(argv[1]);
+    srv.notify(kNotifySet, "spop", argv[1]);
+    srv.notify(kNotifyGeneric, "del", argv[1]);
     c.propagate.push_back({"DEL", std::string(argv[1])});
     return;
   }
@@ -255,6 +271,7 @@ void cmd_spop(Server& srv, Client& c, Args argv) {
   reply_set(c, popped.size());
   for (auto& m : popped) reply_bulk(c, m);
   srv.modified(argv[1]);
+  srv.notify(kNotifySet, "spop", argv[1]);
   c.propagate.push_back(std::move(prop));
 }
 
@@ -298,10 +315,12 @@ void cmd_smove(Server& srv, Client& c, Args argv) {
   if (!src) return reply_int(c, 0);
   if (argv[1] == argv[2]) return reply_int(c, src->contains(argv[3]) ? 1 : 0);
   if (!src->contains(argv[3])) return reply_int(c, 0);
-  remove_member(srv, argv[1], *src, argv[3]);
+  bool deleted = remove_member(srv, argv[1], *src, argv[3]);
   srv.modified(argv[1]);
+  srv.notify(kNotifySet, "srem", argv[1]);
+  if (deleted) srv.notify(kNotifyGeneric, "del", argv[1]);
   if (!dst) dst = &srv.db.add(argv[2], Type::set).set();
-  dst->add(argv[3]);
+  if (dst->add(argv[3])) srv.notify(kNotifySet, "sadd", argv[2]);
   srv.modified(argv[2]);
   reply_int(c, 1);
 }

@@ -89,8 +89,10 @@ void incr_generic(Server& srv, Client& c, std::string_view key, long long incr) 
   if (s) {
     s->assign(text);
     srv.modified(key);
+    srv.notify(kNotifyString, "incrby", key);
   } else {
     store_string(srv, key, text);
+    srv.notify(kNotifyString, "incrby", key);
   }
   reply_int(c, cur);
 }
@@ -158,8 +160,10 @@ void cmd_set(Server& srv, Client& c, Args argv) {
   }
   if (get) old ? reply_bulk(c, *old) : reply_nil(c);
   store_string(srv, argv[1], argv[2], keepttl);
+  srv.notify(kNotifyString, "set", argv[1]);
   if (expire_at >= 0) {
     srv.db.set_expire(argv[1], expire_at);
+    srv.notify(kNotifyGeneric, "expire", argv[1]);
     c.propagate.push_back({"SET", std::string(argv[1]), std::string(argv[2])});
     c.propagate.push_back({"PEXPIREAT", std::string(argv[1]), std::to_string(expire_at)});
   }
@@ -170,6 +174,7 @@ void cmd_set(Server& srv, Client& c, Args argv) {
 void cmd_setnx(Server& srv, Client& c, Args argv) {
   if (srv.db.find(argv[1])) return reply_int(c, 0);
   store_string(srv, argv[1], argv[2]);
+  srv.notify(kNotifyString, "set", argv[1]);
   reply_int(c, 1);
 }
 
@@ -180,6 +185,7 @@ void cmd_getset(Server& srv, Client& c, Args argv) {
   if (bad) return;
   old ? reply_bulk(c, *old) : reply_nil(c);
   store_string(srv, argv[1], argv[2]);
+  srv.notify(kNotifyString, "set", argv[1]);
 }
 
 /* GETDEL <key> */
@@ -191,6 +197,7 @@ void cmd_getdel(Server& srv, Client& c, Args argv) {
   reply_bulk(c, *old);
   srv.db.remove(argv[1]);
   srv.modified(argv[1]);
+  srv.notify(kNotifyGeneric, "del", argv[1]);
 }
 
 /* MGET <key> [<key> ...] */
@@ -208,7 +215,10 @@ void cmd_mget(Server& srv, Client& c, Args argv) {
 /* MSET <key> <value> [<key> <value> ...] */
 void cmd_mset(Server& srv, Client& c, Args argv) {
   if (argv.size() % 2 == 0) return reply_arity(c, "mset");
-  for (std::size_t i = 1; i < argv.size(); i += 2) store_string(srv, argv[i], argv[i + 1]);
+  for (std::size_t i = 1; i < argv.size(); i += 2) {
+    store_string(srv, argv[i], argv[i + 1]);
+    srv.notify(kNotifyString, "set", argv[i]);
+  }
   reply_ok(c);
 }
 
@@ -217,7 +227,10 @@ void cmd_msetnx(Server& srv, Client& c, Args argv) {
   if (argv.size() % 2 == 0) return reply_arity(c, "msetnx");
   for (std::size_t i = 1; i < argv.size(); i += 2)
     if (srv.db.find(argv[i])) return reply_int(c, 0);
-  for (std::size_t i = 1; i < argv.size(); i += 2) store_string(srv, argv[i], argv[i + 1]);
+  for (std::size_t i = 1; i < argv.size(); i += 2) {
+    store_string(srv, argv[i], argv[i + 1]);
+    srv.notify(kNotifyString, "set", argv[i]);
+  }
   reply_int(c, 1);
 }
 
@@ -253,6 +266,7 @@ void cmd_incrbyfloat(Server& srv, Client& c, Args argv) {
   if (std::isnan(cur) || std::isinf(cur)) return reply_err(c, "increment would produce NaN or Infinity");
   std::string text = format_long_double(cur);
   store_string(srv, argv[1], text, true);
+  srv.notify(kNotifyString, "incrbyfloat", argv[1]);
   reply_bulk(c, text);
   // Replay must not depend on float rounding: log the result.
   c.propagate.push_back({"SET", std::string(argv[1]), text, "KEEPTTL"});
@@ -265,12 +279,14 @@ void cmd_append(Server& srv, Client& c, Args argv) {
   if (bad) return;
   if (!s) {
     store_string(srv, argv[1], argv[2]);
+    srv.notify(kNotifyString, "append", argv[1]);
     return reply_int(c, static_cast<long long>(argv[2].size()));
   }
   if (s->size() + argv[2].size() > srv.options().proto_max_bulk_len)
     return reply_err(c, "string exceeds maximum allowed size (proto-max-bulk-len)");
   s->append(argv[2]);
   srv.modified(argv[1]);
+  srv.notify(kNotifyString, "append", argv[1]);
   reply_int(c, static_cast<long long>(s->size()));
 }
 
@@ -336,7 +352,9 @@ void setex_generic(Server& srv, Client& c, Args argv, long long unit, const char
     return reply_err(c, std::string("invalid expire time in '") + name + "' command");
   long long when = now_ms() + n * unit;
   store_string(srv, argv[1], argv[3]);
+  srv.notify(kNotifyString, "set", argv[1]);
   srv.db.set_expire(argv[1], when);
+  srv.notify(kNotifyGeneric, "expire", argv[1]);
   c.propagate.push_back({"SET", std::string(argv[1]), std::string(argv[3]), "PXAT", std::to_string(when)});
   reply_ok(c);
 }
@@ -384,13 +402,16 @@ void cmd_getex(Server& srv, Client& c, Args argv) {
   if (when >= 0 && when <= now_ms()) {
     srv.db.remove(argv[1]);
     srv.modified(argv[1]);
+    srv.notify(kNotifyGeneric, "del", argv[1]);
     c.propagate.push_back({"DEL", std::string(argv[1])});
   } else if (when >= 0) {
     srv.db.set_expire(argv[1], when);
     srv.modified(argv[1]);
+    srv.notify(kNotifyGeneric, "expire", argv[1]);
     c.propagate.push_back({"PEXPIREAT", std::string(argv[1]), std::to_string(when)});
   } else if (persist && srv.db.persist(argv[1])) {
     srv.modified(argv[1]);
+    srv.notify(kNotifyGeneric, "persist", argv[1]);
     c.propagate.push_back({"PERSIST", std::string(argv[1])});
   }
 }
@@ -424,6 +445,7 @@ void cmd_setrange(Server& srv, Client& c, Args argv) {
   if (s->size() < need) s->resize(need, '\0');
   s->replace(static_cast<std::size_t>(off), val.size(), val);
   srv.modified(argv[1]);
+  srv.notify(kNotifyString, "setrange", argv[1]);
   reply_int(c, static_cast<long long>(s->size()));
 }
 
@@ -454,6 +476,7 @@ void cmd_setbit(Server& srv, Client& c, Args argv) {
   else
     ch = static_cast<unsigned char>(ch & ~(1u << bit));
   srv.modified(argv[1]);
+  srv.notify(kNotifyString, "setbit", argv[1]);
   reply_int(c, old);
 }
 

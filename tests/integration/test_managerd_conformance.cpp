@@ -312,4 +312,23 @@ TEST_CASE("key and server commands added for clients reply exactly like redis-se
   });
 }
 
+TEST_CASE("keyspace notifications are published exactly like redis-server" * doctest::timeout(120)) {
+  compare({
+      "CONFIG SET notify-keyspace-events KEA", "@2 PSUBSCRIBE __key*__:*", "SET k v", "#read @2 2",
+      "SET k v EX 100", "#read @2 4", "APPEND k x", "#read @2 2", "INCR n", "#read @2 2", "INCRBYFLOAT n 1.5",
+      "#read @2 2", "SETRANGE k 0 y", "#read @2 2", "SETBIT b 1 1", "#read @2 2", "GETDEL k", "#read @2 2",
+      "MSET a 1 b 2", "#read @2 4", "EXPIRE a 100", "#read @2 2", "PERSIST a", "#read @2 2", "RENAME a a2",
+      "#read @2 4", "DEL a2 nokey", "#read @2 2", "RPUSH l x y z", "#read @2 2", "LPOP l", "#read @2 2",
+      "RPOP l 1", "#read @2 2", "LSET l 0 q", "#read @2 2", "LINSERT l BEFORE q p", "#read @2 2",
+      "LREM l 1 p", "#read @2 2", "LTRIM l 0 0", "#read @2 2", "LMOVE l l2 LEFT RIGHT", "#read @2 6",
+      "HSET h f 1", "#read @2 2", "HINCRBY h f 2", "#read @2 2", "HINCRBYFLOAT h f 0.5", "#read @2 2",
+      "HDEL h f", "#read @2 4", "SADD s 1 2", "#read @2 2", "SREM s 1", "#read @2 2", "SMOVE s s2 2",
+      "#read @2 6", "SADD s3 a b", "#read @2 2", "SPOP s3", "#read @2 2", "SINTERSTORE d s2 s2", "#read @2 2",
+      "SUNIONSTORE d nokey", "#read @2 2", "COPY s2 s4", "#read @2 2", "MOVE s4 1", "#read @2 4",
+      "SETEX e 100 v", "#read @2 4", "GETEX e PERSIST", "#read @2 2", "EXPIRE e 0", "#read @2 2",
+      "CONFIG SET notify-keyspace-events Kl", "LPUSH l2 a", "SET k v", "#read @2 1",
+      "CONFIG SET notify-keyspace-events E", "DEL l2", "CONFIG SET notify-keyspace-events KEA", "DEL k",
+      "#read @2 2",
+  });
+}
 }
