@@ -45,7 +45,8 @@ std::uint64_t crc64(std::string_view data) {
 }
 
 constexpr char kMagic[8] = {'I', 'P', 'C', 'K', 'S', 'N', 'A', 'P'};
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;         // 2: database markers; version 1 files load into database 0
+constexpr unsigned char kSelectDb = 0xfe;     // followed by a varint: the entries after it are in that database
 constexpr unsigned char kEnd = 0xff;
 
 void put_varint(std::string& out, std::uint64_t v) {
@@ -221,6 +222,12 @@ std::string aof_dump(Db& db) {
     for (auto a : head) detail::resp::add_bulk(out, a);
     add_rest();
   };
+  int keep = db.selected();
+  for (int i = 0; i < db.count(); ++i) {
+  if (db.size_of(i) == 0) continue;
+  db.select(i);
+  std::string index = std::to_string(i);
+  command({"SELECT", index}, [] {}, 0);
   for (auto& entry : db.dict()) {  // not a structured binding: lambdas below capture the value
     const std::string& key = entry.first;
     auto& v = entry.second;
@@ -248,6 +255,8 @@ std::string aof_dump(Db& db) {
     long long when = db.expire_of(key);
     if (when >= 0) command({"PEXPIREAT", key, std::to_string(when)}, [] {}, 0);
   }
+  }
+  db.select(keep);
   return out;
 }
 
@@ -259,6 +268,12 @@ std::string snapshot_encode(Db& db) {
   std::string out(kMagic, sizeof kMagic);
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((kVersion >> (8 * i)) & 0xff));
   long long now = now_ms();
+  int keep = db.selected();
+  for (int i = 0; i < db.count(); ++i) {
+  if (db.size_of(i) == 0) continue;
+  db.select(i);
+  out.push_back(static_cast<char>(kSelectDb));
+  put_varint(out, static_cast<std::uint64_t>(i));
   for (auto& [key, v] : db.dict()) {
     long long when = db.expire_of(key);
     if (when >= 0 && when <= now) continue;
@@ -285,6 +300,8 @@ std::string snapshot_encode(Db& db) {
         break;
     }
   }
+  }
+  db.select(keep);
   out.push_back(static_cast<char>(kEnd));
   put_u64(out, crc64(out));
   return out;
@@ -305,11 +322,19 @@ void snapshot_decode(std::string_view bytes, Db& db) {
   Reader r{body, sizeof kMagic};
   std::uint32_t ver = 0;
   for (int i = 0; i < 4; ++i) ver |= static_cast<std::uint32_t>(r.byte()) << (8 * i);
-  if (ver != kVersion) throw ProtocolError("unsupported snapshot version " + std::to_string(ver));
-  Db fresh;
+  if (ver != 1 && ver != kVersion) throw ProtocolError("unsupported snapshot version " + std::to_string(ver));
+  Db fresh(db.count());
   for (;;) {
     unsigned char t = r.byte();
     if (t == kEnd) break;
+    if (t == kSelectDb && ver >= 2) {
+      std::uint64_t i = r.varint();
+      if (i >= static_cast<std::uint64_t>(fresh.count()))
+        r.fail("database " + std::to_string(i) + " out of range (start with --databases " + std::to_string(i + 1) +
+               " or more)");
+      fresh.select(static_cast<int>(i));
+      continue;
+    }
     if (t > 3) r.fail("unknown value type " + std::to_string(t));
     unsigned char has_expire = r.byte();
     if (has_expire > 1) r.fail("bad expiry flag");
@@ -346,6 +371,7 @@ void snapshot_decode(std::string_view bytes, Db& db) {
     if (when >= 0) fresh.set_expire(key, when);
   }
   if (r.pos != body.size()) r.fail("trailing bytes after the end marker");
+  fresh.select(0);
   db.swap(fresh);
 }
 
@@ -361,7 +387,7 @@ bool Server::save_snapshot() {
   }
   changes_since_save = 0;
   last_save_ms = now_ms();
-  log(LogLevel::info, "snapshot saved to " + m_opts.snapshot + " (" + std::to_string(db.size()) + " keys)");
+  log(LogLevel::info, "snapshot saved to " + m_opts.snapshot + " (" + std::to_string(db.total_size()) + " keys)");
   return true;
 }
 
@@ -542,6 +568,7 @@ void Server::aof_flush() {
 
 void Server::aof_seed_from_db() {
   m_aof_buf += aof_dump(db);
+  m_aof_db = -1;  // the dump ends in its last database: the next write says which it is in
   aof_flush();
   ::fsync(m_aof_fd);
   m_aof_base_size = m_aof_size;
@@ -578,6 +605,7 @@ bool Server::bgrewriteaof(std::string& err) {
   }
   aof_rewrite_child = pid;
   m_aof_rewrite_buf.clear();
+  m_aof_db = -1;  // the new log ends in the dump's last database: the next write says which it is in
   m_aof_rewrite_try = now_ms();
   log(LogLevel::info, "append-only log rewrite started by pid " + std::to_string(pid));
   return true;
@@ -644,7 +672,7 @@ void Server::aof_open_and_replay() {
   if (!read_file(path, data, err)) throw std::runtime_error("cannot read " + path + ": " + err);
   m_aof_size = m_aof_base_size = data.size();
   if (data.empty()) return;
-  db.clear();  // the log is the source of truth when it has data
+  db.clear_all();  // the log is the source of truth when it has data
   m_loading = true;
   detail::resp::RequestParser parser;
   std::size_t pos = 0, multi_at = 0;
@@ -709,7 +737,7 @@ void Server::load_persistence() {
       } catch (const ProtocolError& e) {
         throw ProtocolError("refusing to start: snapshot " + m_opts.snapshot + ": " + e.what());
       }
-      log(LogLevel::info, "loaded " + std::to_string(db.size()) + " keys from " + m_opts.snapshot);
+      log(LogLevel::info, "loaded " + std::to_string(db.total_size()) + " keys from " + m_opts.snapshot);
     } else if (errno != ENOENT && err != std::strerror(ENOENT)) {
       throw std::runtime_error("cannot read snapshot " + m_opts.snapshot + ": " + err);
     } else {
@@ -719,7 +747,7 @@ void Server::load_persistence() {
   if (!m_opts.appendonly.empty()) {
     aof_remove_stale_rewrites();
     aof_open_and_replay();
-    if (!aof_has_data && db.size() > 0) aof_seed_from_db();  // the new log starts from the snapshot
+    if (!aof_has_data && db.total_size() > 0) aof_seed_from_db();  // the new log starts from the snapshot
     if (m_opts.appendfsync == FsyncPolicy::everysec) m_aof_syncer = std::make_unique<AofSyncer>(m_aof_fd);
   }
 }
