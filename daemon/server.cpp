@@ -673,6 +673,73 @@ void cmd_client(Server& srv, Client& c, Args argv) {
   } else if (sub == "info") {
     if (!arity(2)) return;
     reply_verbatim(c, srv.client_info(c));
+  } else if (sub == "kill") {
+    if (argv.size() < 3) return reply_arity(c, "client|kill");
+    if (argv.size() == 3) {  // the old form: CLIENT KILL addr:port
+      Client* k = srv.find_client([&](const Client& o) { return o.addr == argv[2]; });
+      if (!k) return reply_err(c, "No such client");
+      srv.kill_client(*k, c);
+      return reply_ok(c);
+    }
+    long long id = 0;
+    std::string_view addr, laddr;
+    int type = -1;  // 0 normal, 1 pubsub
+    bool skipme = true;
+    for (std::size_t i = 2; i < argv.size(); i += 2) {
+      if (i + 1 >= argv.size()) return reply_syntax_error(c);
+      std::string opt = lower(argv[i]);
+      std::string_view val = argv[i + 1];
+      if (opt == "id") {
+        if (!parse_ll(val, id) || id < 1) return reply_err(c, "client-id should be greater than 0");
+      } else if (opt == "addr") {
+        addr = val;
+      } else if (opt == "laddr") {
+        laddr = val;
+      } else if (opt == "type") {
+        std::string t = lower(val);
+        if (t == "normal") type = 0;
+        else if (t == "pubsub") type = 1;
+        else if (t == "master" || t == "replica" || t == "slave") type = 2;  // there are none
+        else return reply_err(c, "Unknown client type '" + std::string(val) + "'");
+      } else if (opt == "user") {
+        if (val != "default") return reply_err(c, "No such user '" + std::string(val) + "'");
+      } else if (opt == "skipme") {
+        std::string v = lower(val);
+        if (v == "yes") skipme = true;
+        else if (v == "no") skipme = false;
+        else return reply_syntax_error(c);
+      } else {
+        return reply_syntax_error(c);
+      }
+    }
+    std::vector<Client*> victims = srv.find_clients([&](const Client& o) {
+      if (id && static_cast<long long>(o.id) != id) return false;
+      if (!addr.empty() && o.addr != addr) return false;
+      if (!laddr.empty() && o.laddr != laddr) return false;
+      if (type == 2 || (type == 0 && o.subscribed()) || (type == 1 && !o.subscribed())) return false;
+      return !(skipme && &o == &c);
+    });
+    for (Client* k : victims) srv.kill_client(*k, c);
+    reply_int(c, static_cast<long long>(victims.size()));
+  } else if (sub == "unblock") {
+    if (argv.size() != 3 && argv.size() != 4) return reply_arity(c, "client|unblock");
+    long long id;
+    if (!parse_ll(argv[2], id)) return reply_not_integer(c);
+    bool error = false;
+    if (argv.size() == 4) {
+      std::string why = lower(argv[3]);
+      if (why == "error") error = true;
+      else if (why != "timeout") return reply_err(c, "CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+    }
+    Client* k = srv.find_client([&](const Client& o) { return static_cast<long long>(o.id) == id && o.blocked; });
+    if (!k) return reply_int(c, 0);
+    srv.unblock_with(*k, error);
+    reply_int(c, 1);
+  } else if (sub == "no-evict") {
+    if (!arity(3)) return;
+    std::string v = lower(argv[2]);
+    if (v != "on" && v != "off") return reply_syntax_error(c);
+    reply_ok(c);  // nothing is evicted here (noeviction)
   } else {
     reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try CLIENT HELP.");
   }

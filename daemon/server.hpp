@@ -577,6 +577,25 @@ class Server {
   std::string info(std::string_view section);
   /// CLIENT LIST text.
   std::string client_list();
+  /// The first client for which `pred(client)` holds, or nullptr.
+  template <class Pred>
+  Client* find_client(Pred&& pred) {
+    for (auto& up : m_clients)
+      if (up && !up->closing && pred(*up)) return up.get();
+    return nullptr;
+  }
+  /// Every client for which `pred(client)` holds.
+  template <class Pred>
+  std::vector<Client*> find_clients(Pred&& pred) {
+    std::vector<Client*> out;
+    for (auto& up : m_clients)
+      if (up && !up->closing && pred(*up)) out.push_back(up.get());
+    return out;
+  }
+  /// Closes `k` (CLIENT KILL by `by`): at once, or after this reply when it is `by` itself.
+  void kill_client(Client& k, Client& by);
+  /// Ends the wait of the blocked client `k` (CLIENT UNBLOCK): as a timeout, or with an error.
+  void unblock_with(Client& k, bool error);
   /// One client's CLIENT LIST line (CLIENT INFO).
   std::string client_info(const Client& k) const;
   /// Clients with at least one subscription.

@@ -605,6 +605,24 @@ void Server::serve_ready_lists() {
   db.select(keep);
 }
 
+void Server::kill_client(Client& k, Client& by) {
+  if (&k == &by)
+    k.close_after_reply = true;
+  else
+    close_client(k);
+}
+
+void Server::unblock_with(Client& k, bool error) {
+  if (error)
+    k.out.append("-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n");
+  else if (k.block_wait)
+    reply_int(k, 0);
+  else
+    reply_nil_array(k);
+  unblock_client(k);
+  queue_write(k);
+}
+
 void Server::expire_blocked_clients() {
   long long now = now_ms();
   while (!m_block_timeouts.empty() && m_block_timeouts.begin()->first <= now) {

@@ -161,3 +161,46 @@ TEST_CASE("a second server on the same socket refuses to start" * doctest::timeo
 }
 
 }
+
+TEST_SUITE("managerd clients") {
+
+TEST_CASE("CLIENT UNBLOCK ends a blocked pop as a timeout or with an error" * doctest::timeout(60)) {
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  RespClient ctl(srv.socket()), waiter(srv.socket());
+  std::string id = std::to_string(waiter.cmd({"CLIENT", "ID"}).integer);
+  auto wait_blocked = [&] {
+    for (int i = 0; i < 1000 && text(ctl.cmd({"INFO", "clients"})).find("blocked_clients:1") == std::string::npos; ++i)
+      ;
+  };
+  waiter.send("*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n");
+  wait_blocked();
+  CHECK(text(ctl.cmd({"CLIENT", "UNBLOCK", id})) == "1");
+  CHECK(waiter.read_raw() == "*-1\r\n");
+  waiter.send("*6\r\n$6\r\nBLMOVE\r\n$1\r\nq\r\n$1\r\nd\r\n$4\r\nLEFT\r\n$4\r\nLEFT\r\n$1\r\n0\r\n");
+  wait_blocked();
+  CHECK(text(ctl.cmd({"CLIENT", "UNBLOCK", id, "ERROR"})) == "1");
+  CHECK(text(waiter.read()) == "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+  CHECK(text(ctl.cmd({"CLIENT", "UNBLOCK", id})) == "0");  // not blocked any more
+  CHECK(text(waiter.cmd({"PING"})) == "PONG");
+}
+
+TEST_CASE("CLIENT KILL closes the chosen connections and keeps the others" * doctest::timeout(60)) {
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  RespClient ctl(srv.socket()), a(srv.socket()), sub(srv.socket());
+  std::string id = std::to_string(a.cmd({"CLIENT", "ID"}).integer);
+  sub.cmd({"SUBSCRIBE", "ch"});
+  CHECK(text(ctl.cmd({"CLIENT", "KILL", "ID", id})) == "1");
+  CHECK(a.closed_by_peer());
+  CHECK(text(ctl.cmd({"CLIENT", "KILL", "TYPE", "pubsub"})) == "1");
+  CHECK(sub.closed_by_peer());
+  CHECK(text(ctl.cmd({"CLIENT", "KILL", "ID", id})) == "0");
+  CHECK(text(ctl.cmd({"CLIENT", "KILL", "TYPE", "normal"})) == "0");  // SKIPME yes: not itself
+  CHECK(text(ctl.cmd({"PING"})) == "PONG");
+  ctl.send("*6\r\n$6\r\nCLIENT\r\n$4\r\nKILL\r\n$4\r\nTYPE\r\n$6\r\nnormal\r\n$6\r\nSKIPME\r\n$2\r\nno\r\n");
+  CHECK(text(ctl.read()) == "1");
+  CHECK(ctl.closed_by_peer());
+}
+
+}
