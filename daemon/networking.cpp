@@ -167,6 +167,24 @@ void Server::listen_all() {
   }
 }
 
+namespace {
+// "host:port" of an IPv4 or IPv6 socket address ("?:0" for another family).
+std::string format_address(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    port = ntohs(a->sin6_port);
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+}  // namespace
+
 void Server::accept_clients(int lfd, bool is_unix) {
   for (int i = 0; i < 1000; ++i) {
     sockaddr_storage ss{};
@@ -192,34 +210,10 @@ void Server::accept_clients(int lfd, bool is_unix) {
       }
       addr = laddr = m_socket_path + ":0";
     } else {
-      char host[INET6_ADDRSTRLEN] = "?";
-      int port = 0;
-      if (ss.ss_family == AF_INET) {
-        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-        ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-        port = ntohs(a->sin_port);
-      } else if (ss.ss_family == AF_INET6) {
-        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-        ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-        port = ntohs(a->sin6_port);
-      }
-      addr = std::string(host) + ":" + std::to_string(port);
+      addr = format_address(ss);
       sockaddr_storage ls{};
       socklen_t ll = sizeof ls;
-      if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ls), &ll) == 0) {
-        char lhost[INET6_ADDRSTRLEN] = "?";
-        int lport = 0;
-        if (ls.ss_family == AF_INET) {
-          auto* a = reinterpret_cast<sockaddr_in*>(&ls);
-          ::inet_ntop(AF_INET, &a->sin_addr, lhost, sizeof lhost);
-          lport = ntohs(a->sin_port);
-        } else if (ls.ss_family == AF_INET6) {
-          auto* a = reinterpret_cast<sockaddr_in6*>(&ls);
-          ::inet_ntop(AF_INET6, &a->sin6_addr, lhost, sizeof lhost);
-          lport = ntohs(a->sin6_port);
-        }
-        laddr = std::string(lhost) + ":" + std::to_string(lport);
-      }
+      if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ls), &ll) == 0) laddr = format_address(ls);
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }

@@ -937,6 +937,7 @@ std::string config_set_one(Server& srv, const std::string& name, std::string_vie
   } else if (name == "maxmemory") {
     if (!parse_memory(val, mem)) return "argument must be a memory value";
     o.maxmemory = mem;
+    srv.used_memory();  // the OOM check compares a sample: take a fresh one for the new limit
   } else if (name == "maxmemory-policy") {
     if (lower(val) != "noeviction") return "argument(s) must be one of the following: noeviction";
   } else if (name == "proto-max-bulk-len") {

@@ -613,9 +613,11 @@ void Server::kill_client(Client& k, Client& by) {
 }
 
 void Server::unblock_with(Client& k, bool error) {
-  if (error)
+  if (error) {
     k.out.append("-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n");
-  else if (k.block_wait)
+    count_error("UNBLOCKED");
+    if (k.last_cmd) ++k.last_cmd->failed_calls;
+  } else if (k.block_wait)
     reply_int(k, 0);
   else
     reply_nil_array(k);

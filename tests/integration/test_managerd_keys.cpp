@@ -203,4 +203,39 @@ TEST_CASE("CLIENT KILL closes the chosen connections and keeps the others" * doc
   CHECK(ctl.closed_by_peer());
 }
 
+TEST_CASE("INFO counts rejected and failed calls per command and errors per code" * doctest::timeout(60)) {
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  RespClient c(srv.socket()), waiter(srv.socket());
+  auto info = [&](const char* section) { return text(c.cmd({"INFO", section})); };
+  CHECK(text(c.cmd({"CONFIG", "RESETSTAT"})) == "OK");
+  c.cmd({"FRTRYZS"});  // unknown: rejected
+  CHECK(info("errorstats").find("errorstat_ERR:count=1\r\n") != std::string::npos);
+  CHECK(info("stats").find("total_error_replies:1\r\n") != std::string::npos);
+  c.cmd({"MULTI"});
+  c.cmd({"SET", "k"});  // wrong arity inside MULTI: rejected, the transaction is aborted
+  CHECK(text(c.cmd({"EXEC"})) == "EXECABORT Transaction discarded because of previous errors.");
+  std::string cmdstats = info("commandstats");
+  CHECK(cmdstats.find("cmdstat_set:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0") != std::string::npos);
+  CHECK(cmdstats.find("cmdstat_exec:calls=1,usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls=1") != std::string::npos);
+  CHECK(info("errorstats").find("errorstat_EXECABORT:count=1\r\n") != std::string::npos);
+  c.cmd({"SET", "s", "x"});
+  c.cmd({"LPUSH", "s", "y"});  // ran and failed: WRONGTYPE
+  CHECK(info("commandstats").find("cmdstat_lpush:calls=1,usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls=1") !=
+        std::string::npos);
+  CHECK(info("errorstats").find("errorstat_WRONGTYPE:count=1\r\n") != std::string::npos);
+  std::string id = std::to_string(waiter.cmd({"CLIENT", "ID"}).integer);
+  waiter.send("*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n");
+  for (int i = 0; i < 1000 && info("clients").find("blocked_clients:1") == std::string::npos; ++i)
+    ;
+  CHECK(text(c.cmd({"CLIENT", "UNBLOCK", id, "ERROR"})) == "1");
+  CHECK(text(waiter.read()).rfind("UNBLOCKED", 0) == 0);
+  CHECK(info("errorstats").find("errorstat_UNBLOCKED:count=1\r\n") != std::string::npos);
+  CHECK(info("commandstats").find("cmdstat_blpop:calls=1,usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls=1") !=
+        std::string::npos);
+  CHECK(info("cpu").find("used_cpu_user:") != std::string::npos);
+  CHECK(text(c.cmd({"CONFIG", "RESETSTAT"})) == "OK");
+  CHECK(info("errorstats") == "# Errorstats\r\n");
+}
+
 }
