@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <climits>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -874,13 +875,24 @@ bool parse_memory(std::string_view s, std::size_t& out) {
   return true;
 }
 
+// Redis 7.0's old names of the representation thresholds, shown and set as the new ones.
+const std::pair<const char*, const char*> kTunableAliases[] = {
+    {"hash-max-ziplist-entries", "hash-max-listpack-entries"},
+    {"hash-max-ziplist-value", "hash-max-listpack-value"},
+    {"list-max-ziplist-size", "list-max-listpack-size"},
+};
+
 // The parameters CONFIG GET shows, with their current values.
 std::vector<std::pair<std::string, std::string>> config_params(Server& srv) {
   const auto& o = srv.options();
+  std::vector<std::pair<std::string, std::string>> tunables;
+  for (auto& [name, v] : o.encoding_tunables) tunables.emplace_back(name, std::to_string(v));
+  for (auto [alias, name] : kTunableAliases)
+    tunables.emplace_back(alias, std::to_string(o.encoding_tunables.find(std::string_view(name))->second));
   std::string save;
   for (auto& [secs, changes] : o.save_points)
     save += (save.empty() ? "" : " ") + std::to_string(secs) + " " + std::to_string(changes);
-  return {
+  std::vector<std::pair<std::string, std::string>> params = {
       {"save", save},
       {"appendonly", o.appendonly.empty() ? "no" : "yes"},
       {"appendfsync", fsync_name(o.appendfsync)},
@@ -897,6 +909,15 @@ std::vector<std::pair<std::string, std::string>> config_params(Server& srv) {
       {"auto-aof-rewrite-min-size", std::to_string(o.auto_aof_rewrite_min_size)},
       {"notify-keyspace-events", keyspace_events_string(o.notify_keyspace_events)},
   };
+  params.insert(params.end(), tunables.begin(), tunables.end());
+  return params;
+}
+
+// The current name of a representation threshold given by its current or old name.
+std::string_view tunable_name(std::string_view name) {
+  for (auto [alias, current] : kTunableAliases)
+    if (name == alias) return current;
+  return name;
 }
 
 // Applies one CONFIG SET; returns the reason when the value is refused (empty = applied).
@@ -953,6 +974,14 @@ std::string config_set_one(Server& srv, const std::string& name, std::string_vie
     if (!parse_ll(val, n)) return "argument couldn't be parsed into an integer";
     if (n < 0 || n > 2147483647) return "argument must be between 0 and 2147483647 inclusive";
     o.auto_aof_rewrite_percentage = static_cast<int>(n);
+  } else if (auto t = o.encoding_tunables.find(tunable_name(name)); t != o.encoding_tunables.end()) {
+    long long n;
+    if (!parse_ll(val, n)) return "argument couldn't be parsed into an integer";
+    bool list = t->first == "list-max-listpack-size";
+    long long lo = list ? INT_MIN : 0, hi = list || t->first == "list-compress-depth" ? INT_MAX : LLONG_MAX;
+    if (n < lo || n > hi)
+      return "argument must be between " + std::to_string(lo) + " and " + std::to_string(hi) + " inclusive";
+    t->second = n;
   } else if (name == "notify-keyspace-events") {
     int flags = keyspace_events_parse(val);
     if (flags < 0) return "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.";

@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <map>
 #include <set>
 #include <span>
 #include <string>
@@ -61,6 +61,12 @@ struct Options {
   std::function<void()> on_ready;              ///< called once listening (--daemonize reports ready)
   int databases = 16;                          ///< number of databases (SELECT 0 .. databases-1)
   int notify_keyspace_events = 0;              ///< kNotify* classes published (notify-keyspace-events)
+  /// Redis's representation thresholds (hash-max-listpack-entries, set-max-intset-entries ...):
+  /// CONFIG GET/SET keep them so that clients tuning Redis work, but the representations here
+  /// switch at their own fixed sizes (see Hash and Set).
+  std::map<std::string, long long, std::less<>> encoding_tunables = {
+      {"hash-max-listpack-entries", 512}, {"hash-max-listpack-value", 64}, {"list-max-listpack-size", -2},
+      {"list-compress-depth", 0},         {"set-max-intset-entries", 512}};
 };
 
 /// Keyspace notification classes (Redis's NOTIFY_*; notify-keyspace-events letters).

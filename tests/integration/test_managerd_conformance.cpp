@@ -309,6 +309,10 @@ TEST_CASE("key and server commands added for clients reply exactly like redis-se
       "CONFIG GET maxmemory", "CONFIG SET maxmemory abc", "CONFIG SET maxmemory 0", "CONFIG SET bogus 1",
       "CONFIG SET maxclients 0", "CONFIG SET appendfsync sometimes", "CONFIG SET appendfsync no",
       "CONFIG GET appendfsync", "CONFIG SET maxmemory", "CONFIG GET", "CONFIG RESETSTAT x", "RESET",
+      "CONFIG GET hash-max-ziplist-entries", "CONFIG GET set-max-intset-entries", "CONFIG SET set-max-intset-entries x",
+      "CONFIG SET set-max-intset-entries -1", "CONFIG SET list-max-listpack-size 0", "CONFIG SET list-max-ziplist-size -5",
+      "CONFIG GET list-max-listpack-size", "CONFIG SET hash-max-ziplist-entries 16", "CONFIG GET hash-max-ziplist-entries",
+      "CONFIG GET hash-max-listpack-entries", "CONFIG SET list-compress-depth -1",
   });
 }
 
@@ -323,7 +327,7 @@ TEST_CASE("keyspace notifications are published exactly like redis-server" * doc
       "LREM l 1 p", "#read @2 2", "LTRIM l 0 0", "#read @2 2", "LMOVE l l2 LEFT RIGHT", "#read @2 6",
       "HSET h f 1", "#read @2 2", "HINCRBY h f 2", "#read @2 2", "HINCRBYFLOAT h f 0.5", "#read @2 2",
       "HDEL h f", "#read @2 4", "SADD s 1 2", "#read @2 2", "SREM s 1", "#read @2 2", "SMOVE s s2 2",
-      "#read @2 6", "SADD s3 a b", "#read @2 2", "SPOP s3", "#read @2 2", "SINTERSTORE d s2 s2", "#read @2 2",
+      "#read @2 6", "SADD s3 a", "#read @2 2", "SPOP s3", "#read @2 4", "SINTERSTORE d s2 s2", "#read @2 2",
       "SUNIONSTORE d nokey", "#read @2 2", "COPY s2 s4", "#read @2 2", "MOVE s4 1", "#read @2 4",
       "SETEX e 100 v", "#read @2 4", "GETEX e PERSIST", "#read @2 2", "EXPIRE e 0", "#read @2 2",
       "CONFIG SET notify-keyspace-events Kl", "LPUSH l2 a", "SET k v", "#read @2 1",
