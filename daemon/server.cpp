@@ -274,7 +274,8 @@ std::size_t Server::used_memory() {
 }
 
 void Server::reject(Client& c, std::string_view msg) {
-  detail::resp::add_error(c.out, msg);
+  if (!c.reply_off && !c.reply_skip) detail::resp::add_error(c.out, msg);
+  c.reply_skip = false;
   ++stat_rejected_calls;
   count_error(msg);
   if (c.in_multi) c.multi_error = true;
@@ -347,7 +348,13 @@ void Server::call(Client& c, const Command& cmd, Args argv) {
   long long before = total_changes;
   if (db.selected() != c.db) db.select(c.db);
   std::size_t out_before = c.out.size();
+  bool skip_reply = c.reply_skip;
+  c.reply_skip = false;
   cmd.proc(*this, c, argv);
+  if (c.reply_skip_next) {  // CLIENT REPLY SKIP: for the next command
+    c.reply_skip_next = false;
+    c.reply_skip = true;
+  }
   ++cmd.calls;
   ++stat_commands;
   c.last_cmd = &cmd;
@@ -368,6 +375,7 @@ void Server::call(Client& c, const Command& cmd, Args argv) {
       for (auto& p : c.propagate) aof_append_strings(p);
   }
   if (!c.propagate.empty()) c.propagate.clear();
+  if ((c.reply_off || skip_reply) && !c.in_exec) c.out.resize(out_before);
   if (!m_ready_keys.empty() && !c.in_exec) serve_ready_lists();
 }
 
@@ -658,7 +666,43 @@ void cmd_client(Server& srv, Client& c, Args argv) {
     return false;
   };
   if (sub == "list") {
-    reply_verbatim(c, srv.client_list());
+    int type = -1;  // 0 normal, 1 pubsub, 2 replica or master (none here)
+    std::vector<long long> ids;
+    if (argv.size() == 4 && lower(argv[2]) == "type") {
+      std::string t = lower(argv[3]);
+      if (t == "normal") type = 0;
+      else if (t == "pubsub") type = 1;
+      else if (t == "master" || t == "replica" || t == "slave") type = 2;
+      else return reply_err(c, "Unknown client type '" + std::string(argv[3]) + "'");
+    } else if (argv.size() >= 4 && lower(argv[2]) == "id") {
+      for (std::size_t i = 3; i < argv.size(); ++i) {
+        long long id;
+        if (!parse_ll(argv[i], id)) return reply_err(c, "Invalid client ID");
+        ids.push_back(id);
+      }
+    } else if (argv.size() != 2) {
+      return reply_syntax_error(c);
+    }
+    std::string out;
+    for (Client* k : srv.find_clients([&](const Client& o) {
+           if (type == 2 || (type == 0 && o.subscribed()) || (type == 1 && !o.subscribed())) return false;
+           return ids.empty() || std::find(ids.begin(), ids.end(), static_cast<long long>(o.id)) != ids.end();
+         }))
+      out += srv.client_info(*k);
+    reply_verbatim(c, out);
+  } else if (sub == "reply") {
+    if (!arity(3)) return;
+    std::string mode = lower(argv[2]);
+    if (mode == "on") {
+      c.reply_off = false;
+      reply_ok(c);
+    } else if (mode == "off") {
+      c.reply_off = true;
+    } else if (mode == "skip") {
+      if (!c.reply_off) c.reply_skip_next = true;
+    } else {
+      reply_syntax_error(c);
+    }
   } else if (sub == "setname") {
     if (!arity(3)) return;
     if (!valid_client_name(argv[2]))

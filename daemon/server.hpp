@@ -326,6 +326,9 @@ struct Client {
   bool authenticated = false;
   int resp = 2;                // protocol version (HELLO 2 / HELLO 3)
   int db = 0;                  // selected database (SELECT)
+  bool reply_off = false;      // CLIENT REPLY OFF: replies are dropped
+  bool reply_skip = false;     // CLIENT REPLY SKIP: the reply of the running command is dropped
+  bool reply_skip_next = false;  // ... set by SKIP itself, for the command after it
   bool close_after_reply = false;
   bool closing = false;
   bool pending_write = false;  // queued in Server::m_pending_writes

@@ -313,6 +313,10 @@ TEST_CASE("key and server commands added for clients reply exactly like redis-se
       "CONFIG SET set-max-intset-entries -1", "CONFIG SET list-max-listpack-size 0", "CONFIG SET list-max-ziplist-size -5",
       "CONFIG GET list-max-listpack-size", "CONFIG SET hash-max-ziplist-entries 16", "CONFIG GET hash-max-ziplist-entries",
       "CONFIG GET hash-max-listpack-entries", "CONFIG SET list-compress-depth -1",
+      "CLIENT LIST id abc", "CLIENT LIST id 99999", "CLIENT LIST type foo", "CLIENT LIST bogus", "CLIENT LIST type",
+      "CLIENT LIST id", "CLIENT LIST id 0", "CLIENT LIST type pubsub", "CLIENT LIST type normal id 1",
+      "CLIENT LIST type master", "CLIENT REPLY foo", "CLIENT REPLY", "&CLIENT REPLY OFF", "&SET a 1", "&GET a",
+      "&NOSUCHCMD", "&CLIENT REPLY SKIP", "CLIENT REPLY ON", "GET a", "&CLIENT REPLY SKIP", "&GET a", "GET a",
   });
 }
 
