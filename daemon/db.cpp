@@ -324,7 +324,7 @@ unsigned long long scan_buckets(const Map& m, unsigned long long cursor, long lo
   std::size_t bc = m.bucket_count();
   std::size_t idx = 0;
   if (cursor != 0 && (cursor >> 32) == bc) idx = static_cast<std::size_t>(cursor & 0xffffffffu);
-  long long emitted = 0, empty_budget = count * 10;
+  long long emitted = 0, empty_budget = count > LLONG_MAX / 10 ? LLONG_MAX : count * 10;
   while (idx < bc && emitted < count && empty_budget > 0) {
     if (m.bucket_size(idx) == 0) --empty_budget;
     for (auto it = m.begin(idx); it != m.end(idx); ++it) {

@@ -456,6 +456,9 @@ void reply_verbatim(Client& c, std::string_view text);
 void reply_double(Client& c, double d);
 inline void reply_simple(Client& c, std::string_view s) { detail::resp::add_simple(c.out, s); }
 void reply_not_integer(Client& c);
+/// Redis's error for a count of LLONG_MIN (HRANDFIELD, SRANDMEMBER: a count must be negatable).
+inline constexpr std::string_view kCountRange =
+    "value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 void reply_syntax_error(Client& c);
 void reply_arity(Client& c, std::string_view name);
 /// Formats a long double the way Redis does for INCRBYFLOAT (%.17Lf, trailing zeros cut).

@@ -262,7 +262,8 @@ void cmd_hrandfield(Server& srv, Client& c, Args argv) {
   long long count = 0;
   bool withvalues = false;
   if (argv.size() >= 3) {
-    if (!parse_ll(argv[2], count) || count == LLONG_MIN) return reply_not_integer(c);
+    if (!parse_ll(argv[2], count)) return reply_not_integer(c);
+    if (count == LLONG_MIN) return reply_err(c, kCountRange);
     if (argv.size() > 4 || (argv.size() == 4 && !(argv[3].size() == 10 && ::strncasecmp(argv[3].data(), "withvalues", 10) == 0)))
       return reply_syntax_error(c);
     if (argv.size() == 4) {
@@ -290,6 +291,10 @@ void cmd_hrandfield(Server& srv, Client& c, Args argv) {
   };
   auto header = [&](std::size_t n) { reply_array(c, withvalues && c.resp == 2 ? n * 2 : n); };
   if (count < 0) {  // repeats allowed
+    // Redis 7.0 starts on any count and runs out of memory: refuse a reply that could not fit
+    // the client's output buffer.
+    if (static_cast<unsigned long long>(-count) > srv.options().client_output_buffer_limit / 4)
+      return reply_err(c, "value is out of range");
     header(static_cast<std::size_t>(-count));
     for (long long i = 0; i < -count; ++i) emit(all[random_index(all.size())]);
     return;

@@ -280,13 +280,18 @@ void cmd_srandmember(Server& srv, Client& c, Args argv) {
   if (argv.size() > 3) return reply_syntax_error(c);
   bool has_count = argv.size() == 3;
   long long count = 0;
-  if (has_count && (!parse_ll(argv[2], count) || count == LLONG_MIN)) return reply_not_integer(c);
+  if (has_count && !parse_ll(argv[2], count)) return reply_not_integer(c);
+  if (has_count && count == LLONG_MIN) return reply_err(c, kCountRange);
   bool bad;
   Set* s = find_set(srv, c, argv[1], bad);
   if (bad) return;
   if (!has_count) return s ? reply_bulk(c, s->random()) : reply_nil(c);
   if (!s || count == 0) return reply_array(c, 0);
   if (count < 0) {  // repeats allowed
+    // Redis 7.0 starts on any count and runs out of memory: refuse a reply that could not fit
+    // the client's output buffer.
+    if (static_cast<unsigned long long>(-count) > srv.options().client_output_buffer_limit / 4)
+      return reply_err(c, "value is out of range");
     reply_array(c, static_cast<std::size_t>(-count));
     for (long long i = 0; i < -count; ++i) reply_bulk(c, s->random());
     return;

@@ -561,7 +561,8 @@ void cmd_lcs(Server& srv, Client& c, Args argv) {
   }
   if (getidx && getlen) return reply_err(c, "If you want both the length and indexes, please just use IDX.");
   std::size_t alen = a.size(), blen = b.size();
-  if ((alen + 1) * (blen + 1) > (std::size_t{1} << 32) / sizeof(std::uint32_t))
+  if (alen >= UINT32_MAX - 1 || blen >= UINT32_MAX - 1) return reply_err(c, "String too long for LCS");
+  if (static_cast<unsigned long long>(alen + 1) * (blen + 1) * sizeof(std::uint32_t) > srv.options().proto_max_bulk_len)
     return reply_err(c, "Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
   std::vector<std::uint32_t> dp((alen + 1) * (blen + 1), 0);
   auto at = [&](std::size_t i, std::size_t j) -> std::uint32_t& { return dp[j + i * (blen + 1)]; };
