@@ -61,6 +61,10 @@ TEST_CASE("SPOP and SRANDMEMBER pick members at random and SPOP removes them" * 
   auto picked = sorted(distinct);
   CHECK(std::set<std::string>(picked.begin(), picked.end()).size() == 30);
   CHECK(c.cmd({"SRANDMEMBER", "s", "-300"}).elements.size() == 300);  // repeats allowed
+  // a repeat count whose reply could never be sent is refused, not attempted
+  CHECK(text(c.cmd({"SRANDMEMBER", "s", "-9223372036854775807"})) == "ERR value is out of range");
+  CHECK(text(c.cmd({"HSET", "h", "f", "v"})) == "1");
+  CHECK(text(c.cmd({"HRANDFIELD", "h", "-9223372036854775807"})) == "ERR value is out of range");
   auto popped = c.cmd({"SPOP", "s", "40"});
   CHECK(popped.elements.size() == 40);
   CHECK(text(c.cmd({"SCARD", "s"})) == "60");
