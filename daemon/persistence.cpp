@@ -691,6 +691,13 @@ void Server::aof_open_and_replay() {
       auto args = parser.args();
       if (!m_fake.in_multi) multi_at = pos;
       execute(m_fake, args);
+      // A SELECT of a database this server does not have (also inside a logged transaction):
+      // replaying on would put its keys in another database.
+      if (m_fake.out.find("-ERR DB index is out of range") != std::string::npos) {
+        m_loading = false;
+        throw std::runtime_error("append-only file " + path + " uses more databases than --databases " +
+                                 std::to_string(db.count()) + " (start with more)");
+      }
       m_fake.out.clear();
       ++replayed;
     }

@@ -127,4 +127,22 @@ TEST_CASE("a snapshot with more databases than --databases is refused with a cle
   CHECK(text(c.cmd({"GET", "k"})) == "v");
 }
 
+TEST_CASE("an append-only log with more databases than --databases is refused with a clear error" * doctest::timeout(60)) {
+  TempDir dir;
+  auto aof = (dir / "log.aof").string();
+  {
+    auto srv = ServerProcess::managerd(dir, {"--appendonly", aof, "--appendfsync", "always"});
+    RespClient c(srv.socket());
+    c.cmd({"SELECT", "6"});
+    c.cmd({"MULTI"});
+    c.cmd({"SET", "k", "v"});
+    c.cmd({"EXEC"});
+    srv.stop();
+  }
+  auto [rc, err] = ServerProcess::run_managerd(
+      {"--socket", (dir / "x.sock").string(), "--appendonly", aof, "--databases", "4"});
+  CHECK(rc == 1);
+  CHECK(err.find("uses more databases than --databases 4") != std::string::npos);
+}
+
 }
