@@ -439,6 +439,14 @@ void Server::notify_ready() {
 }
 
 int Server::run() {
+  set_up();
+  event_loop();
+  tear_down();
+  return 0;
+}
+
+// Descriptor limit, signals, persistence loaded, listeners open; then tells whoever waits.
+void Server::set_up() {
   ::signal(SIGPIPE, SIG_IGN);
   // Enough descriptors for --maxclients (Redis does the same at start).
   rlimit rl{};
@@ -477,7 +485,10 @@ int Server::run() {
                           (m_tcp_fd >= 0 ? " tcp " + m_opts.tcp_host + ":" + std::to_string(m_tcp_port) : "") +
                           ", " + std::to_string(db.size()) + " keys loaded");
   notify_ready();
+}
 
+// Serves until a shutdown is requested (SHUTDOWN, SIGTERM, SIGINT).
+void Server::event_loop() {
   std::vector<epoll_event> events(1024);
   m_last_cron = now_ms();
   while (!m_shutdown) {
@@ -522,7 +533,10 @@ int Server::run() {
     if (now_ms() - m_last_cron >= kCronMs) cron();
     before_sleep();
   }
+}
 
+// Sends the last replies, closes every client and removes the socket file.
+void Server::tear_down() {
   sd_notify("STOPPING=1");
   for (auto& c : m_clients)
     if (c) {
@@ -532,7 +546,6 @@ int Server::run() {
   free_closed_clients();
   if (m_own_socket) ::unlink(m_socket_path.c_str());
   log(LogLevel::info, "bye");
-  return 0;
 }
 
 Server::~Server() {

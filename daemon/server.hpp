@@ -328,8 +328,10 @@ IPCKIT_CMD(cmd_ltrim); IPCKIT_CMD(cmd_blpop); IPCKIT_CMD(cmd_brpop);
 // multi.cpp
 IPCKIT_CMD(cmd_multi); IPCKIT_CMD(cmd_exec); IPCKIT_CMD(cmd_discard); IPCKIT_CMD(cmd_watch);
 IPCKIT_CMD(cmd_unwatch);
-// persistence.cpp
-IPCKIT_CMD(cmd_save); IPCKIT_CMD(cmd_bgsave); IPCKIT_CMD(cmd_lastsave); IPCKIT_CMD(cmd_bgrewriteaof);
+// rdb.cpp
+IPCKIT_CMD(cmd_save); IPCKIT_CMD(cmd_bgsave); IPCKIT_CMD(cmd_lastsave);
+// aof.cpp
+IPCKIT_CMD(cmd_bgrewriteaof);
 // server.cpp
 IPCKIT_CMD(cmd_ping); IPCKIT_CMD(cmd_echo); IPCKIT_CMD(cmd_auth); IPCKIT_CMD(cmd_hello);
 IPCKIT_CMD(cmd_info); IPCKIT_CMD(cmd_shutdown); IPCKIT_CMD(cmd_client); IPCKIT_CMD(cmd_command);
@@ -354,7 +356,8 @@ struct AofSyncer {
 };
 
 /// The daemon: one epoll loop over the listeners, the clients, a signalfd (networking.cpp);
-/// command dispatch (server.cpp); persistence (persistence.cpp). Single-threaded.
+/// command dispatch (server.cpp); persistence (persistence.cpp: snapshots in rdb.cpp, the
+/// append-only log in aof.cpp). Single-threaded.
 class Server {
  public:
   explicit Server(Options opts);
@@ -447,7 +450,11 @@ class Server {
   void serve_ready_lists();
   void unblock_client(Client& c);
   void expire_blocked_clients();
-  // persistence.cpp
+  // networking.cpp: run() is set_up(), event_loop(), tear_down()
+  void set_up();
+  void event_loop();
+  void tear_down();
+  // persistence.cpp, rdb.cpp, aof.cpp
   void load_persistence();
   void aof_append(Args argv);
   void aof_append_strings(const std::vector<std::string>& argv);
@@ -532,7 +539,7 @@ void remove_from_index(Index& index, const std::vector<std::string>& keys, Clien
   }
 }
 
-/// Snapshot I/O (persistence.cpp), exposed for tests and the fuzz target.
+/// Snapshot I/O (rdb.cpp), exposed for tests and the fuzz target.
 /// Serialises `db` to bytes (magic, version, entries, CRC-64).
 std::string snapshot_encode(Db& db);
 /// Replaces the contents of `db` with the snapshot in `bytes`. Throws ipc::ProtocolError with a

@@ -1,0 +1,283 @@
+// The append-only log (Redis's aof.c): appending, fsync policies, replay at start, BGREWRITEAOF.
+#include "server.hpp"
+
+#include "child.hpp"
+#include "rio.hpp"
+
+#include <ipc/errors.hpp>
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+namespace ipc::managerd {
+
+namespace {
+
+// The keyspace as the shortest command log that rebuilds it: one SET, HSET or RPUSH per key
+// (and a PEXPIREAT for a key with a time to live).
+std::string aof_dump(Db& db) {
+  std::string out;
+  auto command = [&out](std::initializer_list<std::string_view> head, auto&& add_rest, std::size_t rest) {
+    detail::resp::add_array(out, head.size() + rest);
+    for (auto a : head) detail::resp::add_bulk(out, a);
+    add_rest();
+  };
+  for (auto& entry : db.dict()) {  // not a structured binding: lambdas below capture the value
+    const std::string& key = entry.first;
+    auto& v = entry.second;
+    switch (v.type()) {
+      case Type::string: command({"SET", key, v.str()}, [] {}, 0); break;
+      case Type::hash:
+        command({"HSET", key}, [&] {
+          v.hash().for_each([&](std::string_view f, std::string_view val) {
+            detail::resp::add_bulk(out, f);
+            detail::resp::add_bulk(out, val);
+          });
+        }, 2 * v.hash().size());
+        break;
+      case Type::list:
+        command({"RPUSH", key}, [&] {
+          for (auto& e : v.list()) detail::resp::add_bulk(out, e);
+        }, v.list().size());
+        break;
+    }
+    long long when = db.expire_of(key);
+    if (when >= 0) command({"PEXPIREAT", key, std::to_string(when)}, [] {}, 0);
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- append-only log ----
+
+AofSyncer::AofSyncer(int f) : fd(f), th([this] { loop(); }) {}
+
+AofSyncer::~AofSyncer() {
+  {
+    std::lock_guard lk(mu);
+    stop = true;
+  }
+  cv.notify_one();
+  th.join();
+}
+
+void AofSyncer::loop() {
+  std::unique_lock lk(mu);
+  while (!stop) {
+    cv.wait_for(lk, std::chrono::seconds(1));
+    if (dirty.exchange(false)) ::fdatasync(fd);
+  }
+}
+
+void Server::aof_append(Args argv) {
+  if (m_aof_fd < 0 || m_loading) return;
+  detail::resp::add_command(m_aof_buf, argv);
+}
+
+void Server::aof_append_strings(const std::vector<std::string>& argv) {
+  if (m_aof_fd < 0 || m_loading) return;
+  detail::resp::add_array(m_aof_buf, argv.size());
+  for (auto& a : argv) detail::resp::add_bulk(m_aof_buf, a);
+}
+
+void Server::aof_begin_transaction() {
+  if (m_aof_fd < 0) return;
+  m_aof_tx_mark = m_aof_buf.size();
+  aof_append_strings({"MULTI"});
+}
+
+void Server::aof_end_transaction() {
+  if (m_aof_fd < 0) return;
+  if (m_aof_buf.size() == m_aof_tx_mark + 15)  // nothing written since "*1\r\n$5\r\nMULTI\r\n"
+    m_aof_buf.resize(m_aof_tx_mark);
+  else
+    aof_append_strings({"EXEC"});
+}
+
+void Server::aof_flush() {
+  if (m_aof_fd < 0 || m_aof_buf.empty()) return;
+  std::size_t off = 0;
+  while (off < m_aof_buf.size()) {
+    ssize_t n = ::write(m_aof_fd, m_aof_buf.data() + off, m_aof_buf.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      log(LogLevel::error, std::string("append-only log write failed: ") + std::strerror(errno));
+      break;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  m_aof_size += off;
+  if (aof_rewrite_child > 0) m_aof_rewrite_buf.append(m_aof_buf, 0, off);
+  m_aof_buf.erase(0, off);
+  if (m_opts.appendfsync == FsyncPolicy::always)
+    ::fdatasync(m_aof_fd);
+  else if (m_aof_syncer)
+    m_aof_syncer->dirty = true;
+  if (m_aof_buf.capacity() > 4 * 1024 * 1024 && m_aof_buf.empty()) std::string().swap(m_aof_buf);
+}
+
+void Server::aof_seed_from_db() {
+  m_aof_buf += aof_dump(db);
+  aof_flush();
+  ::fsync(m_aof_fd);
+  m_aof_base_size = m_aof_size;
+}
+
+// ---- append-only log rewrite (BGREWRITEAOF) ----
+
+std::string Server::aof_rewrite_tmp(pid_t child) const {
+  return m_opts.appendonly + ".rewrite-" + std::to_string(child);
+}
+
+bool Server::bgrewriteaof(std::string& err) {
+  if (m_aof_fd < 0) {
+    err = "no append-only file configured (start ipc-managerd with --appendonly FILE)";
+    return false;
+  }
+  if (aof_rewrite_child > 0) {
+    err = "Background append only file rewriting already in progress";
+    return false;
+  }
+  aof_flush();  // the child's keyspace and the old log agree: the buffer takes what follows
+  const pid_t server = ::getpid();
+  pid_t pid = fork_child(err);
+  if (pid < 0) return false;
+  if (pid == 0) {
+    // Dies with the server: a rewrite nobody will finish must not go on writing.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != server) ::_exit(1);  // the server died before prctl took effect
+    std::string tmp = aof_rewrite_tmp(::getpid());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && write_all(fd, aof_dump(db)) && ::fsync(fd) == 0;
+    if (!ok) log(LogLevel::error, "append-only log rewrite: " + tmp + ": " + std::strerror(errno));
+    ::_exit(ok ? 0 : 1);
+  }
+  aof_rewrite_child = pid;
+  m_aof_rewrite_buf.clear();
+  m_aof_rewrite_try = now_ms();
+  log(LogLevel::info, "append-only log rewrite started by pid " + std::to_string(pid));
+  return true;
+}
+
+void Server::reap_aof_rewrite() {
+  if (aof_rewrite_child <= 0) return;
+  auto exited_ok = reap_child(aof_rewrite_child);
+  if (!exited_ok) return;
+  aof_flush();  // while the child still counts: pending writes go to the rewrite buffer too
+  std::string tmp = aof_rewrite_tmp(aof_rewrite_child);
+  aof_rewrite_child = -1;
+  bool ok = *exited_ok && finish_aof_rewrite(tmp);
+  std::string().swap(m_aof_rewrite_buf);
+  last_aof_rewrite_ok = ok;
+  if (ok) {
+    ++aof_rewrites;
+    log(LogLevel::info, "append-only log rewritten: " + std::to_string(m_aof_size) + " bytes");
+  } else {
+    ::unlink(tmp.c_str());
+    log(LogLevel::error, "append-only log rewrite failed; the old log stays in use");
+  }
+}
+
+bool Server::finish_aof_rewrite(const std::string& tmp) {
+  // The child wrote the keyspace as of the fork; add what was written since, make it durable,
+  // then put it in the old log's place. No command runs in between (the caller flushed the
+  // log buffer into the rewrite buffer): nothing is lost.
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0 || !write_all(fd, m_aof_rewrite_buf) || ::fsync(fd) != 0 ||
+      ::rename(tmp.c_str(), m_opts.appendonly.c_str()) != 0) {
+    log(LogLevel::error, "append-only log rewrite: " + tmp + ": " + std::strerror(errno));
+    if (fd >= 0) ::close(fd);
+    return false;
+  }
+  fsync_dir_of(m_opts.appendonly);
+  struct stat st{};
+  ::fstat(fd, &st);
+  m_aof_syncer.reset();  // its fd is about to go
+  ::close(m_aof_fd);
+  m_aof_fd = fd;
+  m_aof_size = m_aof_base_size = static_cast<std::size_t>(st.st_size);
+  if (m_opts.appendfsync == FsyncPolicy::everysec) m_aof_syncer = std::make_unique<AofSyncer>(m_aof_fd);
+  return true;
+}
+
+void Server::kill_aof_rewrite() {
+  kill_child(aof_rewrite_child, aof_rewrite_tmp(aof_rewrite_child));
+  std::string().swap(m_aof_rewrite_buf);
+}
+
+/* BGREWRITEAOF */
+void cmd_bgrewriteaof(Server& srv, Client& c, Args) {
+  std::string err;
+  if (!srv.bgrewriteaof(err)) return reply_err(c, err);
+  reply_simple(c, "Background append only file rewriting started");
+}
+
+void Server::aof_open_and_replay() {
+  const std::string& path = m_opts.appendonly;
+  m_aof_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (m_aof_fd < 0) throw_errno("open(" + path + ")");
+  std::string data, err;
+  if (!read_file(path, data, err)) throw std::runtime_error("cannot read " + path + ": " + err);
+  m_aof_size = m_aof_base_size = data.size();
+  if (data.empty()) return;
+  db.clear();  // the log is the source of truth when it has data
+  m_loading = true;
+  detail::resp::RequestParser parser;
+  std::size_t pos = 0, multi_at = 0;
+  long long replayed = 0;
+  using detail::resp::Status;
+  while (pos < data.size()) {
+    auto st = parser.parse(std::string_view(data).substr(pos));
+    if (st == Status::need_more) break;
+    if (st == Status::error || data[pos] != '*') {
+      m_loading = false;
+      throw ProtocolError("corrupt append-only file " + path + " at byte " + std::to_string(pos) + ": " +
+                          (st == Status::error ? parser.error() : std::string("not a multibulk command")) +
+                          " (fix or move the file; the server does not start with half the data)");
+    }
+    if (st == Status::request) {
+      auto args = parser.args();
+      if (!m_fake.in_multi) multi_at = pos;
+      execute(m_fake, args);
+      m_fake.out.clear();
+      ++replayed;
+    }
+    pos += parser.consumed();
+  }
+  std::size_t good = pos;
+  if (m_fake.in_multi) {  // a transaction without its EXEC: it never happened
+    good = multi_at;
+    m_fake.in_multi = false;
+    m_fake.queued.clear();
+  }
+  m_loading = false;
+  if (good < data.size()) {
+    log(LogLevel::warning, "append-only file " + path + " ends with an incomplete command: cutting " +
+                               std::to_string(data.size() - good) + " bytes at byte " + std::to_string(good));
+    if (::ftruncate(m_aof_fd, static_cast<off_t>(good)) != 0) throw_errno("ftruncate(" + path + ")");
+    ::fsync(m_aof_fd);
+    m_aof_size = m_aof_base_size = good;
+  }
+  log(LogLevel::info, "replayed " + std::to_string(replayed) + " commands from " + path);
+}
+
+void Server::aof_remove_stale_rewrites() {
+  // A server killed during a rewrite leaves the child's temp file (the child dies with it).
+  namespace fs = std::filesystem;
+  fs::path log_path(m_opts.appendonly);
+  std::string prefix = log_path.filename().string() + ".rewrite-";
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(log_path.parent_path().empty() ? fs::path(".") : log_path.parent_path(), ec))
+    if (e.path().filename().string().starts_with(prefix)) fs::remove(e.path(), ec);
+}
+
+}  // namespace ipc::managerd
