@@ -74,7 +74,13 @@ void AofSyncer::loop() {
   std::unique_lock lk(mu);
   while (!stop) {
     cv.wait_for(lk, std::chrono::seconds(1));
-    if (dirty.exchange(false)) ::fdatasync(fd);
+    if (!dirty.exchange(false)) continue;
+    if (::fdatasync(fd) == 0) {
+      fsync_errno = 0;
+    } else {
+      fsync_errno = errno;  // the server refuses writes until a later fdatasync works (Redis does too)
+      dirty = true;
+    }
   }
 }
 
@@ -103,32 +109,75 @@ void Server::aof_end_transaction() {
     aof_append_strings({"EXEC"});
 }
 
-void Server::aof_flush() {
-  if (m_aof_fd < 0 || m_aof_buf.empty()) return;
+// Writes the buffered commands to the log (and fsyncs them under appendfsync always) before any
+// reply that acknowledges them leaves (Redis's flushAppendOnlyFile). On failure the commands stay
+// in the buffer and are tried again on the next call; writes are refused meanwhile (disk_error).
+bool Server::aof_flush() {
+  if (m_aof_fd < 0 || (m_aof_buf.empty() && m_aof_acked == m_aof_written)) return true;
+  const bool always = m_opts.appendfsync == FsyncPolicy::always;
   std::size_t off = 0;
+  int err = 0;
+  const char* what = "write";
   while (off < m_aof_buf.size()) {
     ssize_t n = ::write(m_aof_fd, m_aof_buf.data() + off, m_aof_buf.size() - off);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      log(LogLevel::error, std::string("append-only log write failed: ") + std::strerror(errno));
+      err = n == 0 ? ENOSPC : errno;  // a write of 0 bytes is a full disk (Redis reads it so)
       break;
     }
     off += static_cast<std::size_t>(n);
   }
-  m_aof_size += off;
-  if (aof_rewrite_child > 0) m_aof_rewrite_buf.append(m_aof_buf, 0, off);
-  m_aof_buf.erase(0, off);
-  if (m_opts.appendfsync == FsyncPolicy::always)
-    ::fdatasync(m_aof_fd);
-  else if (m_aof_syncer)
-    m_aof_syncer->dirty = true;
+  if (err == 0 && always && ::fdatasync(m_aof_fd) != 0) {
+    err = errno;
+    what = "fdatasync";
+  }
+  if (err != 0) {
+    // Take back what went in, so that the whole buffer is written again later and the log never
+    // holds half a command. What cannot be taken back counts as written, never as acknowledged
+    // until an fdatasync covers it.
+    if (off > 0 && ::ftruncate(m_aof_fd, static_cast<off_t>(m_aof_size)) == 0) off = 0;
+    aof_commit(off);
+    aof_write_failed(err, what);
+    return false;
+  }
+  aof_commit(off);
+  m_aof_acked = m_aof_written;
+  if (!always && m_aof_syncer) m_aof_syncer->dirty = true;
+  if (m_aof_write_errno != 0) {
+    m_aof_write_errno = 0;
+    log(LogLevel::warning, "append-only log write error looks solved: writes are accepted again");
+  }
+  for (Client* c : m_held) queue_write(*c);
+  m_held.clear();
   if (m_aof_buf.capacity() > 4 * 1024 * 1024 && m_aof_buf.empty()) std::string().swap(m_aof_buf);
+  return true;
+}
+
+// The first `n` bytes of the buffer are in the log file now.
+void Server::aof_commit(std::size_t n) {
+  if (n == 0) return;
+  m_aof_size += n;
+  m_aof_written += n;
+  if (aof_rewrite_child > 0) m_aof_rewrite_buf.append(m_aof_buf, 0, n);
+  m_aof_buf.erase(0, n);
+}
+
+void Server::aof_write_failed(int err, const char* what) {
+  bool first = m_aof_write_errno == 0;
+  m_aof_write_errno = err;
+  long long now = now_ms();
+  if (!first && now - m_aof_error_logged < 30'000) return;  // Redis logs it at most every 30 s too
+  m_aof_error_logged = now;
+  log(LogLevel::error, std::string("append-only log ") + what + " failed: " + std::strerror(err) + " (" +
+                           std::to_string(m_aof_buf.size()) +
+                           " bytes waiting); writes are refused with MISCONF until the log can be written");
 }
 
 void Server::aof_seed_from_db() {
   m_aof_buf += aof_dump(db);
-  aof_flush();
-  ::fsync(m_aof_fd);
+  if (!aof_flush() || ::fsync(m_aof_fd) != 0)
+    throw std::runtime_error("cannot write the append-only log " + m_opts.appendonly + ": " +
+                             std::strerror(m_aof_write_errno ? m_aof_write_errno : errno));
   m_aof_base_size = m_aof_size;
 }
 
@@ -147,7 +196,12 @@ bool Server::bgrewriteaof(std::string& err) {
     err = "Background append only file rewriting already in progress";
     return false;
   }
-  aof_flush();  // the child's keyspace and the old log agree: the buffer takes what follows
+  // The child's keyspace and the old log must agree: the rewrite buffer takes what follows.
+  if (!aof_flush()) {
+    err = std::string("the append-only log cannot be written (") + std::strerror(m_aof_write_errno) +
+          "): not rewriting it now";
+    return false;
+  }
   const pid_t server = ::getpid();
   pid_t pid = fork_child(err);
   if (pid < 0) return false;

@@ -308,9 +308,17 @@ void Server::queue_write(Client& c) {
   m_pending_writes.push_back(&c);
 }
 
+void Server::hold_until_logged(Client& c, std::size_t out_mark) {
+  if (m_aof_fd < 0 || c.fake) return;
+  if (c.out_held == Client::kNotHeld) c.out_held = out_mark;
+  c.held_until = m_aof_written + m_aof_buf.size();
+}
+
 void Server::write_to_client(Client& c) {
-  while (c.pending_out() > 0) {
-    ssize_t n = ::send(c.fd, c.out.data() + c.out_sent, c.pending_out(), MSG_NOSIGNAL);
+  if (c.out_held != Client::kNotHeld && m_aof_acked >= c.held_until) c.out_held = Client::kNotHeld;
+  const std::size_t end = std::min(c.out_held, c.out.size());  // replies past a held one wait too
+  while (c.out_sent < end) {
+    ssize_t n = ::send(c.fd, c.out.data() + c.out_sent, end - c.out_sent, MSG_NOSIGNAL);
     if (n > 0) {
       c.out_sent += static_cast<std::size_t>(n);
       continue;
@@ -321,6 +329,7 @@ void Server::write_to_client(Client& c) {
   if (c.pending_out() == 0) {
     c.out.clear();
     c.out_sent = 0;
+    c.out_held = Client::kNotHeld;
     if (c.out.capacity() > 1024 * 1024) std::string().swap(c.out);
     if (c.close_after_reply) return close_client(c);
     c.want_write = false;
@@ -331,9 +340,13 @@ void Server::write_to_client(Client& c) {
   } else {
     if (c.out_sent > 1024 * 1024) {
       c.out.erase(0, c.out_sent);
+      if (c.out_held != Client::kNotHeld) c.out_held -= c.out_sent;
       c.out_sent = 0;
     }
-    c.want_write = true;
+    // Stopped at a reply waiting for the log: aof_flush queues the client again once it is in.
+    bool waiting_for_log = c.out_sent == c.out_held;
+    c.want_write = !waiting_for_log;
+    if (waiting_for_log && std::find(m_held.begin(), m_held.end(), &c) == m_held.end()) m_held.push_back(&c);
   }
   update_events(c);
 }
@@ -363,6 +376,7 @@ void Server::close_client(Client& c) {
 void Server::free_closed_clients() {
   for (Client* c : m_to_free) {
     m_unblocked.erase(std::remove(m_unblocked.begin(), m_unblocked.end(), c), m_unblocked.end());
+    m_held.erase(std::remove(m_held.begin(), m_held.end(), c), m_held.end());
     int fd = c->fd;
     ::close(fd);
     m_clients[static_cast<std::size_t>(fd)].reset();

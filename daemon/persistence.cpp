@@ -52,7 +52,9 @@ bool Server::request_shutdown(Client* c, int save) {
       return false;
     }
   }
-  aof_flush();
+  if (!aof_flush())  // their replies never left: nothing acknowledged is lost
+    log(LogLevel::error, "shutting down with " + std::to_string(m_aof_buf.size()) +
+                             " bytes of unacknowledged writes that the append-only log could not take");
   if (m_aof_fd >= 0) ::fsync(m_aof_fd);
   m_shutdown = true;
   log(LogLevel::info, "shutting down");

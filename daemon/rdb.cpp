@@ -114,8 +114,10 @@ bool Server::save_snapshot() {
   std::string data = snapshot_encode(db);
   if (!write_file_atomically(m_opts.snapshot, data, err)) {
     log(LogLevel::error, "snapshot not saved: " + err);
+    last_bgsave_ok = false;  // as a failed BGSAVE: writes are refused while save points are set
     return false;
   }
+  last_bgsave_ok = true;
   changes_since_save = 0;
   last_save_ms = now_ms();
   log(LogLevel::info, "snapshot saved to " + m_opts.snapshot + " (" + std::to_string(db.size()) + " keys)");

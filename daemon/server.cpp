@@ -249,6 +249,27 @@ void Server::execute(Client& c, Args argv) {
       return;
     }
   }
+  if (m_aof_write_errno != 0 || (m_aof_syncer && m_aof_syncer->fsync_errno != 0) ||
+      (!last_bgsave_ok && !m_opts.save_points.empty())) {
+    // The disk does not take writes: refuse them, as Redis does (PING too, so that monitoring
+    // notices); reads go on.
+    bool writes = (cmd->flags & kWrite) || cmd->proc == cmd_ping;
+    if (cmd->proc == cmd_exec)
+      for (auto& q : c.queued)
+        if (const Command* k = lookup(q[0]); k && (k->flags & kWrite)) writes = true;
+    if (writes && !m_loading) {
+      std::string why = disk_error();
+      if (cmd->proc == cmd_exec && c.in_multi) {
+        c.in_multi = c.multi_error = false;
+        c.queued.clear();
+        unwatch_all(c);
+        return reply_error_code(c, "EXECABORT Transaction discarded because of: " + why);
+      }
+      reply_error_code(c, why);
+      if (c.in_multi) c.multi_error = true;
+      return;
+    }
+  }
   if (c.in_multi && !(cmd->flags & kNoMulti)) {
     c.queued.emplace_back(argv.begin(), argv.end());
     c.out.append("+QUEUED\r\n", 9);
@@ -257,8 +278,22 @@ void Server::execute(Client& c, Args argv) {
   call(c, *cmd, argv);
 }
 
+std::string Server::disk_error() const {
+  if (!last_bgsave_ok && !m_opts.save_points.empty())
+    return "MISCONF ipc-managerd is configured to save snapshots, but it's currently unable to persist to disk. "
+           "Commands that may modify the data set are disabled, because this instance is configured to report "
+           "errors during writes if snapshotting fails. Please check the ipc-managerd log for details about the "
+           "snapshot error.";
+  int err = m_aof_write_errno;
+  if (err == 0 && m_aof_syncer) err = m_aof_syncer->fsync_errno;
+  if (err == 0) return {};
+  return std::string("MISCONF Errors writing to the AOF file: ") + std::strerror(err);
+}
+
 void Server::call(Client& c, const Command& cmd, Args argv) {
   long long before = total_changes;
+  const std::size_t out_mark = c.out.size();
+  const std::size_t log_mark = m_aof_buf.size();
   cmd.proc(*this, c, argv);
   ++cmd.calls;
   ++stat_commands;
@@ -270,6 +305,8 @@ void Server::call(Client& c, const Command& cmd, Args argv) {
       for (auto& p : c.propagate) aof_append_strings(p);
   }
   if (!c.propagate.empty()) c.propagate.clear();
+  // The reply acknowledges what was just logged (EXEC: the whole transaction): it waits for the log.
+  if (m_aof_buf.size() != log_mark && !c.in_exec) hold_until_logged(c, out_mark);
   if (!m_ready_keys.empty() && !c.in_exec) serve_ready_lists();
 }
 
@@ -423,13 +460,15 @@ std::string Server::info(std::string_view section) {
     add("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:%lld\r\nrdb_bgsave_in_progress:%d\r\n"
         "rdb_last_save_time:%lld\r\nrdb_last_bgsave_status:%s\r\nsnapshot_file:%s\r\naof_enabled:%d\r\n"
         "aof_file:%s\r\naof_fsync:%s\r\naof_rewrite_in_progress:%d\r\naof_rewrites:%lld\r\n"
-        "aof_last_bgrewrite_status:%s\r\naof_current_size:%zu\r\naof_base_size:%zu\r\n\r\n",
+        "aof_last_bgrewrite_status:%s\r\naof_last_write_status:%s\r\naof_current_size:%zu\r\n"
+        "aof_base_size:%zu\r\naof_buffer_length:%zu\r\n\r\n",
         changes_since_save, bgsave_child > 0 ? 1 : 0, last_save_ms / 1000, last_bgsave_ok ? "ok" : "err",
         m_opts.snapshot.c_str(), m_aof_fd >= 0 ? 1 : 0, m_opts.appendonly.c_str(),
         m_opts.appendfsync == FsyncPolicy::always ? "always"
         : m_opts.appendfsync == FsyncPolicy::everysec ? "everysec" : "no",
-        aof_rewrite_child > 0 ? 1 : 0, aof_rewrites, last_aof_rewrite_ok ? "ok" : "err", m_aof_size,
-        m_aof_base_size);
+        aof_rewrite_child > 0 ? 1 : 0, aof_rewrites, last_aof_rewrite_ok ? "ok" : "err",
+        m_aof_write_errno == 0 && !(m_aof_syncer && m_aof_syncer->fsync_errno != 0) ? "ok" : "err", m_aof_size,
+        m_aof_base_size, m_aof_buf.size());
   }
   if (all || section == "stats") {
     add("# Stats\r\ntotal_connections_received:%lld\r\ntotal_commands_processed:%lld\r\n"

@@ -242,6 +242,11 @@ struct Client {
   const Command* last_cmd = nullptr;
   // Commands to log in the append-only file instead of the request (set by handlers).
   std::vector<std::vector<std::string>> propagate;
+  // Replies from out[out_held] on acknowledge writes that are not in the log yet: they leave only
+  // once the log holds its first `held_until` bytes (written, and fsynced under appendfsync always).
+  static constexpr std::size_t kNotHeld = static_cast<std::size_t>(-1);
+  std::size_t out_held = kNotHeld;
+  std::uint64_t held_until = 0;
   std::size_t pending_out() const noexcept { return out.size() - out_sent; }
 };
 
@@ -348,6 +353,7 @@ struct AofSyncer {
   std::condition_variable cv;
   bool stop = false;
   std::atomic<bool> dirty{false};
+  std::atomic<int> fsync_errno{0};  ///< errno of the last failed fdatasync, 0 after a good one
   int fd;
   std::thread th;
 
@@ -387,6 +393,10 @@ class Server {
   void call(Client& c, const Command& cmd, Args argv);
   /// Looks a command up by name, any case.
   const Command* lookup(std::string_view name) const;
+  /// Why writes are refused, as a Redis -MISCONF error (without the '-'): the append-only log
+  /// could not be written or fsynced, or the last snapshot failed while save points are set.
+  /// Empty while the disk takes writes.
+  std::string disk_error() const;
   /// Writes the snapshot now (SAVE / SHUTDOWN). Returns false after logging on failure.
   bool save_snapshot();
   /// Forks a child that writes the snapshot (BGSAVE). Returns false when one runs already.
@@ -443,6 +453,7 @@ class Server {
   void update_events(Client& c);
   void handle_signal();
   void before_sleep();
+  void hold_until_logged(Client& c, std::size_t out_mark);
   void cron();
   int next_timeout_ms() const;
   void notify_ready();
@@ -458,7 +469,9 @@ class Server {
   void load_persistence();
   void aof_append(Args argv);
   void aof_append_strings(const std::vector<std::string>& argv);
-  void aof_flush();
+  bool aof_flush();
+  void aof_commit(std::size_t n);
+  void aof_write_failed(int err, const char* what);
   void reap_bgsave();
   void autosave();
   void aof_open_and_replay();
@@ -498,10 +511,13 @@ class Server {
   long long m_mem_checked_at = 0;
   // append-only log
   int m_aof_fd = -1;
-  std::string m_aof_buf;
-  bool m_aof_dirty = false;       // written but not fsynced
+  std::string m_aof_buf;            // commands not written to the log yet
+  std::uint64_t m_aof_written = 0;  // bytes written to the log since start (m_aof_buf comes after)
+  std::uint64_t m_aof_acked = 0;    // ... of which replies may acknowledge (fsynced under always)
+  int m_aof_write_errno = 0;        // errno of the last failed write or fsync, 0 once one works
+  long long m_aof_error_logged = 0; // when that failure was last logged (ms)
+  std::vector<Client*> m_held;      // clients whose next reply waits for the log
   std::size_t m_aof_tx_mark = 0;  // size of m_aof_buf before "MULTI"
-  long long m_aof_last_fsync = 0;
   std::unique_ptr<AofSyncer> m_aof_syncer;
   std::size_t m_aof_size = 0;       // bytes in the log file
   std::size_t m_aof_base_size = 0;  // its size after the last rewrite (or at start)

@@ -314,10 +314,12 @@ void Server::serve_ready_lists() {
         if (!v || v->type() != Type::list || v->list().empty()) break;
         Client* c = bit->second.front();  // FIFO: the longest waiting client first
         List& l = v->list();
+        const std::size_t out_mark = c->out.size();
         reply_array(*c, 2);
         reply_bulk(*c, key);
         reply_pop(*c, l, c->block_left);
         aof_append_strings({c->block_left ? "LPOP" : "RPOP", key});
+        hold_until_logged(*c, out_mark);  // the element is this client's only once the pop is logged
         if (l.empty()) db.remove(key);
         modified(key);
         unblock_client(*c);

@@ -41,19 +41,10 @@ void check_filled(RespClient& c) {
   CHECK(ttl.integer > 900);
 }
 
-/// One field of INFO persistence, e.g. "aof_rewrites".
-std::string info_field(RespClient& c, const std::string& name) {
-  std::string info = c.cmd({"INFO", "persistence"}).str;
-  auto at = info.find(name + ":");
-  if (at == std::string::npos) return {};
-  auto end = info.find("\r\n", at);
-  return info.substr(at + name.size() + 1, end - at - name.size() - 1);
-}
-
 /// Waits (up to 30 s) until INFO reports `rewrites` completed log rewrites and none running.
 bool wait_rewrites(RespClient& c, int rewrites) {
   for (int i = 0; i < 3000; ++i) {
-    if (info_field(c, "aof_rewrite_in_progress") == "0" && std::stoi(info_field(c, "aof_rewrites")) >= rewrites)
+    if (info_field(c, "persistence", "aof_rewrite_in_progress") == "0" && std::stoi(info_field(c, "persistence", "aof_rewrites")) >= rewrites)
       return true;
     std::this_thread::sleep_for(10ms);
   }
@@ -108,11 +99,11 @@ TEST_CASE("BGREWRITEAOF compacts the log and keeps the writes made while it runs
     c.cmd({"RPUSH", "list", "a", "b"});
     c.cmd({"DEL", "key:7"});
     REQUIRE(wait_rewrites(c, 1));
-    CHECK(info_field(c, "aof_last_bgrewrite_status") == "ok");
+    CHECK(info_field(c, "persistence", "aof_last_bgrewrite_status") == "ok");
     auto after = std::filesystem::file_size(aof);
     INFO("log " << before << " bytes before the rewrite, " << after << " after");
     CHECK(after + 500000 < before);  // 50000 INCRs (23 bytes each) became one SET
-    CHECK(std::to_string(after) == info_field(c, "aof_current_size"));
+    CHECK(std::to_string(after) == info_field(c, "persistence", "aof_current_size"));
     c.cmd({"SET", "after", "x"});  // the server appends to the new log
     CHECK(rewrite_temp_files(dir) == 0);
     srv.stop();
@@ -136,15 +127,15 @@ TEST_CASE("the log is rewritten by itself once it grew by the configured percent
                                              "--auto-aof-rewrite-percentage", "100"});
     RespClient c(srv.socket());
     int sent = 0;
-    while (info_field(c, "aof_rewrites") == "0" && sent < 200000) {
+    while (info_field(c, "persistence", "aof_rewrites") == "0" && sent < 200000) {
       pipeline(c, {"INCR", "ctr"}, 1000);
       sent += 1000;
     }
     REQUIRE(wait_rewrites(c, 1));
     CHECK(sent > 2000);  // not before the log reached 64 KiB: about 2900 INCRs of 23 bytes
     // The new log holds one SET plus the INCRs that arrived while the rewrite ran.
-    CHECK(std::stoull(info_field(c, "aof_base_size")) < static_cast<unsigned long long>(sent) * 23);
-    CHECK(info_field(c, "aof_last_bgrewrite_status") == "ok");
+    CHECK(std::stoull(info_field(c, "persistence", "aof_base_size")) < static_cast<unsigned long long>(sent) * 23);
+    CHECK(info_field(c, "persistence", "aof_last_bgrewrite_status") == "ok");
     srv.stop();
     auto srv2 = ServerProcess::managerd(dir, {"--appendonly", aof});
     RespClient c2(srv2.socket());

@@ -303,4 +303,12 @@ std::string text(const Reply& r) {
   }
 }
 
+std::string info_field(RespClient& c, const std::string& section, const std::string& name) {
+  std::string info = c.cmd({"INFO", section}).str;
+  auto at = info.find("\n" + name + ":");  // every field line follows the "# Section" line
+  if (at == std::string::npos) return {};
+  at += 1 + name.size() + 1;
+  return info.substr(at, info.find("\r\n", at) - at);
+}
+
 }  // namespace ipc::test

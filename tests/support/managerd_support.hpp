@@ -89,4 +89,7 @@ RunResult run_program(const std::vector<std::string>& argv, const std::string& i
 /// Shorthand for a reply's text (bulk/simple/error) or integer as text; "(nil)" for nil.
 std::string text(const Reply& r);
 
+/// One field of `INFO <section>` (e.g. "aof_last_write_status"), empty when absent.
+std::string info_field(RespClient& c, const std::string& section, const std::string& name);
+
 }  // namespace ipc::test
