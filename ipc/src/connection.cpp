@@ -548,27 +548,29 @@ bool equals(std::span<const std::byte> b, std::string_view s) {
   return b.size() == s.size() && std::memcmp(b.data(), s.data(), s.size()) == 0;
 }
 
-// Answers a challenge message with its digest. Throws AuthenticationError when it is not one.
-void answer(Connection& c, std::string_view key, std::span<const std::byte> challenge) {
+// Answers a challenge message with its digest, sending for at most `timeout`. Throws
+// AuthenticationError when it is not a challenge.
+void answer(Connection& c, std::string_view key, std::span<const std::byte> challenge, Timeout timeout) {
   if (challenge.size() <= kChallenge.size() ||
       std::memcmp(challenge.data(), kChallenge.data(), kChallenge.size()) != 0)
     throw AuthenticationError("authkey handshake: the peer did not send a challenge");
   auto digest = detail::hmac_sha256(key, challenge);
-  c.send_bytes(std::span<const std::byte>(digest));
+  c.send_bytes(std::span<const std::byte>(digest), 0, Connection::npos, timeout);
 }
 
-// Checks the digest of `challenge`, tells the peer the verdict, throws AuthenticationError if wrong.
+// Checks the digest of `challenge` in constant time, tells the peer the verdict (sending for at
+// most `timeout`), throws AuthenticationError if wrong.
 void verify(Connection& c, std::string_view key, std::span<const std::byte> challenge,
-            std::span<const std::byte> digest) {
+            std::span<const std::byte> digest, Timeout timeout) {
   auto expected = detail::hmac_sha256(key, challenge);
   if (!detail::digest_equal(expected, digest)) {
     try {
-      c.send_bytes(kFailure);
+      c.send_bytes(kFailure, timeout);
     } catch (const Error&) {
     }
     throw AuthenticationError("authkey handshake: digest received was wrong");
   }
-  c.send_bytes(kWelcome);
+  c.send_bytes(kWelcome, timeout);
 }
 
 void expect_welcome(std::span<const std::byte> reply) {
@@ -593,6 +595,9 @@ Listener::Listener(std::string_view address, std::optional<std::string> authkey,
     : m_authkey(std::move(authkey)), m_owner_pid(::getpid()) {
   SockAddr a = parse_address(address);
   m_fd = make_socket(a.family, std::string(address));
+  // Non-blocking from birth (so no shared file description is ever flipped): accept() and wait()
+  // poll first, and a client that went away in between gives EAGAIN instead of a block.
+  if (::fcntl(m_fd.get(), F_SETFL, O_NONBLOCK) != 0) throw_errno("fcntl(" + std::string(address) + ")");
   if (a.family != AF_UNIX) {
     int one = 1;
     ::setsockopt(m_fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -635,7 +640,8 @@ Listener::Listener(Listener&& o) noexcept
       m_ino(o.m_ino),
       m_owner_pid(o.m_owner_pid),
       m_handshake_timeout(o.m_handshake_timeout),
-      m_pending(std::move(o.m_pending)) {}
+      m_pending(std::move(o.m_pending)),
+      m_finished(std::move(o.m_finished)) {}
 
 Listener& Listener::operator=(Listener&& o) noexcept {
   if (this != &o) {
@@ -649,6 +655,7 @@ Listener& Listener::operator=(Listener&& o) noexcept {
     m_owner_pid = o.m_owner_pid;
     m_handshake_timeout = o.m_handshake_timeout;
     m_pending = std::move(o.m_pending);
+    m_finished = std::move(o.m_finished);
   }
   return *this;
 }
@@ -657,6 +664,7 @@ Listener::~Listener() { close(); }
 
 void Listener::close() noexcept {
   m_pending.clear();
+  m_finished.clear();
   m_fd.reset();
   if (!m_unlink_path.empty() && ::getpid() == m_owner_pid) {
     // Unlink only the file we bound: another Listener may have replaced a stale one since.
@@ -673,90 +681,126 @@ std::vector<int> Listener::wait_fds() const {
   return fds;
 }
 
-Connection Listener::accept(Timeout timeout) {
-  if (!m_fd) throw ValueError("accept: listener is closed");
-  Deadline deadline(timeout);
-  for (;;) {
-    // Drop handshakes that ran out of time.
-    std::erase_if(m_pending, [](const Pending& p) { return p.deadline.expired(); });
-    std::vector<pollfd> pfds{{m_fd.get(), POLLIN, 0}};
-    auto wait_until = deadline.at();
-    for (auto& p : m_pending) {
-      pfds.push_back({p.conn.fileno(), POLLIN, 0});
-      wait_until = std::min(wait_until, p.deadline.at());
-    }
-    Deadline step(deadline.infinite() && m_pending.empty()
-                      ? Timeout{}
-                      : Timeout{std::max(wait_until - Deadline::Clock::now(), Deadline::Clock::duration::zero())});
-    timespec ts = step.relative_timespec();
-    int r = ::ppoll(pfds.data(), pfds.size(), step.infinite() ? nullptr : &ts, nullptr);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) throw_errno("poll(listener)");
+Deadline::Clock::time_point Listener::next_expiry() const noexcept {
+  auto at = Deadline::Clock::time_point::max();
+  for (auto& p : m_pending) at = std::min(at, p.deadline.at());
+  return at;
+}
 
-    // Progress the pending handshakes first: they arrived earlier.
-    for (std::size_t i = 1; i < pfds.size(); ++i) {
-      if (!pfds[i].revents) continue;
-      auto it = std::find_if(m_pending.begin(), m_pending.end(),
-                             [&](const Pending& p) { return p.conn.fileno() == pfds[i].fd; });
-      if (it == m_pending.end()) continue;
-      Pending& p = *it;
+// Takes every step that needs no waiting: drops handshakes past their limit, advances those
+// whose peer has spoken, accepts the clients queued on the socket (with an authkey each gets
+// its challenge; without one, one client at a time is kept). Finished clients go to
+// m_finished. Never blocks: every send and receive here has a zero timeout.
+void Listener::advance() {
+  std::erase_if(m_pending, [](const Pending& p) { return p.deadline.expired(); });
+  if (!m_pending.empty()) {
+    std::vector<pollfd> pfds;
+    pfds.reserve(m_pending.size());
+    for (auto& p : m_pending) pfds.push_back({p.conn.fileno(), POLLIN, 0});
+    timespec zero{0, 0};
+    if (::ppoll(pfds.data(), pfds.size(), &zero, nullptr) > 0) {
+      std::vector<bool> gone(m_pending.size(), false);
       const std::string& key = *m_authkey;
-      try {
-        // Several handshake messages may sit in the buffer already: take all that are there.
-        for (bool more = true; more;) {
-          auto msg = p.conn.try_recv_bytes(kHandshakeMax, std::chrono::seconds(0));
-          if (!msg) break;  // part of a message: wait for the rest
-          switch (p.stage) {
-            case Pending::kAwaitDigest:
-              verify(p.conn, key, p.challenge, *msg);
+      for (std::size_t i = 0; i < m_pending.size(); ++i) {
+        if (!pfds[i].revents) continue;
+        Pending& p = m_pending[i];
+        gone[i] = true;
+        try {
+          // Several handshake messages may sit in the buffer already: take all that are there.
+          for (;;) {
+            auto msg = p.conn.try_recv_bytes(kHandshakeMax, std::chrono::seconds(0));
+            if (!msg) {  // part of a message, or nothing yet: wait for the rest
+              gone[i] = false;
+              break;
+            }
+            if (p.stage == Pending::kAwaitDigest) {
+              verify(p.conn, key, p.challenge, *msg, std::chrono::seconds(0));
               p.stage = Pending::kAwaitChallenge;
-              break;
-            case Pending::kAwaitChallenge:
-              answer(p.conn, key, *msg);
+            } else if (p.stage == Pending::kAwaitChallenge) {
+              answer(p.conn, key, *msg, std::chrono::seconds(0));
               p.stage = Pending::kAwaitWelcome;
-              break;
-            case Pending::kAwaitWelcome: {
+            } else {
               expect_welcome(*msg);
-              Connection done = std::move(p.conn);
-              m_pending.erase(it);
-              return done;
+              m_finished.push_back({std::move(p.conn), {}});
+              break;
+            }
+            if (!p.conn.has_buffered_message()) {
+              gone[i] = false;
+              break;
             }
           }
-          more = p.conn.has_buffered_message();
+        } catch (const AuthenticationError& e) {
+          m_finished.push_back({Connection(), e.what()});
+        } catch (const ProtocolError& e) {
+          m_finished.push_back({Connection(), std::string("authkey handshake: ") + e.what()});
+        } catch (const Error&) {  // the client hung up, or its buffer is full: drop it quietly
         }
-      } catch (const AuthenticationError&) {
-        m_pending.erase(it);
-        throw;
-      } catch (const ProtocolError& e) {
-        m_pending.erase(it);
-        throw AuthenticationError(std::string("authkey handshake: ") + e.what());
-      } catch (const Error&) {  // the client hung up or misbehaved: drop it quietly
-        m_pending.erase(it);
       }
+      std::size_t i = 0;
+      std::erase_if(m_pending, [&](const Pending&) { return gone[i++]; });
     }
-
-    if (pfds[0].revents) {
-      detail::UniqueFd fd(::accept4(m_fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
-      if (!fd) {
-        if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED) continue;
-        throw_errno("accept(" + m_address + ")");
-      }
-      int one = 1;
-      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on unix
-      Connection conn(std::move(fd), true, true);
-      if (!m_authkey) return conn;
-      Pending p{std::move(conn), make_challenge(), Pending::kAwaitDigest, Deadline(m_handshake_timeout)};
-      try {
-        p.conn.send_bytes(std::span<const std::byte>(p.challenge));
-      } catch (const Error&) {
-        continue;  // gone already
-      }
-      // Bound the memory and fds a flood of silent clients can pin: drop the oldest.
-      if (m_pending.size() >= kMaxPendingHandshakes) m_pending.erase(m_pending.begin());
-      m_pending.push_back(std::move(p));
-    }
-    if (deadline.expired()) throw TimeoutError("accept(" + m_address + "): timed out");
   }
+  // One client at a time without an authkey (the backlog keeps the others); with one, up to
+  // a batch per call so that a flood cannot keep a caller here.
+  for (int batch = 0; batch < 64 && (m_authkey || m_finished.empty()); ++batch) {
+    detail::UniqueFd fd(::accept4(m_fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!fd) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      throw_errno("accept(" + m_address + ")");
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on unix
+    Connection conn(std::move(fd), true, true);
+    if (!m_authkey) {
+      m_finished.push_back({std::move(conn), {}});
+      break;
+    }
+    Pending p{std::move(conn), make_challenge(), Pending::kAwaitDigest, Deadline(m_handshake_timeout)};
+    try {
+      p.conn.send_bytes(std::span<const std::byte>(p.challenge), 0, Connection::npos, std::chrono::seconds(0));
+    } catch (const Error&) {
+      continue;  // gone already
+    }
+    // Bound the memory and fds a flood of silent clients can pin: drop the oldest.
+    if (m_pending.size() >= kMaxPendingHandshakes) m_pending.erase(m_pending.begin());
+    m_pending.push_back(std::move(p));
+  }
+}
+
+// Sleeps until the socket or a pending handshake has something, a handshake runs out of time,
+// or `deadline` passes. False when `deadline` has passed.
+bool Listener::wait_for_progress(const Deadline& deadline) {
+  if (deadline.expired()) return false;
+  std::vector<pollfd> pfds{{m_fd.get(), POLLIN, 0}};
+  for (auto& p : m_pending) pfds.push_back({p.conn.fileno(), POLLIN, 0});
+  auto until = std::min(deadline.at(), next_expiry());
+  Deadline step(until == Deadline::Clock::time_point::max()
+                    ? Timeout{}
+                    : Timeout{std::max(until - Deadline::Clock::now(), Deadline::Clock::duration::zero())});
+  timespec ts = step.relative_timespec();
+  if (::ppoll(pfds.data(), pfds.size(), step.infinite() ? nullptr : &ts, nullptr) < 0 && errno != EINTR)
+    throw_errno("poll(" + m_address + ")");
+  return true;
+}
+
+bool Listener::poll(Timeout timeout) {
+  if (!m_fd) throw ValueError("poll: listener is closed");
+  Deadline deadline(timeout);
+  for (;;) {
+    advance();
+    if (!m_finished.empty()) return true;
+    if (!wait_for_progress(deadline)) return false;
+  }
+}
+
+Connection Listener::accept(Timeout timeout) {
+  if (!m_fd) throw ValueError("accept: listener is closed");
+  if (!poll(timeout)) throw TimeoutError("accept(" + m_address + "): timed out");
+  Finished f = std::move(m_finished.front());
+  m_finished.erase(m_finished.begin());
+  if (!f.error.empty()) throw AuthenticationError(f.error);
+  return std::move(f.conn);
 }
 
 // ---- Client ----
@@ -800,12 +844,12 @@ Connection Client(std::string_view address, std::optional<std::string> authkey, 
       // Answer the server's challenge, then challenge the server (Python's answer_challenge
       // followed by deliver_challenge).
       Bytes challenge = c.recv_bytes(kHandshakeMax, remaining());
-      answer(c, *authkey, challenge);
+      answer(c, *authkey, challenge, remaining());
       expect_welcome(c.recv_bytes(kHandshakeMax, remaining()));
       Bytes mine = make_challenge();
-      c.send_bytes(std::span<const std::byte>(mine));
+      c.send_bytes(std::span<const std::byte>(mine), 0, Connection::npos, remaining());
       Bytes digest = c.recv_bytes(kHandshakeMax, remaining());
-      verify(c, *authkey, mine, digest);
+      verify(c, *authkey, mine, digest, remaining());
     } catch (const ProtocolError& e) {
       throw AuthenticationError(std::string("authkey handshake: ") + e.what());
     } catch (const ConnectionClosed&) {
@@ -818,49 +862,92 @@ Connection Client(std::string_view address, std::optional<std::string> authkey, 
 
 // ---- wait ----
 
-std::vector<Waitable> wait(std::span<const Waitable> objects, Timeout timeout) {
+// Every wait form lands here. One pass polls every fd (a Listener contributes its socket and
+// its pending handshakes); a Listener that had something is advanced, and counts as ready only
+// once a client is finished, so the pass repeats (until the deadline) when only a handshake
+// moved. A handshake's own limit also wakes the pass, so a silent client is dropped on time.
+std::vector<std::size_t> detail::wait_ready(std::span<const Waitable> objects, Timeout timeout) {
+  Deadline deadline(timeout);
   std::vector<pollfd> pfds;
   std::vector<std::size_t> owner;  // index into objects for each pollfd
-  bool any_buffered = false;
-  for (std::size_t i = 0; i < objects.size(); ++i) {
-    const Waitable& w = objects[i];
-    if (w.connection()) {
-      if (w.connection()->closed()) throw ValueError("wait: connection is closed");
-      any_buffered = any_buffered || w.connection()->has_buffered_message();
-      pfds.push_back({w.connection()->fileno(), POLLIN, 0});
-      owner.push_back(i);
-    } else if (w.listener()) {
-      if (w.listener()->fileno() < 0) throw ValueError("wait: listener is closed");
-      for (int fd : w.listener()->wait_fds()) {
-        pfds.push_back({fd, POLLIN, 0});
-        owner.push_back(i);
+  std::vector<bool> ready(objects.size());
+  for (;;) {
+    pfds.clear();
+    owner.clear();
+    bool any = false;
+    auto until = deadline.at();
+    for (std::size_t i = 0; i < objects.size(); ++i) {
+      const Waitable& w = objects[i];
+      if (Connection* c = w.connection()) {
+        if (c->closed()) throw ValueError("wait: connection is closed");
+        if (c->has_buffered_message()) ready[i] = any = true;  // ready now, poll the rest only
+      } else if (Listener* l = w.listener()) {
+        if (l->fileno() < 0) throw ValueError("wait: listener is closed");
+        if (!l->m_finished.empty()) ready[i] = any = true;
+        for (auto& p : l->m_pending) {
+          pfds.push_back({p.conn.fileno(), POLLIN, 0});
+          owner.push_back(i);
+        }
+        until = std::min(until, l->next_expiry());
       }
-    } else {
       pfds.push_back({w.fd(), POLLIN, 0});
       owner.push_back(i);
     }
-  }
-  // A Connection holding a whole buffered message is ready now: only poll the others, without waiting.
-  Deadline deadline(any_buffered ? Timeout(std::chrono::seconds(0)) : timeout);
-  for (;;) {
-    timespec ts = deadline.relative_timespec();
-    int r = ::ppoll(pfds.data(), pfds.size(), deadline.infinite() ? nullptr : &ts, nullptr);
+    Deadline step(any ? Timeout(std::chrono::seconds(0))
+                  : until == Deadline::Clock::time_point::max()
+                      ? Timeout{}
+                      : Timeout{std::max(until - Deadline::Clock::now(), Deadline::Clock::duration::zero())});
+    timespec ts = step.relative_timespec();
+    int r = ::ppoll(pfds.data(), pfds.size(), step.infinite() ? nullptr : &ts, nullptr);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) throw_errno("poll");
-    break;
+    std::vector<bool> stirred(objects.size());
+    for (std::size_t k = 0; k < pfds.size(); ++k)
+      if (pfds[k].revents) (objects[owner[k]].listener() ? stirred : ready)[owner[k]] = true;
+    for (std::size_t i = 0; i < objects.size(); ++i) {
+      Listener* l = objects[i].listener();
+      if (!l || ready[i] || !(stirred[i] || l->next_expiry() <= Deadline::Clock::now())) continue;
+      l->advance();
+      if (!l->m_finished.empty()) ready[i] = any = true;
+    }
+    if (!any)
+      for (bool b : ready) any = any || b;
+    if (any || deadline.expired()) break;
   }
-  std::vector<bool> ready(objects.size(), false);
-  for (std::size_t k = 0; k < pfds.size(); ++k)
-    if (pfds[k].revents) ready[owner[k]] = true;
-  std::vector<Waitable> out;
+  std::vector<std::size_t> out;
   for (std::size_t i = 0; i < objects.size(); ++i)
-    if (ready[i] || (objects[i].connection() && objects[i].connection()->has_buffered_message()))
-      out.push_back(objects[i]);
+    if (ready[i]) out.push_back(i);
+  return out;
+}
+
+std::vector<Waitable> wait(std::span<const Waitable> objects, Timeout timeout) {
+  std::vector<Waitable> out;
+  for (std::size_t i : detail::wait_ready(objects, timeout)) out.push_back(objects[i]);
   return out;
 }
 
 std::vector<Waitable> wait(std::initializer_list<Waitable> objects, Timeout timeout) {
   return wait(std::span<const Waitable>(objects.begin(), objects.size()), timeout);
+}
+
+std::vector<int> wait(std::span<const int> fds, Timeout timeout) {
+  std::vector<Waitable> list(fds.begin(), fds.end());
+  std::vector<int> out;
+  for (std::size_t i : detail::wait_ready(list, timeout)) out.push_back(fds[i]);
+  return out;
+}
+
+std::vector<int> wait(std::initializer_list<int> fds, Timeout timeout) {
+  return wait(std::span<const int>(fds.begin(), fds.size()), timeout);
+}
+
+std::vector<Process*> wait(std::span<Process* const> processes, Timeout timeout) {
+  std::vector<Waitable> list;
+  list.reserve(processes.size());
+  for (Process* p : processes) list.emplace_back(*p);
+  std::vector<Process*> out;
+  for (std::size_t i : detail::wait_ready(list, timeout)) out.push_back(processes[i]);
+  return out;
 }
 
 }  // namespace ipc

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <ranges>
 #include <string>
 #include <thread>
 
@@ -26,6 +27,16 @@ namespace {
 /// The three kinds of address, fresh for each test.
 std::vector<std::string> addresses(const ipc::test::TempDir& dir) {
   return {"unix:" + (dir / "sock").string(), "unix:@" + ipc::test::unique_name("abs").substr(1), "tcp:127.0.0.1:0"};
+}
+
+/// A raw socket that connects to a unix listener and then never says a word.
+int connect_silently(const std::filesystem::path& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  std::strcpy(un.sun_path, path.c_str());
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof un) == 0);
+  return fd;
 }
 
 }  // namespace
@@ -443,5 +454,165 @@ TEST_SUITE("wait") {
     ready = ipc::wait(objs, 5s);
     REQUIRE(ready.size() == 1);
     CHECK(ready[0].is(b));
+  }
+}
+
+TEST_SUITE("wait on a listener with an authkey") {
+  TEST_CASE("a silent client does not freeze a server loop of wait and accept" * doctest::timeout(60)) {
+    ipc::test::TempDir dir;
+    ipc::Listener l("unix:" + (dir / "s").string(), "key");
+    l.handshake_timeout(60s);  // the silent client is not dropped while the test runs
+    auto [in_r, in_w] = ipc::Pipe(false);    // feeder -> server
+    auto [out_r, out_w] = ipc::Pipe(false);  // server -> feeder
+    auto [res_r, res_w] = ipc::Pipe(false);  // server -> test: what it served
+    int silent = connect_silently(dir / "s");  // in the backlog before the server starts
+
+    // The server: the natural loop over ipc::wait, accept() without a timeout.
+    ipc::Process server{[&] {
+      bool served_pipe = false, accepted = false;
+      while (!served_pipe || !accepted) {
+        auto ready = ipc::wait({l, in_r}, 30s);
+        if (ready.empty()) return 3;
+        for (auto& w : ready) {
+          if (w.is(l)) {
+            auto c = l.accept();
+            res_w.send("accepted " + c.recv<std::string>(10s));
+            accepted = true;
+          } else {
+            out_w.send(in_r.recv<int>() + 1);
+            res_w.send(std::string("served the pipe"));
+            served_pipe = true;
+          }
+        }
+      }
+      return 0;
+    }};
+    // The feeder writes on the pipe and connects as a good client only once it got its answer,
+    // so the server has to serve the pipe while the silent client is still connected.
+    ipc::Process feeder{[&] {
+      in_w.send(41);
+      if (out_r.recv<int>(20s) != 42) return 4;
+      auto c = ipc::Client(l.address(), "key", 20s);
+      c.send(std::string("good"));
+      return 0;
+    }};
+    server.start();
+    feeder.start();
+    bool done = server.join(30s);
+    if (!done) server.kill();
+    CHECK(done);
+    CHECK(feeder.join(30s));
+    CHECK(server.exitcode() == 0);
+    CHECK(feeder.exitcode() == 0);
+    res_w.close();
+    CHECK(res_r.recv<std::string>(1s) == "served the pipe");
+    CHECK(res_r.recv<std::string>(1s) == "accepted good");
+    ::close(silent);
+  }
+
+  TEST_CASE("wait drops a silent client at the handshake limit and reports a wrong key as ready" *
+            doctest::timeout(60)) {
+    ipc::test::TempDir dir;
+    ipc::Listener l("unix:" + (dir / "s").string(), "key");
+    l.handshake_timeout(100ms);
+    int silent = connect_silently(dir / "s");
+    // Only a handshake in progress: never ready, and the silent client is hung up on while
+    // wait() sleeps (after the challenge frame it reads EOF).
+    CHECK(ipc::wait({l}, 500ms).empty());
+    ipc::Connection c{ipc::detail::UniqueFd(silent), true, true};
+    CHECK(c.recv_bytes(256, 5s).size() > 0);
+    CHECK_THROWS_AS(c.recv_bytes(256, 5s), ipc::ConnectionClosed);
+
+    l.handshake_timeout(20s);
+    ipc::Process wrong{[a = l.address()] {
+      try {
+        ipc::Client(a, "not the key", 20s);
+      } catch (const ipc::AuthenticationError&) {
+        return 7;
+      }
+      return 0;
+    }};
+    wrong.start();
+    auto ready = ipc::wait({l}, 20s);
+    REQUIRE(ready.size() == 1);
+    CHECK_THROWS_AS(l.accept(0s), ipc::AuthenticationError);  // at once: the verdict is in
+    CHECK(wrong.join(10s));
+    CHECK(wrong.exitcode() == 7);
+    CHECK_FALSE(l.poll());
+  }
+
+  TEST_CASE("accept without a timeout returns a finished client while another stays silent" *
+            doctest::timeout(60)) {
+    ipc::test::TempDir dir;
+    ipc::Listener l("unix:" + (dir / "s").string(), "key");
+    l.handshake_timeout(60s);
+    int silent = connect_silently(dir / "s");
+    ipc::Process good{[a = l.address()] { ipc::Client(a, "key", 20s).send(5); }};
+    good.start();
+    CHECK(l.accept().recv<int>(10s) == 5);
+    CHECK(good.join(10s));
+    CHECK_FALSE(l.poll(50ms));  // the silent one is still pending, not finished
+    ::close(silent);
+  }
+}
+
+TEST_SUITE("wait_indices") {
+  TEST_CASE("a server keeps its readers in a vector and drops each one that closes" * doctest::timeout(60)) {
+    std::vector<ipc::Connection> readers;
+    std::vector<ipc::Process> writers;
+    for (int w = 0; w < 5; ++w) {
+      auto [r, wr] = ipc::Pipe(false);
+      writers.emplace_back([&wr, w] {
+        for (int i = 0; i < 20 * (w + 1); ++i) wr.send(w);
+      });
+      writers.back().start();
+      wr.close();
+      readers.push_back(std::move(r));  // the vector reallocates: indices do not care
+    }
+    std::vector<int> got(5, 0);
+    int rounds = 0;
+    while (!readers.empty() && ++rounds < 100000) {
+      for (std::size_t i : ipc::wait_indices(readers, 10s)) {
+        try {
+          ++got.at(static_cast<std::size_t>(readers[i].recv<int>(1s)));
+        } catch (const ipc::ConnectionClosed&) {
+          readers[i].close();
+        }
+      }
+      std::erase_if(readers, [](const ipc::Connection& c) { return c.closed(); });
+    }
+    CHECK(readers.empty());
+    CHECK(got == std::vector<int>{20, 40, 60, 80, 100});
+    for (auto& w : writers) CHECK(w.join(10s));
+  }
+
+  TEST_CASE("wait_indices takes spans and vectors of any waitable and erasing backwards is safe" *
+            doctest::timeout(30)) {
+    std::vector<ipc::Connection> ends;
+    std::vector<ipc::Connection> peers;
+    for (int i = 0; i < 4; ++i) {
+      auto [a, b] = ipc::Pipe();
+      ends.push_back(std::move(a));
+      peers.push_back(std::move(b));
+    }
+    CHECK(ipc::wait_indices(ends, 10ms).empty());
+    peers[1].send(1);
+    peers[3].send(3);
+    CHECK(ipc::wait_indices(std::span<ipc::Connection>(ends), 5s) == std::vector<std::size_t>{1, 3});
+    for (std::size_t i : ipc::wait_indices(ends, 5s) | std::views::reverse) {
+      CHECK(ends[i].recv<int>() == static_cast<int>(i));
+      ends.erase(ends.begin() + static_cast<std::ptrdiff_t>(i));  // later indices come first
+    }
+    CHECK(ends.size() == 2);
+    ipc::Process p{[] {}};
+    p.start();
+    std::vector<ipc::Waitable> mixed{ends[0], ends[1], p};
+    CHECK(ipc::wait_indices(mixed, 10s) == std::vector<std::size_t>{2});
+    CHECK(p.join(10s));
+    std::vector<int> fds{ends[0].fileno(), ends[1].fileno()};
+    peers[2].send(2);  // ends[1] is what was ends[2]
+    CHECK(ipc::wait_indices(fds, 5s) == std::vector<std::size_t>{1});
+    ends[0].close();
+    CHECK_THROWS_AS(ipc::wait_indices(ends, 0s), ipc::ValueError);
   }
 }
