@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -67,6 +68,8 @@ Connection::Connection(detail::UniqueFd fd, bool readable, bool writable)
 
 Connection::Connection(Connection&& o) noexcept
     : m_fd(std::move(o.m_fd)),
+      m_nb_fd(std::move(o.m_nb_fd)),
+      m_nb_unavailable(o.m_nb_unavailable),
       m_readable(std::exchange(o.m_readable, false)),
       m_writable(std::exchange(o.m_writable, false)),
       m_is_socket(o.m_is_socket),
@@ -86,6 +89,8 @@ Connection& Connection::operator=(Connection&& o) noexcept {
   if (this != &o) {
     close();
     m_fd = std::move(o.m_fd);
+    m_nb_fd = std::move(o.m_nb_fd);
+    m_nb_unavailable = o.m_nb_unavailable;
     m_readable = std::exchange(o.m_readable, false);
     m_writable = std::exchange(o.m_writable, false);
     m_is_socket = o.m_is_socket;
@@ -107,6 +112,7 @@ Connection& Connection::operator=(Connection&& o) noexcept {
 Connection::~Connection() = default;
 
 void Connection::close() noexcept {
+  m_nb_fd.reset();
   m_fd.reset();
   m_rpos = m_rend = 0;
   m_in_frame = false;
@@ -166,18 +172,45 @@ void Connection::send_frame(const void* data, std::size_t size, Timeout timeout)
   write_all(iov, size ? 2 : 1, timeout);
 }
 
+// The fd for a bounded send on a pipe or FIFO end: a non-blocking file description of the same
+// pipe, private to this Connection. O_NONBLOCK belongs to the description, which fork shares:
+// setting it on m_fd, even briefly, makes another process's blocking send fail with EAGAIN,
+// and its restore makes our bounded send block. Opening /proc/self/fd/N makes a new
+// description (pipes have no per-call MSG_DONTWAIT; RWF_NOWAIT covers only anonymous pipes on
+// Linux >= 6.4). -1 when the reader is gone (ENXIO); -2 when /proc cannot do it.
+int Connection::nonblocking_pipe_fd() {
+  if (m_nb_fd) return m_nb_fd.get();
+  if (m_nb_unavailable) return -2;
+  std::string self = "/proc/self/fd/" + std::to_string(m_fd.get());
+  int fd;
+  do {
+    fd = ::open(self.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    if (errno == ENXIO) return -1;  // no reader left: the write would fail with EPIPE
+    m_nb_unavailable = true;
+    return -2;
+  }
+  m_nb_fd.reset(fd);
+  return fd;
+}
+
 void Connection::write_all(iovec* iov, int iovcnt, Timeout timeout) {
   Deadline deadline(timeout);
   const bool bounded = !deadline.infinite();
   std::size_t total = 0, written = 0;
   for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
-  // A bounded send must not block in write(): sockets take MSG_DONTWAIT per call; a pipe's
-  // file description is made non-blocking for the duration (only for bounded sends, so the
-  // unbounded hot path stays one syscall).
-  int restore_flags = -1;
+  // A bounded send never blocks in write() and never touches m_fd's flags: sockets take
+  // MSG_DONTWAIT per call, pipes write through their own non-blocking description. Without
+  // /proc, a pipe waits for POLLOUT and then writes at most PIPE_BUF (which the free buffer
+  // slot POLLOUT promises takes at once, unless another writer fills it first).
+  int fd = m_fd.get();
+  bool poll_first = false;
   if (bounded && !m_is_socket) {
-    int fl = ::fcntl(m_fd.get(), F_GETFL);
-    if (fl >= 0 && !(fl & O_NONBLOCK) && ::fcntl(m_fd.get(), F_SETFL, fl | O_NONBLOCK) == 0) restore_flags = fl;
+    int nb = nonblocking_pipe_fd();
+    if (nb == -1) throw ConnectionClosed("send: the peer closed the connection");
+    if (nb >= 0) fd = nb;
+    poll_first = nb == -2;
   }
   // Sockets: MSG_NOSIGNAL turns a dead peer into EPIPE without a signal, at no extra cost.
   // Pipes have no such flag: block SIGPIPE in this thread around the write and consume the
@@ -192,23 +225,37 @@ void Connection::write_all(iovec* iov, int iovcnt, Timeout timeout) {
     if (!guard) ::pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
   }
   int err = 0;
+  auto wait_writable = [&] {  // false on timeout
+    pollfd p{fd, POLLOUT, 0};
+    timespec ts = deadline.relative_timespec();
+    return ::ppoll(&p, 1, bounded ? &ts : nullptr, nullptr) != 0;
+  };
   while (iovcnt > 0) {
     ssize_t n;
     if (m_is_socket) {
       msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = static_cast<std::size_t>(iovcnt);
-      n = ::sendmsg(m_fd.get(), &msg, MSG_NOSIGNAL | (bounded ? MSG_DONTWAIT : 0));
+      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | (bounded ? MSG_DONTWAIT : 0));
+    } else if (poll_first) {
+      if (!wait_writable()) {
+        err = ETIMEDOUT;
+        break;
+      }
+      iovec part[2];
+      int parts = 0;
+      for (std::size_t room = PIPE_BUF; parts < iovcnt && parts < 2 && room > 0; ++parts) {
+        part[parts] = {iov[parts].iov_base, std::min(room, iov[parts].iov_len)};
+        room -= part[parts].iov_len;
+      }
+      n = ::writev(fd, part, parts);
     } else {
-      n = ::writev(m_fd.get(), iov, iovcnt);
+      n = ::writev(fd, iov, iovcnt);
     }
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {  // full (bounded send, or a non-blocking fd handed to us): wait
-        pollfd p{m_fd.get(), POLLOUT, 0};
-        timespec ts = deadline.relative_timespec();
-        int r = ::ppoll(&p, 1, bounded ? &ts : nullptr, nullptr);
-        if (r == 0) {
+        if (!wait_writable()) {
           err = ETIMEDOUT;
           break;
         }
@@ -237,7 +284,6 @@ void Connection::write_all(iovec* iov, int iovcnt, Timeout timeout) {
     }
     ::pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
   }
-  if (restore_flags >= 0) ::fcntl(m_fd.get(), F_SETFL, restore_flags);
   if (err == ETIMEDOUT) {
     if (written == 0) throw TimeoutError("send: timed out; nothing was sent");
     close();  // the peer holds part of a frame: the stream is unusable
@@ -245,7 +291,7 @@ void Connection::write_all(iovec* iov, int iovcnt, Timeout timeout) {
                        "; the connection is closed");
   }
   if (err == EPIPE || err == ECONNRESET) throw ConnectionClosed("send: the peer closed the connection");
-  if (err) throw_system_error(err, "send(fd " + std::to_string(m_fd.get()) + ")");
+  if (err) throw_system_error(err, "send(fd " + std::to_string(fd) + ")");
 }
 
 // ---- Receiving ----

@@ -5,6 +5,7 @@
 #include <ipc/connection.hpp>
 #include <ipc/fifo.hpp>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -614,5 +615,85 @@ TEST_SUITE("wait_indices") {
     CHECK(ipc::wait_indices(fds, 5s) == std::vector<std::size_t>{1});
     ends[0].close();
     CHECK_THROWS_AS(ipc::wait_indices(ends, 0s), ipc::ValueError);
+  }
+}
+
+TEST_SUITE("bounded sends on a shared end") {
+  // Two sender processes share one write end (one file description, inherited by fork) and send
+  // with timeouts while a third process reads; this process shares the description too and
+  // samples its flags the whole time.
+  void two_senders_one_reader(bool duplex) {
+    constexpr int kPerSender = 3000;
+    auto [r, w] = ipc::Pipe(duplex);
+    ipc::Process reader{[&] {
+      w.close();
+      std::vector<int> next(2, 0);
+      for (int n = 0; n < 2 * kPerSender; ++n) {
+        auto v = r.recv<std::vector<int>>(20s);  // ~2 KiB: a frame within PIPE_BUF stays whole
+        if (v.size() != 500 || std::count(v.begin(), v.end(), v[0]) != 500) return 3;
+        int s = v[0] / 100000, i = v[0] % 100000;
+        if (s < 0 || s > 1 || i != next[static_cast<std::size_t>(s)]++) return 4;
+        if (n % 200 == 0) std::this_thread::sleep_for(1ms);  // let the pipe fill now and then
+      }
+      return 0;
+    }};
+    reader.start();
+    std::vector<ipc::Process> senders;
+    for (int s = 0; s < 2; ++s)
+      senders.emplace_back([&, s] {
+        r.close();
+        for (int i = 0; i < kPerSender; ++i) w.send(std::vector<int>(500, s * 100000 + i), 10s);
+        return 0;
+      });
+    for (auto& s : senders) s.start();
+    r.close();
+    int samples = 0, nonblocking = 0;
+    while (senders[0].is_alive() || senders[1].is_alive()) {
+      int fl = ::fcntl(w.fileno(), F_GETFL);
+      REQUIRE(fl >= 0);
+      ++samples;
+      if (fl & O_NONBLOCK) ++nonblocking;
+    }
+    CAPTURE(samples);
+    CHECK(nonblocking == 0);
+    for (auto& s : senders) {
+      CHECK(s.join(30s));
+      CHECK(s.exitcode() == 0);
+    }
+    CHECK(reader.join(30s));
+    CHECK(reader.exitcode() == 0);
+  }
+
+  TEST_CASE("two processes sending with timeouts on one pipe never make it non-blocking" * doctest::timeout(120)) {
+    two_senders_one_reader(false);
+  }
+
+  TEST_CASE("two processes sending with timeouts on one socket never make it non-blocking" * doctest::timeout(120)) {
+    two_senders_one_reader(true);
+  }
+
+  TEST_CASE("two senders on one pipe both time out when nobody reads" * doctest::timeout(60)) {
+    for (bool duplex : {false, true}) {
+      CAPTURE(duplex);
+      auto [r, w] = ipc::Pipe(duplex);
+      std::vector<ipc::Process> senders;
+      for (int s = 0; s < 2; ++s)
+        senders.emplace_back([&] {
+          try {
+            for (int i = 0; i < 1000000; ++i) w.send(std::string(3000, 'x'), 100ms);
+          } catch (const ipc::TimeoutError&) {
+            return 0;
+          }
+          return 5;
+        });
+      for (auto& s : senders) s.start();
+      for (auto& s : senders) {
+        bool done = s.join(20s);
+        if (!done) s.kill();
+        CHECK(done);
+        CHECK(s.exitcode() == 0);
+      }
+      CHECK((::fcntl(w.fileno(), F_GETFL) & O_NONBLOCK) == 0);
+    }
   }
 }

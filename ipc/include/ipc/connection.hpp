@@ -192,12 +192,17 @@ class Connection {
   void send_frame(const void* data, std::size_t size, Timeout timeout);
   void release_big_frame() noexcept { m_frame = Bytes(); }  // do not keep a huge buffer around
   void write_all(::iovec* iov, int iovcnt, Timeout timeout);
+  int nonblocking_pipe_fd();
   bool fill(Deadline& deadline);
   bool wait_readable(Deadline& deadline);
   [[noreturn]] void fail_stream(const std::string& why);
   void check_readable(const char* what) const;
 
   detail::UniqueFd m_fd;
+  // A pipe or FIFO end's own non-blocking file description of the same pipe, opened on the
+  // first bounded send (m_fd's description may be shared with other processes: its flags stay).
+  detail::UniqueFd m_nb_fd;
+  bool m_nb_unavailable = false;  // /proc could not reopen the pipe: poll, then write PIPE_BUF
   bool m_readable = false;
   bool m_writable = false;
   bool m_is_socket = false;
