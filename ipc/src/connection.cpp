@@ -562,8 +562,11 @@ detail::UniqueFd make_socket(int family, const std::string& what) {
   return fd;
 }
 
-// True when `path` is a socket file that nobody listens on any more (its Listener died).
-bool is_stale_socket(const std::string& path) {
+// True when `path` is a socket file that nobody listens on any more (its Listener died), and
+// it is ours to replace. Throws std::system_error (EADDRINUSE) when such a file belongs to
+// another user: in a sticky directory root could remove it, but ipckit never takes over or
+// removes another user's file.
+bool is_stale_socket(const std::string& path, std::string_view address) {
   struct stat st{};
   if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
   detail::UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
@@ -571,7 +574,27 @@ bool is_stale_socket(const std::string& path) {
   sockaddr_un un{};
   un.sun_family = AF_UNIX;
   std::strncpy(un.sun_path, path.c_str(), sizeof(un.sun_path) - 1);
-  return ::connect(probe.get(), reinterpret_cast<sockaddr*>(&un), sizeof un) != 0 && errno == ECONNREFUSED;
+  if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&un), sizeof un) == 0 || errno != ECONNREFUSED) return false;
+  if (st.st_uid != ::geteuid())
+    throw_system_error(EADDRINUSE, "bind(" + std::string(address) + "): a stale socket file owned by uid " +
+                                       std::to_string(st.st_uid) +
+                                       " is in the way; ipckit replaces only its own (remove it or choose another path)");
+  return true;
+}
+
+// Sets the mode of the socket file just bound at `path` without following a link, after
+// checking it is a socket of ours (not something swapped in since bind). Returns its stat.
+struct stat chmod_bound_socket(const std::string& path, mode_t mode) {
+  detail::UniqueFd fd(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st{};
+  if (!fd || ::fstat(fd.get(), &st) != 0) throw_errno("open(" + path + ")");
+  if (!S_ISSOCK(st.st_mode) || st.st_uid != ::geteuid())
+    throw_system_error(EPERM, "bind(" + path + "): the socket file was replaced by another file");
+  // chmod through the O_PATH fd: /proc/self/fd/N names exactly that inode.
+  if (::chmod(("/proc/self/fd/" + std::to_string(fd.get())).c_str(), mode) != 0 &&
+      ::fchmodat(AT_FDCWD, path.c_str(), mode, AT_SYMLINK_NOFOLLOW) != 0)
+    throw_errno("chmod(" + path + ")");
+  return st;
 }
 
 // ---- Authkey handshake (mutual HMAC-SHA256 challenge, as multiprocessing.connection) ----
@@ -651,17 +674,19 @@ Listener::Listener(std::string_view address, std::optional<std::string> authkey,
   if (a.family == AF_UNIX && !a.abstract) {
     // Nobody can connect before listen(), so chmod between bind and listen leaves no window in
     // which the socket is reachable with the umask's looser mode.
+    // bind() never follows a link or reuses a file (EADDRINUSE).
     int rc = ::bind(m_fd.get(), a.addr(), a.len);
-    if (rc != 0 && errno == EADDRINUSE && is_stale_socket(a.path)) {
-      ::unlink(a.path.c_str());  // left behind by a Listener that died
+    if (rc != 0 && errno == EADDRINUSE && is_stale_socket(a.path, address)) {
+      ::unlink(a.path.c_str());  // left behind by a Listener of ours that died
       rc = ::bind(m_fd.get(), a.addr(), a.len);
     }
     if (rc != 0) throw_errno("bind(" + std::string(address) + ")");
     struct stat st{};
-    if (::chmod(a.path.c_str(), 0600) != 0 || ::stat(a.path.c_str(), &st) != 0) {
-      int e = errno;
-      ::unlink(a.path.c_str());
-      throw_system_error(e, "chmod(" + a.path + ")");
+    try {
+      st = chmod_bound_socket(a.path, 0600);
+    } catch (const std::system_error& e) {
+      if (e.code().value() != EPERM) ::unlink(a.path.c_str());  // ours: do not leave it behind
+      throw;
     }
     m_dev = st.st_dev;
     m_ino = st.st_ino;

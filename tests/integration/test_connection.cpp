@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "run_command.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -38,6 +40,22 @@ int connect_silently(const std::filesystem::path& path) {
   std::strcpy(un.sun_path, path.c_str());
   REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof un) == 0);
   return fd;
+}
+
+/// A directory anyone may create files in, sticky like /tmp (mode 1777), removed at the end.
+struct SharedTempDir : ipc::test::TempDir {
+  SharedTempDir() { ::chmod(path().c_str(), 01777); }
+};
+
+/// The uid of "nobody", the other user of the tests that need one.
+uid_t nobody_uid() {
+  const passwd* pw = ::getpwnam("nobody");
+  return pw ? pw->pw_uid : 65534;
+}
+
+/// Runs a shell command as nobody (needs root); its exit code.
+int as_nobody(const std::string& cmd) {
+  return ipc::test::run_command("setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c '" + cmd + "'").code;
 }
 
 }  // namespace
@@ -695,5 +713,73 @@ TEST_SUITE("bounded sends on a shared end") {
       }
       CHECK((::fcntl(w.fileno(), F_GETFL) & O_NONBLOCK) == 0);
     }
+  }
+}
+
+TEST_SUITE("paths planted by another user") {
+  TEST_CASE("a FIFO planted by another user is neither opened nor adopted") {
+    if (::geteuid() != 0) return;  // needs root to become nobody
+    SharedTempDir dir;
+    auto path = dir / "f";
+    REQUIRE(as_nobody("mkfifo -m 666 " + path.string()) == 0);
+    CHECK_THROWS_WITH_AS(ipc::Fifo::open(path, ipc::Fifo::Mode::read), doctest::Contains("owned by uid 65534"),
+                         std::system_error);
+    CHECK_THROWS_AS(ipc::Fifo::open(path, ipc::Fifo::Mode::read_write), std::system_error);
+    CHECK_THROWS_AS(ipc::Fifo::create(path, ipc::Fifo::Mode::read), std::system_error);  // EEXIST
+    struct stat st{};
+    REQUIRE(::lstat(path.c_str(), &st) == 0);  // still there, still theirs
+    CHECK(st.st_uid == nobody_uid());
+    CHECK((st.st_mode & 0777) == 0666);
+    // Named explicitly, the other user's FIFO is accepted with the access it grants.
+    auto f = ipc::Fifo::open(path, ipc::Fifo::Mode::read_write, {}, {nobody_uid(), 0666});
+    CHECK_FALSE(f.owner());
+    f.send(1);
+    CHECK(f.recv<int>(1s) == 1);
+    // Naming the owner does not widen the access: 0666 is more than 0600.
+    CHECK_THROWS_WITH_AS(ipc::Fifo::open(path, ipc::Fifo::Mode::read, {}, {nobody_uid()}),
+                         doctest::Contains("mode 0666"), std::system_error);
+  }
+
+  TEST_CASE("a symbolic link planted by another user is not followed") {
+    if (::geteuid() != 0) return;
+    SharedTempDir dir;
+    auto mine = ipc::Fifo::create(dir / "mine", ipc::Fifo::Mode::read_write);
+    REQUIRE(as_nobody("ln -s " + (dir / "mine").string() + " " + (dir / "link").string()) == 0);
+    CHECK_THROWS_WITH_AS(ipc::Fifo::open(dir / "link", ipc::Fifo::Mode::write, 1s),
+                         doctest::Contains("symbolic link"), std::system_error);
+    CHECK_THROWS_AS(ipc::Fifo::open(dir / "link", ipc::Fifo::Mode::read, {}, {nobody_uid(), 0666}),
+                    std::system_error);
+    CHECK_THROWS_AS(ipc::Fifo::create(dir / "link", ipc::Fifo::Mode::read), std::system_error);
+    CHECK(std::filesystem::is_symlink(dir / "link"));
+    // A Listener does not bind through it or remove it either.
+    CHECK_THROWS_AS(ipc::Listener("unix:" + (dir / "link").string()), std::system_error);
+    CHECK(std::filesystem::is_symlink(dir / "link"));
+  }
+
+  TEST_CASE("a FIFO of our own that grants others more than asked is refused") {
+    ipc::test::TempDir dir;
+    auto path = dir / "g";
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    REQUIRE(::chmod(path.c_str(), 0622) == 0);
+    CHECK_THROWS_WITH_AS(ipc::Fifo::open(path, ipc::Fifo::Mode::read), doctest::Contains("grants"),
+                         std::system_error);
+    auto f = ipc::Fifo::open(path, ipc::Fifo::Mode::read, {}, {std::nullopt, 0622});
+    CHECK_FALSE(f.closed());
+  }
+
+  TEST_CASE("a stale socket file of another user is not replaced by a Listener") {
+    if (::geteuid() != 0) return;
+    SharedTempDir dir;
+    auto path = dir / "s";
+    // Bound and closed by nobody: a stale socket file owned by another user.
+    REQUIRE(as_nobody("python3 -c \"import socket; socket.socket(socket.AF_UNIX).bind(\\\"" + path.string() +
+                      "\\\")\"") == 0);
+    struct stat st{};
+    REQUIRE(::lstat(path.c_str(), &st) == 0);
+    REQUIRE(S_ISSOCK(st.st_mode));
+    CHECK_THROWS_WITH_AS(ipc::Listener("unix:" + path.string()), doctest::Contains("owned by uid 65534"),
+                         std::system_error);
+    REQUIRE(::lstat(path.c_str(), &st) == 0);  // still there, still theirs
+    CHECK(st.st_uid == nobody_uid());
   }
 }
