@@ -34,11 +34,8 @@ std::vector<std::string> addresses(const ipc::test::TempDir& dir) {
 
 /// A raw socket that connects to a unix listener and then never says a word.
 int connect_silently(const std::filesystem::path& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un un{};
-  un.sun_family = AF_UNIX;
-  std::strcpy(un.sun_path, path.c_str());
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof un) == 0);
+  int fd = ipc::test::connect_unix(path);
+  REQUIRE(fd >= 0);
   return fd;
 }
 
@@ -233,11 +230,7 @@ TEST_SUITE("Listener and Client") {
     ipc::test::TempDir dir;
     ipc::Listener l("unix:" + (dir / "s").string(), "key");
     // A raw socket that connects and then says nothing.
-    int silent = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un un{};
-    un.sun_family = AF_UNIX;
-    std::strcpy(un.sun_path, (dir / "s").c_str());
-    REQUIRE(::connect(silent, reinterpret_cast<sockaddr*>(&un), sizeof un) == 0);
+    int silent = connect_silently(dir / "s");
     ipc::Process p{[a = l.address()] {
       auto c = ipc::Client(a, "key", 20s);
       c.send(std::string("served"));
@@ -255,11 +248,7 @@ TEST_SUITE("Listener and Client") {
     ipc::test::TempDir dir;
     ipc::Listener l("unix:" + (dir / "s").string(), "key");
     l.handshake_timeout(100ms);
-    int silent = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un un{};
-    un.sun_family = AF_UNIX;
-    std::strcpy(un.sun_path, (dir / "s").c_str());
-    REQUIRE(::connect(silent, reinterpret_cast<sockaddr*>(&un), sizeof un) == 0);
+    int silent = connect_silently(dir / "s");
     CHECK_THROWS_AS(l.accept(500ms), ipc::TimeoutError);
     // The listener hung up on it: after the challenge frame, EOF.
     ipc::Connection c{ipc::detail::UniqueFd(silent), true, true};
