@@ -770,20 +770,16 @@ void Listener::advance() {
     for (auto& p : m_pending) pfds.push_back({p.conn.fileno(), POLLIN, 0});
     timespec zero{0, 0};
     if (::ppoll(pfds.data(), pfds.size(), &zero, nullptr) > 0) {
-      std::vector<bool> gone(m_pending.size(), false);
       const std::string& key = *m_authkey;
       for (std::size_t i = 0; i < m_pending.size(); ++i) {
         if (!pfds[i].revents) continue;
         Pending& p = m_pending[i];
-        gone[i] = true;
         try {
           // Several handshake messages may sit in the buffer already: take all that are there.
-          for (;;) {
-            auto msg = p.conn.try_recv_bytes(kHandshakeMax, std::chrono::seconds(0));
-            if (!msg) {  // part of a message, or nothing yet: wait for the rest
-              gone[i] = false;
-              break;
-            }
+          // A part of a message, or nothing yet: wait for the rest.
+          for (auto msg = p.conn.try_recv_bytes(kHandshakeMax, std::chrono::seconds(0)); msg;
+               msg = p.conn.has_buffered_message() ? p.conn.try_recv_bytes(kHandshakeMax, std::chrono::seconds(0))
+                                                   : std::nullopt) {
             if (p.stage == Pending::kAwaitDigest) {
               verify(p.conn, key, p.challenge, *msg, std::chrono::seconds(0));
               p.stage = Pending::kAwaitChallenge;
@@ -792,23 +788,21 @@ void Listener::advance() {
               p.stage = Pending::kAwaitWelcome;
             } else {
               expect_welcome(*msg);
-              m_finished.push_back({std::move(p.conn), {}});
-              break;
-            }
-            if (!p.conn.has_buffered_message()) {
-              gone[i] = false;
+              m_finished.push_back({std::move(p.conn), {}});  // leaves p.conn closed
               break;
             }
           }
         } catch (const AuthenticationError& e) {
           m_finished.push_back({Connection(), e.what()});
+          p.conn.close();
         } catch (const ProtocolError& e) {
           m_finished.push_back({Connection(), std::string("authkey handshake: ") + e.what()});
+          p.conn.close();
         } catch (const Error&) {  // the client hung up, or its buffer is full: drop it quietly
+          p.conn.close();
         }
       }
-      std::size_t i = 0;
-      std::erase_if(m_pending, [&](const Pending&) { return gone[i++]; });
+      std::erase_if(m_pending, [](const Pending& p) { return p.conn.closed(); });
     }
   }
   // One client at a time without an authkey (the backlog keeps the others); with one, up to

@@ -679,6 +679,22 @@ TEST_SUITE("bounded sends on a shared end") {
     two_senders_one_reader(true);
   }
 
+  TEST_CASE("a bounded send on a FIFO times out when full and leaves the end blocking") {
+    ipc::test::TempDir dir;
+    auto reader = ipc::Fifo::create(dir / "f", ipc::Fifo::Mode::read);
+    auto writer = ipc::Fifo::open(dir / "f", ipc::Fifo::Mode::write, 1s);
+    writer.send(std::string(1000, 'a'), 1s);
+    CHECK(reader.recv<std::string>(1s) == std::string(1000, 'a'));
+    CHECK_THROWS_AS(
+        [&] {
+          for (;;) writer.send(std::string(3000, 'b'), 50ms);
+        }(),
+        ipc::TimeoutError);
+    CHECK_FALSE(writer.closed());  // the frame that did not fit was not started
+    CHECK((::fcntl(writer.fileno(), F_GETFL) & O_NONBLOCK) == 0);
+    CHECK(reader.recv<std::string>(1s) == std::string(3000, 'b'));
+  }
+
   TEST_CASE("two senders on one pipe both time out when nobody reads" * doctest::timeout(60)) {
     for (bool duplex : {false, true}) {
       CAPTURE(duplex);
