@@ -491,35 +491,6 @@ int cpu_count() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
-std::vector<int> wait(std::span<const int> fds, Timeout timeout) {
-  std::vector<pollfd> pfds;
-  pfds.reserve(fds.size());
-  for (int fd : fds) pfds.push_back(pollfd{fd, POLLIN, 0});
-  Deadline deadline(timeout);
-  for (;;) {
-    int r = ::poll(pfds.data(), pfds.size(), deadline.poll_ms());
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) throw_errno("poll");
-    std::vector<int> ready;
-    for (auto& p : pfds)
-      if (p.revents != 0) ready.push_back(p.fd);
-    return ready;
-  }
-}
-
-std::vector<int> wait(std::initializer_list<int> fds, Timeout timeout) {
-  return wait(std::span<const int>(fds.begin(), fds.size()), timeout);
-}
-
-std::vector<Process*> wait(std::span<Process* const> processes, Timeout timeout) {
-  std::vector<int> fds;
-  fds.reserve(processes.size());
-  for (auto* p : processes) fds.push_back(p->sentinel());
-  auto ready = wait(std::span<const int>(fds), timeout);
-  std::vector<Process*> out;
-  for (std::size_t i = 0; i < processes.size(); ++i)
-    if (std::find(ready.begin(), ready.end(), fds[i]) != ready.end()) out.push_back(processes[i]);
-  return out;
-}
+// The ipc::wait forms are defined with the others in connection.cpp (one implementation).
 
 }  // namespace ipc

@@ -2,11 +2,14 @@
 #include "test_support.hpp"
 
 #include <dirent.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -19,6 +22,16 @@ std::string unique_name(std::string_view what) {
   // processes and runs.
   static std::atomic<int> counter{0};
   return "/ipckit-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + "-" + std::string(what);
+}
+
+int connect_unix(const std::filesystem::path& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  std::strncpy(un.sun_path, path.c_str(), sizeof(un.sun_path) - 1);
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof un) == 0) return fd;
+  if (fd >= 0) ::close(fd);
+  return -1;
 }
 
 TempDir::TempDir() {

@@ -9,6 +9,9 @@
 
 namespace ipc::test {
 
+/// A raw (unframed) stream socket connected to the unix socket file at `path`, or -1.
+int connect_unix(const std::filesystem::path& path);
+
 /// A name no other test (or run) uses: "/ipckit-test-<pid>-<n>-<what>".
 std::string unique_name(std::string_view what);
 
