@@ -100,8 +100,8 @@ TEST_SUITE("SharedMemory faults") {
     }
     auto name = ipc::test::unique_name("setpriv");
     auto path = "/dev/shm" + name;
-    auto r = ipc::test::run_command("setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c 'umask 0; head -c 4096 "
-                                    "/dev/zero > " + path + "' 2>&1");
+    auto r = ipc::test::run_command("setpriv --reuid=nobody --regid=nogroup --clear-groups "
+                                    "sh -c 'umask 0; head -c 4096 /dev/zero > " + path + "' 2>&1");
     REQUIRE(r.code == 0);
     auto msg = system_error_of(EACCES, [&] { ipc::SharedMemory::create_or_open(name, 64); });
     CHECK(msg.find(name) != std::string::npos);

@@ -140,7 +140,8 @@ TEST_SUITE("ipc-shm") {
     auto text = ipc_shm("list");
     CHECK(text.out.find(" double ") != std::string::npos);
 
-    std::string mine = "--prefix /ipckit-test-" + std::to_string(::getpid()) + "-";
+    std::string my_full = "/ipckit-test-" + std::to_string(::getpid()) + "-";
+    std::string mine = "--prefix " + my_full;
     auto dry = ipc_shm("gc --dry-run " + mine);
     CHECK(dry.code == 0);
     std::string a_pid = std::to_string(a.pid()), b_pid = std::to_string(b.pid());
@@ -151,17 +152,23 @@ TEST_SUITE("ipc-shm") {
     CHECK(dry.out.find("would keep " + typed_name + ": creator pid " + std::to_string(::getpid()) + " still runs") !=
           std::string::npos);
     auto dj = nlohmann::json::parse(ipc_shm("gc --dry-run --json " + mine).out);
-    CHECK(dj["would_remove"] == nlohmann::json::array({dead_name}));
-    CHECK(dj["decisions"].size() == 3);
+    auto would = dj["would_remove"].dump();
+    CHECK(would.find(dead_name) != std::string::npos);
+    CHECK(would.find(used_name) == std::string::npos);
+    // Temporary names of killed creates (other tests kill some) are collected whatever the prefix.
+    int mine_decided = 0;
+    for (auto& d : dj["decisions"]) mine_decided += d["name"].get<std::string>().starts_with(my_full) ? 1 : 0;
+    CHECK(mine_decided == 3);
 
     auto gc = ipc_shm("gc " + mine);
-    CHECK(gc.out == "removed " + dead_name + ": creator pid " + a_pid +
-                        " is gone and no process maps it or holds it open\n");
+    CHECK(gc.out.find("removed " + dead_name + ": creator pid " + a_pid +
+                      " is gone and no process maps it or holds it open\n") != std::string::npos);
+    CHECK(gc.out.find(used_name) == std::string::npos);
     CHECK(ipc::test::count_shm_names(used_name.substr(1)) == 1);
     done.set();
     REQUIRE(b.join(20s));
     gc = ipc_shm("gc --json " + mine);
-    CHECK(nlohmann::json::parse(gc.out)["removed"] == nlohmann::json::array({used_name}));
+    CHECK(nlohmann::json::parse(gc.out)["removed"].dump().find(used_name) != std::string::npos);
     CHECK(ipc::test::count_shm_names(used_name.substr(1)) == 0);
   }
 }

@@ -75,8 +75,8 @@ int list(bool as_json) {
     kw = std::max(kw, s.kind.size());
     tw = std::max(tw, s.type_name.size());
   }
-  std::printf("%-*s  %-*s  %-*s  %12s  %8s  %-5s  %-10s  %s\n", static_cast<int>(w), "NAME", static_cast<int>(kw), "KIND",
-              static_cast<int>(tw), "TYPE", "SIZE", "CREATOR", "ALIVE", "USERS", "MODE");
+  std::printf("%-*s  %-*s  %-*s  %12s  %8s  %-5s  %-10s  %s\n", static_cast<int>(w), "NAME", static_cast<int>(kw),
+              "KIND", static_cast<int>(tw), "TYPE", "SIZE", "CREATOR", "ALIVE", "USERS", "MODE");
   for (auto& s : segs) {
     std::string pid = s.creator_pid ? std::to_string(s.creator_pid) : "-";
     std::string alive = s.creator_pid ? (s.creator_alive ? "yes" : "no") : "-";
