@@ -87,13 +87,10 @@ bool try_reap_locked(ChildRecord& rec) {
   if (rec.exitcode) return true;
   if (rec.pidfd < 0) return false;
   siginfo_t info{};
-  for (;;) {
-    if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(rec.pidfd), &info, WEXITED | WNOHANG) == 0) break;
-    if (errno == EINTR) continue;
-    throw_errno("waitid(pidfd of pid " + std::to_string(rec.pid) + ")");
-  }
+  if (int err = reap_pidfd(rec.pidfd, info))
+    throw_system_error(err, "waitid(pidfd of pid " + std::to_string(rec.pid) + ")");
   if (info.si_pid == 0) return false;  // still running
-  rec.exitcode = info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
+  rec.exitcode = exit_code_of(info);
   return true;
 }
 
@@ -108,14 +105,6 @@ void prune_locked(ProcessState& s) {
   });
 }
 
-bool poll_readable(int fd, int timeout_ms) {
-  pollfd p{fd, POLLIN, 0};
-  for (;;) {
-    int r = ::poll(&p, 1, timeout_ms);
-    if (r >= 0) return r > 0;
-    if (errno != EINTR) throw_errno("poll(pidfd)");
-  }
-}
 
 /// Terminates daemonic children, then joins every child: Python's behaviour at interpreter
 /// exit. A daemonic child that ignores SIGTERM gets SIGKILL after a second.
@@ -138,7 +127,7 @@ void finish_children() noexcept {
           if (try_reap_locked(*k)) break;
         }
         if (k->daemon && grace.expired()) pidfd_send_signal(k->pidfd, SIGKILL);
-        poll_readable(k->pidfd, k->daemon && !grace.expired() ? grace.poll_ms() : -1);
+        wait_pidfd(k->pidfd, k->daemon && !grace.expired() ? grace.poll_ms() : -1);
       }
     } catch (...) {
     }
@@ -371,7 +360,7 @@ bool Process::join(Timeout timeout) {
       }
     }
     if (deadline.expired()) return false;
-    detail::poll_readable(m_child->pidfd, deadline.poll_ms());
+    detail::wait_pidfd(m_child->pidfd, deadline.poll_ms());
   }
 }
 
@@ -451,13 +440,13 @@ int ParentProcess::sentinel() const {
 
 bool ParentProcess::is_alive() const {
   int fd = sentinel();
-  return fd >= 0 && !detail::poll_readable(fd, 0);
+  return fd >= 0 && !detail::wait_pidfd(fd, 0);
 }
 
 bool ParentProcess::join(Timeout timeout) const {
   int fd = sentinel();
   if (fd < 0) return true;  // already gone
-  return detail::poll_readable(fd, Deadline(timeout).poll_ms());
+  return detail::wait_pidfd(fd, Deadline(timeout).poll_ms());
 }
 
 Process& current_process() {

@@ -18,6 +18,7 @@
 #include <string>
 
 #include <ipc/detail/futex.hpp>
+#include <ipc/detail/proc_util.hpp>
 #include <ipc/errors.hpp>
 
 namespace ipc::detail {
@@ -164,28 +165,8 @@ std::atomic<std::uint64_t> g_fork_generation{0};
 void bump_generation() noexcept { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
 [[maybe_unused]] const int g_atfork = ::pthread_atfork(nullptr, nullptr, bump_generation);
 
-/// State letter and start time of `pid` from /proc; state '\0' when it is gone.
-std::pair<char, std::uint64_t> proc_stat(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return {'\0', 0};
-  auto close = line.rfind(')');
-  if (close == std::string::npos || close + 2 >= line.size()) return {'\0', 0};
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  char state = '\0';
-  rest >> state;
-  for (int i = 4; i < 22; ++i) rest >> field;  // field 22 is starttime
-  std::uint64_t start = 0;
-  rest >> start;
-  return {state, start};
-}
-
 /// True when the process recorded as (pid, start) has exited (zombies count as exited).
-bool process_gone(pid_t pid, std::uint64_t start) {
-  auto [state, now_start] = proc_stat(pid);
-  return state == '\0' || state == 'Z' || state == 'X' || now_start != start;
-}
+bool process_gone(pid_t pid, std::uint64_t start) { return start == 0 || !detail::process_running(pid, start); }
 
 }  // namespace
 
@@ -627,7 +608,7 @@ int Ring::my_slot() {
   int cached = m_slot.load(std::memory_order_relaxed);
   if (cached >= 0 && m_slot_gen.load(std::memory_order_relaxed) == gen) return cached;
   pid_t pid = ::getpid();
-  auto start = proc_stat(pid).second;
+  auto start = detail::process_start_time(pid);
   int found = -1;
   for (int attempt = 0; attempt < 2 && found < 0; ++attempt) {
     if (attempt == 1) reclaim_dead();  // all slots taken: free those of exited processes

@@ -8,7 +8,7 @@ SharedMemory map_object(OpenMode how, std::string_view name, std::size_t size, s
   switch (how) {
     case OpenMode::anonymous: {
       auto shm = SharedMemory::anonymous(size);
-      if (init) init(shm.bytes());
+      if (init) init(shm.buf());
       return shm;
     }
     case OpenMode::create:
