@@ -7,6 +7,7 @@
 #include <ipc/shared_memory.hpp>
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <array>
@@ -64,6 +65,51 @@ struct Counters {
 
 /// Random kill delays in microseconds, seeded per test so a failure can be replayed.
 std::uint64_t random_delay_us(std::mt19937_64& rng, std::uint64_t max_us) { return rng() % max_us; }
+
+
+/// A page-sized trivially copyable item.
+struct Page {
+  std::array<std::byte, 4096> bytes;
+};
+
+/// Where `stall_in_put` reports (a pipe's write end): set in the child before the put.
+int g_stall_fd = -1;  // global: a signal handler can reach nothing else
+
+/// SIGSEGV handler for the child of put_killed_mid_copy: says where it is, then waits for SIGKILL.
+void report_and_stall(int) {
+  [[maybe_unused]] auto n = ::write(g_stall_fd, "in put\n", 7);
+  for (;;) ::pause();
+}
+
+/// Makes a process that dies inside `q.put()` at a known point: the item it puts ends in a
+/// PROT_NONE page, so put's copy into the ring faults after the put lock was taken and the item
+/// counted, before the item is committed; the fault handler reports and waits to be SIGKILLed.
+/// Returns once the producer is dead.
+template <class Q>
+void put_killed_mid_copy(Q& q) {
+  ipc::test::ChildPipe pipe;
+  ipc::Process producer{[&] {
+    long page = ::sysconf(_SC_PAGESIZE);
+    void* mem = ::mmap(nullptr, static_cast<std::size_t>(2 * page), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return 2;
+    auto* guard = static_cast<std::byte*>(mem) + page;
+    if (::mprotect(guard, static_cast<std::size_t>(page), PROT_NONE) != 0) return 3;
+    g_stall_fd = pipe.w;
+    struct sigaction sa {};
+    sa.sa_handler = report_and_stall;
+    ::sigaction(SIGSEGV, &sa, nullptr);
+    // Half of the item in the readable page, half in the guard page.
+    auto* item = reinterpret_cast<const Page*>(guard - sizeof(Page) / 2);
+    q.put(*item);
+    return 4;  // the copy did not fault: the test would prove nothing
+  }};
+  producer.start();
+  REQUIRE(pipe.line() == "in put");
+  producer.kill();
+  REQUIRE(producer.join(10s));
+  REQUIRE(*producer.exitcode() == -SIGKILL);
+}
 
 }  // namespace
 
@@ -238,6 +284,48 @@ TEST_SUITE("Queue faults") {
 }
 
 TEST_SUITE("JoinableQueue faults") {
+  TEST_CASE("join with a timeout accounts for a producer killed inside put" * doctest::timeout(60)) {
+    ipc::JoinableQueue<Page> q;
+    q.put(Page{});
+    put_killed_mid_copy(q);
+    CHECK(q.get(10s).bytes[0] == std::byte{0});
+    q.task_done();
+    // The dead producer's item was never committed: nothing is left to wait for.
+    CHECK(q.join(10s));
+    CHECK(q.unfinished() == 0);
+    CHECK(q.lost_items() == 1);
+    CHECK(q.qsize() == 0);
+    // The queue works on.
+    q.put(Page{});
+    q.get(10s);
+    q.task_done();
+    CHECK(q.join(0ms));
+  }
+
+  TEST_CASE("join without a timeout accounts for a producer killed inside put" * doctest::timeout(60)) {
+    ipc::JoinableQueue<Page> q;
+    put_killed_mid_copy(q);
+    ipc::Process joiner{[&] { return q.join() ? 0 : 1; }};
+    joiner.start();
+    bool returned = joiner.join(20s);
+    if (!returned) {
+      joiner.kill();
+      joiner.join(10s);
+    }
+    REQUIRE(returned);
+    CHECK(*joiner.exitcode() == 0);
+    CHECK(q.lost_items() == 1);
+  }
+
+  TEST_CASE("reclaim_dead rolls back a producer killed inside put" * doctest::timeout(60)) {
+    ipc::JoinableQueue<Page> q;
+    put_killed_mid_copy(q);
+    q.reclaim_dead();
+    CHECK(q.unfinished() == 0);
+    CHECK(q.lost_items() == 1);
+    CHECK(q.join(0ms));
+  }
+
   TEST_CASE("a consumer killed between get and task_done does not make join hang") {
     ipc::JoinableQueue<int> q;
     ipc::test::ChildPipe pipe;

@@ -354,6 +354,9 @@ class SimpleQueue : private Queue<T> {
 /// Python's multiprocessing.JoinableQueue: a Queue whose consumers call task_done() for every
 /// item they got, and join() waits until every item put is done.
 ///
+/// A producer killed inside put() does not make join() hang either: join() rolls its
+/// uncommitted item back (lost_items() counts it) without waiting for the next put.
+///
 /// A consumer killed between get and task_done does not make join() hang: the queue tracks, per
 /// consumer process, the items it took and has not marked done; join() (or reclaim_dead())
 /// counts those of a process that has exited as done and lost_tasks() reports them. This
@@ -390,8 +393,10 @@ class JoinableQueue : public Queue<T> {
   std::uint64_t unfinished() const noexcept { return this->m_core->ring.unfinished(); }
   /// Items counted as done because the consumer that held them died before task_done().
   std::uint64_t lost_tasks() const noexcept { return this->m_core->ring.lost_tasks(); }
-  /// Counts the items held by dead consumers as done now; returns how many. join() does this by
-  /// itself while it waits. Throws std::system_error on lock failures.
+  /// Counts the items held by dead consumers as done now and rolls back the put of a producer
+  /// that died inside put() (its item is in lost_items()); returns how many tasks were
+  /// reclaimed. join() does this by itself while it waits. Throws std::system_error on lock
+  /// failures.
   std::uint64_t reclaim_dead() { return this->m_core->ring.reclaim_dead(); }
 
  private:

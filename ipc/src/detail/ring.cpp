@@ -676,8 +676,25 @@ void Ring::task_done() {
   if (done + 1 >= put) wake_if_waiting(m_s->join_seq);
 }
 
+bool Ring::repair_dead_producer() {
+  // Only a dead holder is of interest: a live producer finishes its put by itself, and a put
+  // lock left by a dead one is free (the kernel cleared its owner), so this never waits.
+  LockStatus st = m_s->put_mutex.try_lock();
+  if (st == LockStatus::timed_out) return false;
+  if (st == LockStatus::owner_died) repair_put();
+  m_s->put_mutex.unlock();
+  if (st != LockStatus::owner_died) return false;
+  // A rolled-back put gave back room and may have been the last unfinished item.
+  wake_if_waiting(m_s->space_seq);
+  wake_if_waiting(m_s->join_seq);
+  return true;
+}
+
 std::uint64_t Ring::reclaim_dead() {
   if (!m_s->joinable) return 0;
+  // A producer that died inside put left put_count raised for an item that may never be
+  // committed; repair it here rather than wait for the next put.
+  repair_dead_producer();
   // Take the consumer lock first, so that a consumer that died inside get is repaired (its
   // frames charged to its slot) before its slot is read.
   bool died = false;

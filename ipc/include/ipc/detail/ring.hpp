@@ -125,8 +125,9 @@ class Ring {
   std::uint64_t unfinished() const noexcept;
   /// Items counted as done because the process that took them died before task_done().
   std::uint64_t lost_tasks() const noexcept;
-  /// Counts the items held by dead consumers as done now (join() does it by itself while it
-  /// waits). Returns how many were reclaimed. Throws std::system_error on lock failures.
+  /// Counts the items held by dead consumers as done now, and rolls back the put of a producer
+  /// that died inside put() (join() does both by itself while it waits). Returns how many
+  /// tasks were reclaimed. Throws std::system_error on lock failures.
   std::uint64_t reclaim_dead();
 
  private:
@@ -135,6 +136,9 @@ class Ring {
   void repair_put() noexcept;
   void repair_get() noexcept;
   void repair_tasks() noexcept;
+  /// Repairs the put of a producer that died holding the put lock, if one did; true when it
+  /// did. Never waits for a live producer.
+  bool repair_dead_producer();
   int my_slot();
   bool wait_space(std::size_t stride, const Deadline& deadline);
   bool wait_data(const Deadline& deadline);
