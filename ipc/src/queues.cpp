@@ -51,6 +51,14 @@ void throw_get_status(RingStatus st) {
   throw QueueEmpty("queue is empty");
 }
 
+void throw_tasks_lost(const std::string& name, std::uint64_t lost, std::uint64_t total) {
+  throw TasksLost(std::to_string(lost) + (lost == 1 ? " task" : " tasks") + " of " +
+                      (name.empty() ? std::string("an anonymous queue") : "queue " + name) +
+                      " died with the consumer that held " + (lost == 1 ? "it" : "them") + " (" +
+                      std::to_string(total) + " since the queue was made)",
+                  lost);
+}
+
 void throw_bad_frame(std::size_t got, std::size_t want) {
   throw ProtocolError("queue frame of " + std::to_string(got) + " bytes for an item of " + std::to_string(want) +
                       " bytes");

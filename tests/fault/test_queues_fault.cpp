@@ -345,15 +345,58 @@ TEST_SUITE("JoinableQueue faults") {
     CHECK_FALSE(q.join(50ms));
     consumer.kill();
     REQUIRE(consumer.join(10s));
-    CHECK(q.join(30s));
+    // The join finishes and reports the lost task: it cannot be mistaken for success.
+    try {
+      q.join(30s);
+      FAIL("join returned although a task died with its consumer");
+    } catch (const ipc::TasksLost& e) {
+      CHECK(e.count() == 1);
+      CHECK(std::string(e.what()).find("1 task of an anonymous queue died") != std::string::npos);
+    }
     CHECK(q.unfinished() == 0);
     CHECK(q.lost_tasks() == 1);
     CHECK(q.lost_items() == 0);
-    // Still joinable afterwards.
+    // Reported once: still joinable afterwards.
+    CHECK(q.join(0ms));
     q.put(3);
     CHECK(q.get() == 3);
     q.task_done();
     CHECK(q.join(0ms));
+  }
+
+  TEST_CASE("try_join reports each lost task once to each handle's joins" * doctest::timeout(60)) {
+    ipc::JoinableQueue<int> q;
+    for (int i = 0; i < 3; ++i) q.put(i);
+    ipc::test::ChildPipe pipe;
+    ipc::Process consumer{[&] {
+      q.get();
+      q.get();
+      pipe.put("holding");
+      std::this_thread::sleep_for(60s);
+    }};
+    consumer.start();
+    REQUIRE(pipe.line() == "holding");
+    auto r = q.try_join(50ms);
+    CHECK_FALSE(r.finished);
+    CHECK(r.lost == 0);
+    consumer.kill();
+    REQUIRE(consumer.join(10s));
+    q.get();
+    q.task_done();
+    // A process forked now has its own handle: it learns of the loss by its own join.
+    ipc::Process other{[&] {
+      auto o = q.try_join(30s);
+      return o.finished && o.lost == 2 ? 0 : 1;
+    }};
+    other.start();
+    r = q.try_join(30s);
+    CHECK(r.finished);
+    CHECK(r.lost == 2);
+    r = q.try_join(0ms);
+    CHECK(r.finished);
+    CHECK(r.lost == 0);
+    REQUIRE(other.join(30s));
+    CHECK(*other.exitcode() == 0);
   }
 
   TEST_CASE("join returns after consumers are killed at random points of get and task_done" * doctest::timeout(170)) {
@@ -375,7 +418,9 @@ TEST_SUITE("JoinableQueue faults") {
       }
       std::this_thread::sleep_for(std::chrono::microseconds(random_delay_us(rng, 3000)));
       consumers[0].kill();
-      REQUIRE(q.join(60s));
+      auto r = q.try_join(60s);
+      REQUIRE(r.finished);
+      CHECK(r.lost == q.lost_tasks());
       CHECK(q.unfinished() == 0);
       CHECK(q.lost_tasks() <= 1);
       CHECK(q.lost_tasks() + q.lost_items() <= 2);

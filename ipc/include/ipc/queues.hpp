@@ -75,6 +75,8 @@ std::shared_ptr<QueueCore> open_queue(const QueueSpec& spec, std::string_view na
 /// Throws QueueFull / QueueEmpty / QueueClosed for a status that is not ok.
 [[noreturn]] void throw_put_status(RingStatus st, std::size_t done = 0, std::size_t total = 1);
 [[noreturn]] void throw_get_status(RingStatus st);
+/// Throws TasksLost for `lost` tasks of the queue `name` (empty: anonymous), `total` ever.
+[[noreturn]] void throw_tasks_lost(const std::string& name, std::uint64_t lost, std::uint64_t total);
 /// Throws ProtocolError for a frame whose size is not sizeof(T).
 [[noreturn]] void throw_bad_frame(std::size_t got, std::size_t want);
 
@@ -84,6 +86,10 @@ Bytes& put_scratch() noexcept;
 Bytes& get_scratch() noexcept;
 
 }  // namespace detail
+
+/// What JoinableQueue::try_join found: `finished` (false: the timeout came first) and `lost`,
+/// the tasks that died with their consumers since the previous join on that handle.
+using JoinResult = detail::JoinResult;
 
 /// A FIFO queue of T shared by processes: Python's multiprocessing.Queue. T is any
 /// ipc::Serializable type. Handles are cheap to copy (they share the mapping) and may be
@@ -359,7 +365,8 @@ class SimpleQueue : private Queue<T> {
 ///
 /// A consumer killed between get and task_done does not make join() hang: the queue tracks, per
 /// consumer process, the items it took and has not marked done; join() (or reclaim_dead())
-/// counts those of a process that has exited as done and lost_tasks() reports them. This
+/// counts those of a process that has exited as done, lost_tasks() counts them, and the next
+/// join() that finishes throws TasksLost saying how many (try_join() returns it). This
 /// accounting is exact when each item is marked done by the process that got it (the usual
 /// pattern); up to 64 consumer processes are tracked at once, more work but are not covered.
 template <Serializable T>
@@ -387,8 +394,19 @@ class JoinableQueue : public Queue<T> {
   /// than items were put (Python's "task_done() called too many times").
   void task_done() { this->m_core->ring.task_done(); }
   /// Waits until every item put has been marked done (or was held by a consumer that died);
-  /// false when `timeout` passes first. Throws std::system_error on lock failures.
-  bool join(Timeout timeout = {}) { return this->m_core->ring.join(Deadline(timeout)); }
+  /// false when `timeout` passes first. Throws TasksLost (a WorkerLost) instead of returning
+  /// true when tasks died with their consumers since the previous join on this handle (the wait
+  /// is over then: the next join waits for what is put later); std::system_error on lock
+  /// failures.
+  bool join(Timeout timeout = {}) {
+    auto r = this->m_core->ring.join(Deadline(timeout));
+    if (r.lost != 0) detail::throw_tasks_lost(this->name(), r.lost, lost_tasks());
+    return r.finished;
+  }
+  /// join() without the exception: `finished` is join()'s result, `lost` the tasks lost since
+  /// the previous join on this handle (reported once, here or by join()). Throws
+  /// std::system_error on lock failures.
+  JoinResult try_join(Timeout timeout = {}) { return this->m_core->ring.join(Deadline(timeout)); }
   /// Items put and not yet marked done.
   std::uint64_t unfinished() const noexcept { return this->m_core->ring.unfinished(); }
   /// Items counted as done because the consumer that held them died before task_done().

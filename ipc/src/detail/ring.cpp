@@ -242,6 +242,7 @@ Ring::Ring(std::span<std::byte> mem, bool joinable, std::uint64_t elem_size, std
                      ", expected " + std::to_string(type_hash) + ")");
   m_s = s;
   m_data = mem.data() + kStateSize;
+  m_lost_seen.store(s->lost_tasks.load(std::memory_order_acquire), std::memory_order_relaxed);
 }
 
 // ---- Locks and repairs ----
@@ -727,16 +728,21 @@ std::uint64_t Ring::reclaim_dead() {
   return reclaimed;
 }
 
-bool Ring::join(const Deadline& deadline) {
+JoinResult Ring::join(const Deadline& deadline) {
   if (!m_s->joinable) throw ValueError("join() on a queue that is not joinable");
   auto finished = [s = m_s] {
     return s->done_total.load(std::memory_order_acquire) >= s->put_count.load(std::memory_order_acquire);
   };
+  auto report = [this] {
+    auto now = m_s->lost_tasks.load(std::memory_order_acquire);
+    auto before = m_lost_seen.exchange(now, std::memory_order_acq_rel);
+    return JoinResult{true, now > before ? now - before : 0};
+  };
   for (;;) {
-    if (finished()) return true;
+    if (finished()) return report();
     reclaim_dead();
-    if (finished()) return true;
-    if (deadline.expired()) return false;
+    if (finished()) return report();
+    if (deadline.expired()) return {};
     auto seq = m_s->join_seq.load(std::memory_order_seq_cst);
     if (!(seq & 1) && !m_s->join_seq.compare_exchange_strong(seq, seq | 1, std::memory_order_seq_cst)) continue;
     if (!finished()) futex_wait(m_s->join_seq, seq | 1, slice_of(deadline, kJoinScan));

@@ -27,6 +27,15 @@ using FrameSink = void (*)(void* ctx, std::span<const std::byte> first, std::spa
 /// What a ring operation gave.
 enum class RingStatus { ok, timed_out, closed };
 
+/// What Ring::join found: whether every task was done (false: the deadline came first), and how
+/// many tasks were lost with dead consumers since this handle's previous finished join.
+struct JoinResult {
+  bool finished = false;
+  std::uint64_t lost = 0;
+  /// finished.
+  explicit operator bool() const noexcept { return finished; }
+};
+
 /// A handle on a ring laid out in shared memory by Ring::init: variable-size frames (8-byte
 /// header + payload, 8-byte aligned) in a power-of-two byte area, with a limit in items too.
 ///
@@ -119,8 +128,9 @@ class Ring {
   /// were put.
   void task_done();
   /// Waits until every item put was marked done (or held by a process that died, see
-  /// lost_tasks); false at `deadline`. Throws std::system_error on lock failures.
-  bool join(const Deadline& deadline);
+  /// lost_tasks); not finished at `deadline`. A finished join reports the tasks lost since the
+  /// previous finished join of this handle. Throws std::system_error on lock failures.
+  JoinResult join(const Deadline& deadline);
   /// Items put and not yet marked done.
   std::uint64_t unfinished() const noexcept;
   /// Items counted as done because the process that took them died before task_done().
@@ -147,6 +157,7 @@ class Ring {
   std::byte* m_data = nullptr;
   std::atomic<int> m_slot{-1};                // this process's task slot (joinable rings)
   std::atomic<std::uint64_t> m_slot_gen{0};  // fork generation m_slot belongs to
+  std::atomic<std::uint64_t> m_lost_seen{0};  // lost_tasks() at this handle's last finished join
 };
 
 }  // namespace ipc::detail
