@@ -10,8 +10,8 @@ QueueCore::QueueCore(SharedMemory mem, bool joinable, std::uint64_t elem_size, s
     : shm(std::move(mem)), ring(shm.bytes(), joinable, elem_size, type_hash, what.c_str()) {}
 
 std::shared_ptr<QueueCore> make_queue(const QueueSpec& spec, std::size_t maxsize, std::size_t capacity) {
-  auto mem = SharedMemory::anonymous(Ring::bytes_needed(capacity));
-  Ring::init(mem.bytes(), capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash);
+  auto mem = SharedMemory::anonymous(Ring::bytes_needed(capacity, spec.at_least_once));
+  Ring::init(mem.bytes(), capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash, spec.at_least_once);
   return std::make_shared<QueueCore>(std::move(mem), spec.joinable, spec.elem_size, spec.type_hash,
                                      "anonymous queue");
 }
@@ -23,9 +23,9 @@ std::shared_ptr<QueueCore> create_queue(const QueueSpec& spec, std::string_view 
   opts.kind = spec.kind;
   opts.type_tag = spec.type_hash;
   opts.init = [&](std::span<std::byte> mem) {
-    Ring::init(mem, capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash);
+    Ring::init(mem, capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash, spec.at_least_once);
   };
-  auto mem = SharedMemory::create(name, Ring::bytes_needed(capacity), opts);
+  auto mem = SharedMemory::create(name, Ring::bytes_needed(capacity, spec.at_least_once), opts);
   std::string what = "queue " + mem.name();
   return std::make_shared<QueueCore>(std::move(mem), spec.joinable, spec.elem_size, spec.type_hash, what);
 }

@@ -61,6 +61,7 @@ struct QueueSpec {
   bool joinable;
   std::uint64_t elem_size;
   std::uint64_t type_hash;
+  bool at_least_once = false;
 };
 
 /// An anonymous queue (shared with children forked later). Throws ValueError, std::system_error.
@@ -86,6 +87,16 @@ Bytes& put_scratch() noexcept;
 Bytes& get_scratch() noexcept;
 
 }  // namespace detail
+
+/// How a JoinableQueue treats an item whose consumer dies before task_done().
+enum class Delivery {
+  /// The item is lost with its consumer: join() counts it as done and throws TasksLost.
+  at_most_once,
+  /// The item is put back at the head of the queue, once, and redelivered() counts it; if its
+  /// second consumer dies too, it is lost as above. An item not yet marked done keeps its bytes
+  /// in the ring, so a slow task can make producers wait for room.
+  at_least_once,
+};
 
 /// What JoinableQueue::try_join found: `finished` (false: the timeout came first) and `lost`,
 /// the tasks that died with their consumers since the previous join on that handle.
@@ -377,13 +388,15 @@ class JoinableQueue : public Queue<T> {
   /// The kind tag of a named JoinableQueue's segment.
   static constexpr std::uint32_t kKind = shm_kind("jque");
 
-  /// An anonymous joinable queue; see Queue's constructor.
-  explicit JoinableQueue(std::size_t maxsize = 0, std::size_t capacity = Base::kDefaultCapacity)
-      : Base(detail::make_queue(Base::spec(kKind, true), maxsize, capacity)) {}
+  /// An anonymous joinable queue; see Queue's constructor, and Delivery.
+  explicit JoinableQueue(std::size_t maxsize = 0, std::size_t capacity = Base::kDefaultCapacity,
+                         Delivery delivery = Delivery::at_most_once)
+      : Base(detail::make_queue(spec_of(delivery), maxsize, capacity)) {}
   /// Creates the named joinable queue `name`. Throws as Queue::create.
   static JoinableQueue create(std::string_view name, std::size_t maxsize = 0,
-                              std::size_t capacity = Base::kDefaultCapacity, mode_t mode = 0600) {
-    return JoinableQueue(detail::create_queue(Base::spec(kKind, true), name, maxsize, capacity, mode));
+                              std::size_t capacity = Base::kDefaultCapacity, mode_t mode = 0600,
+                              Delivery delivery = Delivery::at_most_once) {
+    return JoinableQueue(detail::create_queue(spec_of(delivery), name, maxsize, capacity, mode));
   }
   /// Opens the named joinable queue `name`. Throws as Queue::open.
   static JoinableQueue open(std::string_view name) {
@@ -411,7 +424,14 @@ class JoinableQueue : public Queue<T> {
   std::uint64_t unfinished() const noexcept { return this->m_core->ring.unfinished(); }
   /// Items counted as done because the consumer that held them died before task_done().
   std::uint64_t lost_tasks() const noexcept { return this->m_core->ring.lost_tasks(); }
-  /// Counts the items held by dead consumers as done now and rolls back the put of a producer
+  /// The delivery mode the queue was made with.
+  Delivery delivery() const noexcept {
+    return this->m_core->ring.at_least_once() ? Delivery::at_least_once : Delivery::at_most_once;
+  }
+  /// Items put back at the head because their consumer died before task_done()
+  /// (Delivery::at_least_once).
+  std::uint64_t redelivered() const noexcept { return this->m_core->ring.redelivered(); }
+  /// Counts the items held by dead consumers as done now (or puts them back, see Delivery) and rolls back the put of a producer
   /// that died inside put() (its item is in lost_items()); returns how many tasks were
   /// reclaimed. join() does this by itself while it waits. Throws std::system_error on lock
   /// failures.
@@ -419,6 +439,11 @@ class JoinableQueue : public Queue<T> {
 
  private:
   explicit JoinableQueue(std::shared_ptr<detail::QueueCore> core) : Base(std::move(core)) {}
+  static detail::QueueSpec spec_of(Delivery d) noexcept {
+    auto s = Base::spec(kKind, true);
+    s.at_least_once = d == Delivery::at_least_once;
+    return s;
+  }
 };
 
 }  // namespace ipc
