@@ -10,8 +10,8 @@ QueueCore::QueueCore(SharedMemory mem, bool joinable, std::uint64_t elem_size, s
     : shm(std::move(mem)), ring(shm.bytes(), joinable, elem_size, type_hash, what.c_str()) {}
 
 std::shared_ptr<QueueCore> make_queue(const QueueSpec& spec, std::size_t maxsize, std::size_t capacity) {
-  auto mem = SharedMemory::anonymous(Ring::bytes_needed(capacity));
-  Ring::init(mem.bytes(), capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash);
+  auto mem = SharedMemory::anonymous(Ring::bytes_needed(capacity, spec.at_least_once));
+  Ring::init(mem.bytes(), capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash, spec.at_least_once);
   return std::make_shared<QueueCore>(std::move(mem), spec.joinable, spec.elem_size, spec.type_hash,
                                      "anonymous queue");
 }
@@ -23,9 +23,9 @@ std::shared_ptr<QueueCore> create_queue(const QueueSpec& spec, std::string_view 
   opts.kind = spec.kind;
   opts.type_tag = spec.type_hash;
   opts.init = [&](std::span<std::byte> mem) {
-    Ring::init(mem, capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash);
+    Ring::init(mem, capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash, spec.at_least_once);
   };
-  auto mem = SharedMemory::create(name, Ring::bytes_needed(capacity), opts);
+  auto mem = SharedMemory::create(name, Ring::bytes_needed(capacity, spec.at_least_once), opts);
   std::string what = "queue " + mem.name();
   return std::make_shared<QueueCore>(std::move(mem), spec.joinable, spec.elem_size, spec.type_hash, what);
 }
@@ -49,6 +49,14 @@ void throw_put_status(RingStatus st, std::size_t done, std::size_t total) {
 void throw_get_status(RingStatus st) {
   if (st == RingStatus::closed) throw QueueClosed("queue is closed and drained");
   throw QueueEmpty("queue is empty");
+}
+
+void throw_tasks_lost(const std::string& name, std::uint64_t lost, std::uint64_t total) {
+  throw TasksLost(std::to_string(lost) + (lost == 1 ? " task" : " tasks") + " of " +
+                      (name.empty() ? std::string("an anonymous queue") : "queue " + name) +
+                      " died with the consumer that held " + (lost == 1 ? "it" : "them") + " (" +
+                      std::to_string(total) + " since the queue was made)",
+                  lost);
 }
 
 void throw_bad_frame(std::size_t got, std::size_t want) {

@@ -61,6 +61,7 @@ struct QueueSpec {
   bool joinable;
   std::uint64_t elem_size;
   std::uint64_t type_hash;
+  bool at_least_once = false;
 };
 
 /// An anonymous queue (shared with children forked later). Throws ValueError, std::system_error.
@@ -75,6 +76,8 @@ std::shared_ptr<QueueCore> open_queue(const QueueSpec& spec, std::string_view na
 /// Throws QueueFull / QueueEmpty / QueueClosed for a status that is not ok.
 [[noreturn]] void throw_put_status(RingStatus st, std::size_t done = 0, std::size_t total = 1);
 [[noreturn]] void throw_get_status(RingStatus st);
+/// Throws TasksLost for `lost` tasks of the queue `name` (empty: anonymous), `total` ever.
+[[noreturn]] void throw_tasks_lost(const std::string& name, std::uint64_t lost, std::uint64_t total);
 /// Throws ProtocolError for a frame whose size is not sizeof(T).
 [[noreturn]] void throw_bad_frame(std::size_t got, std::size_t want);
 
@@ -84,6 +87,20 @@ Bytes& put_scratch() noexcept;
 Bytes& get_scratch() noexcept;
 
 }  // namespace detail
+
+/// How a JoinableQueue treats an item whose consumer dies before task_done().
+enum class Delivery {
+  /// The item is lost with its consumer: join() counts it as done and throws TasksLost.
+  at_most_once,
+  /// The item is put back at the head of the queue, once, and redelivered() counts it; if its
+  /// second consumer dies too, it is lost as above. An item not yet marked done keeps its bytes
+  /// in the ring, so a slow task can make producers wait for room.
+  at_least_once,
+};
+
+/// What JoinableQueue::try_join found: `finished` (false: the timeout came first) and `lost`,
+/// the tasks that died with their consumers since the previous join on that handle.
+using JoinResult = detail::JoinResult;
 
 /// A FIFO queue of T shared by processes: Python's multiprocessing.Queue. T is any
 /// ipc::Serializable type. Handles are cheap to copy (they share the mapping) and may be
@@ -354,9 +371,13 @@ class SimpleQueue : private Queue<T> {
 /// Python's multiprocessing.JoinableQueue: a Queue whose consumers call task_done() for every
 /// item they got, and join() waits until every item put is done.
 ///
+/// A producer killed inside put() does not make join() hang either: join() rolls its
+/// uncommitted item back (lost_items() counts it) without waiting for the next put.
+///
 /// A consumer killed between get and task_done does not make join() hang: the queue tracks, per
 /// consumer process, the items it took and has not marked done; join() (or reclaim_dead())
-/// counts those of a process that has exited as done and lost_tasks() reports them. This
+/// counts those of a process that has exited as done, lost_tasks() counts them, and the next
+/// join() that finishes throws TasksLost saying how many (try_join() returns it). This
 /// accounting is exact when each item is marked done by the process that got it (the usual
 /// pattern); up to 64 consumer processes are tracked at once, more work but are not covered.
 template <Serializable T>
@@ -367,13 +388,15 @@ class JoinableQueue : public Queue<T> {
   /// The kind tag of a named JoinableQueue's segment.
   static constexpr std::uint32_t kKind = shm_kind("jque");
 
-  /// An anonymous joinable queue; see Queue's constructor.
-  explicit JoinableQueue(std::size_t maxsize = 0, std::size_t capacity = Base::kDefaultCapacity)
-      : Base(detail::make_queue(Base::spec(kKind, true), maxsize, capacity)) {}
+  /// An anonymous joinable queue; see Queue's constructor, and Delivery.
+  explicit JoinableQueue(std::size_t maxsize = 0, std::size_t capacity = Base::kDefaultCapacity,
+                         Delivery delivery = Delivery::at_most_once)
+      : Base(detail::make_queue(spec_of(delivery), maxsize, capacity)) {}
   /// Creates the named joinable queue `name`. Throws as Queue::create.
   static JoinableQueue create(std::string_view name, std::size_t maxsize = 0,
-                              std::size_t capacity = Base::kDefaultCapacity, mode_t mode = 0600) {
-    return JoinableQueue(detail::create_queue(Base::spec(kKind, true), name, maxsize, capacity, mode));
+                              std::size_t capacity = Base::kDefaultCapacity, mode_t mode = 0600,
+                              Delivery delivery = Delivery::at_most_once) {
+    return JoinableQueue(detail::create_queue(spec_of(delivery), name, maxsize, capacity, mode));
   }
   /// Opens the named joinable queue `name`. Throws as Queue::open.
   static JoinableQueue open(std::string_view name) {
@@ -384,18 +407,43 @@ class JoinableQueue : public Queue<T> {
   /// than items were put (Python's "task_done() called too many times").
   void task_done() { this->m_core->ring.task_done(); }
   /// Waits until every item put has been marked done (or was held by a consumer that died);
-  /// false when `timeout` passes first. Throws std::system_error on lock failures.
-  bool join(Timeout timeout = {}) { return this->m_core->ring.join(Deadline(timeout)); }
+  /// false when `timeout` passes first. Throws TasksLost (a WorkerLost) instead of returning
+  /// true when tasks died with their consumers since the previous join on this handle (the wait
+  /// is over then: the next join waits for what is put later); std::system_error on lock
+  /// failures.
+  bool join(Timeout timeout = {}) {
+    auto r = this->m_core->ring.join(Deadline(timeout));
+    if (r.lost != 0) detail::throw_tasks_lost(this->name(), r.lost, lost_tasks());
+    return r.finished;
+  }
+  /// join() without the exception: `finished` is join()'s result, `lost` the tasks lost since
+  /// the previous join on this handle (reported once, here or by join()). Throws
+  /// std::system_error on lock failures.
+  JoinResult try_join(Timeout timeout = {}) { return this->m_core->ring.join(Deadline(timeout)); }
   /// Items put and not yet marked done.
   std::uint64_t unfinished() const noexcept { return this->m_core->ring.unfinished(); }
   /// Items counted as done because the consumer that held them died before task_done().
   std::uint64_t lost_tasks() const noexcept { return this->m_core->ring.lost_tasks(); }
-  /// Counts the items held by dead consumers as done now; returns how many. join() does this by
-  /// itself while it waits. Throws std::system_error on lock failures.
+  /// The delivery mode the queue was made with.
+  Delivery delivery() const noexcept {
+    return this->m_core->ring.at_least_once() ? Delivery::at_least_once : Delivery::at_most_once;
+  }
+  /// Items put back at the head because their consumer died before task_done()
+  /// (Delivery::at_least_once).
+  std::uint64_t redelivered() const noexcept { return this->m_core->ring.redelivered(); }
+  /// Counts the items held by dead consumers as done now (or puts them back, see Delivery) and rolls back the put of a producer
+  /// that died inside put() (its item is in lost_items()); returns how many tasks were
+  /// reclaimed. join() does this by itself while it waits. Throws std::system_error on lock
+  /// failures.
   std::uint64_t reclaim_dead() { return this->m_core->ring.reclaim_dead(); }
 
  private:
   explicit JoinableQueue(std::shared_ptr<detail::QueueCore> core) : Base(std::move(core)) {}
+  static detail::QueueSpec spec_of(Delivery d) noexcept {
+    auto s = Base::spec(kKind, true);
+    s.at_least_once = d == Delivery::at_least_once;
+    return s;
+  }
 };
 
 }  // namespace ipc

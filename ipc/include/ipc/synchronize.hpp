@@ -16,8 +16,8 @@
 // counts recoveries. Semaphores and Events have no owner: they are futexes on atomic counters,
 // so a process dying in the middle of an operation cannot corrupt them (a unit acquired by a
 // dead process is not given back, as in Python). A Barrier breaks (BrokenBarrierError) when a
-// process dies inside its critical section; waiters that died while waiting are not detected:
-// give wait() a timeout.
+// party dies inside its critical section or while it waits: the parties waiting learn it within
+// 0.1 s, and a party that arrives after it is not let through.
 #pragma once
 
 #include <sys/types.h>
@@ -80,6 +80,7 @@ struct SemaphoreState;
 struct EventState;
 struct ConditionState;
 struct BarrierState;
+struct BarrierSlot;
 struct RLockState {
   RobustMutex mutex;
   std::uint32_t count;  // recursion depth; written only by the holder
@@ -393,13 +394,14 @@ class Condition : public detail::LockableMixin<Condition> {
 /// until `parties` callers wait, then all pass together and the barrier is ready again. The last
 /// one to arrive runs the action (in its own process) before the others are released. The
 /// barrier breaks (every current and later wait() throws BrokenBarrierError until reset()) when
-/// abort() is called, a wait() times out, the action throws, or a process dies holding its
-/// internal lock. Thread-safe and fork-safe; the action is per handle (a named barrier opened
-/// elsewhere has the action given there).
+/// abort() is called, a wait() times out, the action throws, or a waiting party dies (a thread
+/// or process killed inside wait(), SIGKILL included: each waiter holds a robust presence lock
+/// that the kernel marks when its holder dies). Thread-safe and fork-safe; the action is per
+/// handle (a named barrier opened elsewhere has the action given there).
 class Barrier {
  public:
-  /// An anonymous barrier for `parties` (> 0) callers, with an optional action and a default
-  /// timeout for wait(). Throws ValueError when parties is 0.
+  /// An anonymous barrier for `parties` (1 .. 2^20) callers, with an optional action and a
+  /// default timeout for wait(). Throws ValueError when parties is out of range.
   explicit Barrier(std::uint32_t parties, std::function<void()> action = {}, Timeout timeout = {});
   /// Creates the named barrier.
   static Barrier create(std::string_view name, std::uint32_t parties, std::function<void()> action = {},
@@ -415,7 +417,7 @@ class Barrier {
 
   /// Waits for all parties; returns this caller's arrival index (0 .. parties-1). Uses the
   /// barrier's default timeout when none is given. Throws BrokenBarrierError when the barrier is
-  /// or becomes broken (a timeout breaks it); rethrows the action's exception in the process that
+  /// or becomes broken (a timeout or a dead waiting party breaks it); rethrows the action's exception in the process that
   /// ran it (the barrier breaks).
   std::uint32_t wait(std::optional<Timeout> timeout = std::nullopt);
   /// Returns the barrier to its initial state; callers still waiting get BrokenBarrierError.
@@ -435,6 +437,8 @@ class Barrier {
   Barrier(SharedMemory shm, std::function<void()> action, Timeout timeout) noexcept;
   void lock_state();
   void break_locked() noexcept;
+  bool take_slot(detail::BarrierSlot*& out);
+  bool reap_dead_waiters();
 
   SharedMemory m_shm;
   detail::BarrierState* m_state = nullptr;
