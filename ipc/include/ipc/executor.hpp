@@ -54,7 +54,7 @@ class Future {
   /// Calls fn(*this) once done: in the pool thread, or at once in the caller when already done.
   /// What fn throws is printed and ignored, as Python logs it.
   void add_done_callback(std::function<void(const Future&)> fn) {
-    m_state->on_done([self = *this, fn = std::move(fn)] { fn(self); });
+    m_state->on_settled([self = *this, fn = std::move(fn)] { fn(self); });
   }
   /// Waits until done; false on timeout.
   bool wait(Timeout timeout = {}) const { return m_state->wait_settled(timeout); }
@@ -171,12 +171,7 @@ DoneAndNotDone<R> wait(const std::vector<Future<R>>& futures, ReturnWhen when = 
   std::unique_lock lock(waiter->m);
   for (;;) {
     for (std::size_t i : waiter->done) {
-      // The waiter is told when the value is set, a moment before callbacks finish: wait for
-      // the future to settle so that done() agrees with what we return.
-      lock.unlock();
-      futures[i].wait();
-      lock.lock();
-      note(i);
+      note(i);  // waiters are told once the future has settled
     }
     waiter->done.clear();
     if (satisfied() || deadline.expired()) break;
@@ -222,8 +217,6 @@ class AsCompleted {
     std::size_t i = m_waiter->done.front();
     m_waiter->done.erase(m_waiter->done.begin());
     ++m_returned;
-    lock.unlock();
-    m_futures[i].wait();  // settled: its callbacks have run
     return m_futures[i];
   }
 

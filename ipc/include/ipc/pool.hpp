@@ -247,12 +247,25 @@ class ResultState {
     if (m_error) std::rethrow_exception(m_error);
     return std::move(*m_value);
   }
-  /// Adds a callback run once done (at once, in the caller, when already done).
+  /// Adds a callback run once done, before waiters wake (Pool's callback and error_callback:
+  /// get() returns after it has run). Runs at once, in the caller, when already done.
   void on_done(std::function<void()> fn) {
     {
       std::lock_guard lock(m_mutex);
       if (!m_done) {
         m_callbacks.push_back(std::move(fn));
+        return;
+      }
+    }
+    run_callback(fn);
+  }
+  /// Adds a callback run once settled, so that it may call get()/result() (Future's
+  /// add_done_callback). Runs at once, in the caller, when already settled.
+  void on_settled(std::function<void()> fn) {
+    {
+      std::lock_guard lock(m_mutex);
+      if (!m_settled) {
+        m_settled_callbacks.push_back(std::move(fn));
         return;
       }
     }
@@ -312,8 +325,11 @@ class ResultState {
     {
       std::lock_guard lock(m_mutex);
       m_settled = true;
+      callbacks.clear();
+      callbacks.swap(m_settled_callbacks);
     }
     m_cv.notify_all();
+    for (auto& cb : callbacks) run_callback(cb);
     for (auto& [w, i] : waiters) {
       {
         std::lock_guard lock(w->m);
@@ -331,6 +347,7 @@ class ResultState {
   std::optional<Value> m_value;
   std::exception_ptr m_error;
   std::vector<std::function<void()>> m_callbacks;
+  std::vector<std::function<void()>> m_settled_callbacks;
   std::vector<std::pair<std::shared_ptr<Waiter>, std::size_t>> m_waiters;
   std::weak_ptr<PoolCore> m_core;
   std::uint64_t m_first = 0;
