@@ -107,3 +107,31 @@ class BrokenBarrierError : public Error {
 };
 
 }  // namespace ipc
+
+namespace ipc {
+
+/// A pool task or executor future that was cancelled before it produced a result, or whose
+/// pool was terminated (Python's concurrent.futures.CancelledError).
+class CancelledError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// An exception thrown by a pool task whose type cannot be re-created in the caller: carries the
+/// original (demangled) type name and message. what() is "<type>: <message>".
+class RemoteError : public Error {
+ public:
+  /// The error of a task that threw `type` with `message`.
+  RemoteError(std::string type, std::string message)
+      : Error(type + ": " + message), m_type(std::move(type)), m_message(std::move(message)) {}
+  /// The original exception's type name, e.g. "MyError" or "int".
+  const std::string& type_name() const noexcept { return m_type; }
+  /// The original exception's what(), empty for a non-std::exception.
+  const std::string& message() const noexcept { return m_message; }
+
+ private:
+  std::string m_type;
+  std::string m_message;
+};
+
+}  // namespace ipc

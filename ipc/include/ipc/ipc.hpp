@@ -12,3 +12,5 @@
 #include <ipc/sharedctypes.hpp>
 #include <ipc/synchronize.hpp>
 #include <ipc/queues.hpp>
+#include <ipc/pool.hpp>
+#include <ipc/executor.hpp>
