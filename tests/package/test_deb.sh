@@ -70,6 +70,10 @@ for line in Type=notify User=ipckit RuntimeDirectory=ipckit NoNewPrivileges=yes 
   grep -qx "$line" "$unit" || fail "the unit lacks '$line'"
 done
 grep -qE '@[A-Z_]+@' "$unit" && fail "the unit has an unsubstituted @VAR@"
+if command -v systemd-analyze >/dev/null; then  # systemd's own check of the unit, where installed
+  sed "s|^ExecStart=/usr/bin/|ExecStart=$root/usr/bin/|" "$unit" >"$work/ipc-managerd.service"
+  systemd-analyze verify --man=no "$work/ipc-managerd.service" || fail "systemd-analyze verify refuses the unit"
+fi
 grep -qx 'socket /run/ipckit/managerd.sock' "$root/etc/ipckit/managerd.conf" || fail "managerd.conf socket"
 grep -qx 'snapshot /var/lib/ipckit/dump.snap' "$root/etc/ipckit/managerd.conf" || fail "managerd.conf snapshot"
 
