@@ -5,12 +5,14 @@
 #   ./dev.sh test   runs every test through ctest and prints its summary
 #   ./dev.sh bench  builds optimised and prints the benchmark table (figures beside the peers')
 #   ./dev.sh fuzz   builds the libFuzzer targets with clang and runs each for FUZZ_SECONDS (30)
+#   ./dev.sh package  builds optimised with prefix /usr and writes the .deb packages to dist/
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
 # Debian packages the build, the tests and the benchmarks need (DESIGN.md, Dependencies).
 PACKAGES=(cmake make g++ pkg-config libboost-dev libcereal-dev doctest-dev libcli11-dev libfmt-dev
-          libssl-dev nlohmann-json3-dev libedit-dev redis-server redis-tools libbenchmark-dev procps)
+          libssl-dev nlohmann-json3-dev libedit-dev redis-server redis-tools libbenchmark-dev procps
+          help2man)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -107,6 +109,14 @@ run_bench() {
   python3 bench/run.py build/release "$@"
 }
 
+run_package() {
+  build package
+  log "building the Debian packages into dist/"
+  (cd build/package && cpack -G DEB -B "$PWD/../../dist" >/dev/null)
+  rm -rf dist/_CPack_Packages
+  ls -l dist/*.deb
+}
+
 run_fuzz() {
   build fuzz
   local t corpus
@@ -128,5 +138,6 @@ case "$cmd" in
   test) install_deps; build dev; run_tests "$@" ;;
   bench) install_deps; run_bench "$@" ;;
   fuzz) PACKAGES+=(clang libclang-rt-14-dev); install_deps; run_fuzz ;;
-  *) echo "usage: $0 demo|test|bench|fuzz" >&2; exit 2 ;;
+  package) install_deps; run_package ;;
+  *) echo "usage: $0 demo|test|bench|fuzz|package" >&2; exit 2 ;;
 esac

@@ -102,7 +102,7 @@ TEST_SUITE("managerd configuration file") {
     CHECK(error_of("maxclients 1000\n").starts_with("m.conf:1: maxclients: "));
   }
 
-  TEST_CASE("the daemon takes its snapshot path from the file and the command line wins" * doctest::timeout(60)) {
+  TEST_CASE("the daemon takes its snapshot path and maxclients from the file and the command line wins" * doctest::timeout(60)) {
     TempDir dir;
     auto conf = write_file(dir, "managerd.conf",
                            "# test configuration\nsnapshot " + (dir / "file.snap").string() + "\nmaxclients 50\n");
@@ -112,6 +112,9 @@ TEST_SUITE("managerd configuration file") {
       CHECK(c.cmd({"SET", "k", "v"}).str == "OK");
       CHECK(c.cmd({"SAVE"}).str == "OK");
       CHECK(std::filesystem::exists(dir / "file.snap"));
+      auto maxclients = c.cmd({"CONFIG", "GET", "maxclients"});  // CONFIG GET reports the file's value
+      REQUIRE(maxclients.elements.size() == 2);
+      CHECK(maxclients.elements[1].str == "50");
     }
     std::filesystem::remove(dir / "file.snap");
     {
