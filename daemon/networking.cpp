@@ -272,7 +272,7 @@ void Server::read_from_client(Client& c) {
 
 void Server::process_input(Client& c) {
   using detail::resp::Status;
-  while (!c.closing && !c.blocked && !c.close_after_reply) {
+  while (!c.closing && !c.blocked && !c.close_after_reply && !c.close_asap) {
     if (c.pending_out() > kOutputSoftLimit) {
       // Back-pressure: the client does not read its replies; stop reading its requests until
       // the output drains, so our memory stays bounded.
@@ -293,8 +293,9 @@ void Server::process_input(Client& c) {
     c.in.consume(c.parser.consumed());
   }
   if (c.in.size() == 0) c.in.shrink(64 * 1024);
-  if (c.pending_out() > m_opts.client_output_buffer_limit) {
-    log(LogLevel::warning, "closing client " + std::to_string(c.id) + ": output buffer over the limit");
+  if (c.close_asap || c.pending_out() > m_opts.client_output_buffer_limit) {
+    log(LogLevel::warning, "closing client " + std::to_string(c.id) + ": output buffer over the limit (" +
+                               std::to_string(m_opts.client_output_buffer_limit) + " bytes)");
     return close_client(c);
   }
   if (c.pending_out() || c.close_after_reply) queue_write(c);

@@ -218,6 +218,7 @@ struct Client {
   std::string name;
   bool authenticated = false;
   bool close_after_reply = false;
+  bool close_asap = false;     // closed without its pending replies (output buffer limit passed)
   bool closing = false;
   bool pending_write = false;  // queued in Server::m_pending_writes
   bool want_write = false;     // EPOLLOUT registered
