@@ -8,6 +8,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <algorithm>
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -434,6 +436,9 @@ class Server {
   long long start_ms = 0;
   long long total_changes = 0;       ///< keyspace changes since start (never reset)
   std::string auth_password() const { return m_opts.requirepass; }
+  /// True when `pass` is the configured password; the time taken does not depend on where (or
+  /// whether) they differ (Redis's time_independent_strcmp). False without a password.
+  bool password_matches(std::string_view pass) const;
   std::size_t client_count() const noexcept { return m_nclients; }
   std::size_t blocked_count() const noexcept { return m_nblocked; }
   std::uint16_t tcp_port() const noexcept { return m_tcp_port; }
@@ -525,6 +530,9 @@ class Server {
   std::string m_aof_rewrite_buf;    // writes made while a rewrite child runs
   long long m_aof_rewrite_try = 0;  // when the last automatic rewrite started (ms)
   Client m_fake;  // runs replayed commands
+  // AUTH compares HMAC-SHA256 digests under a key drawn at start: equal lengths, constant time.
+  std::array<std::byte, 32> m_auth_key{};
+  std::array<std::byte, 32> m_auth_digest{};
 };
 
 /// The value at `key` when it has type `T` (nullptr when the key is missing). For another type
