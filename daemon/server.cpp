@@ -306,7 +306,7 @@ void Server::call(Client& c, const Command& cmd, Args argv) {
   ++cmd.calls;
   ++stat_commands;
   c.last_cmd = &cmd;
-  if (m_aof_fd >= 0 && !m_loading && (cmd.flags & kWrite) && total_changes != before) {
+  if (m_aof_fd && !m_loading && (cmd.flags & kWrite) && total_changes != before) {
     if (c.propagate.empty())
       aof_append(argv);
     else
@@ -481,7 +481,7 @@ std::string Server::info(std::string_view section) {
         "aof_last_bgrewrite_status:%s\r\naof_last_write_status:%s\r\naof_current_size:%zu\r\n"
         "aof_base_size:%zu\r\naof_buffer_length:%zu\r\n\r\n",
         changes_since_save, bgsave_child > 0 ? 1 : 0, last_save_ms / 1000, last_bgsave_ok ? "ok" : "err",
-        m_opts.snapshot.c_str(), m_aof_fd >= 0 ? 1 : 0, m_opts.appendonly.c_str(),
+        m_opts.snapshot.c_str(), m_aof_fd ? 1 : 0, m_opts.appendonly.c_str(),
         m_opts.appendfsync == FsyncPolicy::always ? "always"
         : m_opts.appendfsync == FsyncPolicy::everysec ? "everysec" : "no",
         aof_rewrite_child > 0 ? 1 : 0, aof_rewrites, last_aof_rewrite_ok ? "ok" : "err",
@@ -651,7 +651,7 @@ std::string Server::client_list() {
     std::snprintf(buf, sizeof buf,
                   "id=%llu addr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=0 multi=%d qbuf=%zu "
                   "obl=%zu omem=%zu events=r cmd=%s user=default resp=2\n",
-                  static_cast<unsigned long long>(k.id), k.addr.c_str(), k.fd, k.name.c_str(),
+                  static_cast<unsigned long long>(k.id), k.addr.c_str(), k.fd.get(), k.name.c_str(),
                   (now - k.ctime) / 1000, (now - k.last_interaction) / 1000, flags,
                   k.in_multi ? static_cast<int>(k.queued.size()) : -1, k.in.size(), k.pending_out(),
                   k.out.capacity(), k.last_cmd ? k.last_cmd->name : "NULL");

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ipc/detail/resp.hpp>
+#include <ipc/detail/unique_fd.hpp>
 
 #include <sys/types.h>
 
@@ -210,7 +211,7 @@ struct Command;
 /// One connection (Redis's client struct).
 struct Client {
   std::uint64_t id = 0;
-  int fd = -1;
+  detail::UniqueFd fd;  // the connection (none for the replay client)
   bool is_unix = true;
   std::string addr;
   Buffer in;
@@ -402,12 +403,14 @@ class Server {
   std::string disk_error() const;
   /// Writes the snapshot now (SAVE / SHUTDOWN). Returns false after logging on failure.
   bool save_snapshot();
-  /// Forks a child that writes the snapshot (BGSAVE). Returns false when one runs already.
-  bool bgsave(std::string& err);
+  /// Forks a child that writes the snapshot (BGSAVE). Throws std::runtime_error without a
+  /// snapshot file or when one runs already, std::system_error when fork fails.
+  void bgsave();
   /// Forks a child that writes the keyspace as a new, minimal append-only log; writes made
   /// meanwhile go to the old log and to a buffer appended to the new one before it replaces
-  /// the old (BGREWRITEAOF). Returns false (with `err`) without a log or when one runs already.
-  bool bgrewriteaof(std::string& err);
+  /// the old (BGREWRITEAOF). Throws std::runtime_error without a log, when one runs already or
+  /// while the log cannot be written; std::system_error when fork fails.
+  void bgrewriteaof();
   /// The INFO text for `section` (empty = default sections).
   std::string info(std::string_view section);
   /// CLIENT LIST text.
@@ -449,7 +452,7 @@ class Server {
   // networking.cpp
   void listen_all();
   void accept_clients(int lfd, bool is_unix);
-  Client* create_client(int fd, bool is_unix, std::string addr);
+  Client* create_client(detail::UniqueFd conn, bool is_unix, std::string addr);
   void read_from_client(Client& c);
   void process_input(Client& c);
   void write_to_client(Client& c);
@@ -492,7 +495,7 @@ class Server {
   long long m_last_bgsave_try = 0;
 
   Options m_opts;
-  int m_epoll = -1, m_signalfd = -1, m_unix_fd = -1, m_tcp_fd = -1;
+  detail::UniqueFd m_epoll, m_signalfd, m_unix_fd, m_tcp_fd;
   std::string m_socket_path;
   bool m_own_socket = false;
   std::uint16_t m_tcp_port = 0;
@@ -516,7 +519,7 @@ class Server {
   std::size_t m_used_memory = 0;
   long long m_mem_checked_at = 0;
   // append-only log
-  int m_aof_fd = -1;
+  detail::UniqueFd m_aof_fd;
   std::string m_aof_buf;            // commands not written to the log yet
   std::uint64_t m_aof_written = 0;  // bytes written to the log since start (m_aof_buf comes after)
   std::uint64_t m_aof_acked = 0;    // ... of which replies may acknowledge (fsynced under always)
