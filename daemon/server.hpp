@@ -288,11 +288,13 @@ std::span<const Command> command_table();
 // ---- reply helpers (all append to the client's output buffer) ----
 
 inline void reply_ok(Client& c) { c.out.append("+OK\r\n", 5); }
-inline void reply_err(Client& c, std::string_view msg) {  // adds "ERR " unless msg has a code
+/// Replies `-ERR <msg>`; for another error code (WRONGTYPE, EXECABORT, ...) use reply_error_code.
+inline void reply_err(Client& c, std::string_view msg) {
   c.out.append("-ERR ", 5);
   c.out.append(msg);
   c.out.append("\r\n", 2);
 }
+/// Replies `-<msg>`, where `msg` starts with its own code ("WRONGTYPE ...", "MISCONF ...").
 inline void reply_error_code(Client& c, std::string_view msg) { detail::resp::add_error(c.out, msg); }
 inline void reply_wrongtype(Client& c) {
   c.out.append("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
@@ -448,7 +450,6 @@ class Server {
   const std::string& socket_path() const noexcept { return m_socket_path; }
 
  private:
-  friend struct ServerAccess;
   // networking.cpp
   void listen_all();
   void accept_clients(int lfd, bool is_unix);

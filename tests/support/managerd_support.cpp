@@ -200,7 +200,7 @@ std::string RespClient::read_raw(std::chrono::milliseconds timeout) {
     std::size_t used = 0;
     std::string err;
     auto st = detail::resp::parse_reply(m_buf, r, used, err);
-    if (st == detail::resp::Status::request) {
+    if (st == detail::resp::Status::reply) {
       std::string raw = m_buf.substr(0, used);
       m_buf.erase(0, used);
       return raw;

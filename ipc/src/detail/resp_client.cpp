@@ -108,7 +108,7 @@ resp::Reply RespConnection::read(Timeout timeout) {
     std::size_t used = 0;
     std::string err;
     auto st = resp::parse_reply(m_in, r, used, err);
-    if (st == resp::Status::request) {
+    if (st == resp::Status::reply) {
       m_in.erase(0, used);
       return r;
     }
