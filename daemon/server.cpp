@@ -452,10 +452,13 @@ void cmd_info(Server& srv, Client& c, Args argv) {
 std::string Server::info(std::string_view section) {
   bool all = section.empty() || section == "all" || section == "everything" || section == "default";
   std::string s;
-  char buf[512];
-  auto add = [&](const char* fmt, auto... a) {
-    std::snprintf(buf, sizeof buf, fmt, a...);
-    s += buf;
+  auto add = [&](const char* fmt, auto... a) {  // sized to fit: file paths may be long
+    int n = std::snprintf(nullptr, 0, fmt, a...);
+    if (n <= 0) return;
+    std::size_t at = s.size();
+    s.resize(at + static_cast<std::size_t>(n) + 1);
+    std::snprintf(s.data() + at, static_cast<std::size_t>(n) + 1, fmt, a...);
+    s.resize(at + static_cast<std::size_t>(n));
   };
   long long now = now_ms();
   if (all || section == "server") {

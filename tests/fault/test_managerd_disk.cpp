@@ -137,6 +137,7 @@ void full_disk_keeps_every_acknowledged_write(const std::string& policy) {
     writer.join();
     CHECK(odd_replies.empty());
     CHECK(wait_info(r, "persistence", "aof_last_write_status", "ok"));
+    CHECK(info_field(r, "persistence", "aof_buffer_length") == "0");
     CHECK(is_ok(r.cmd({"SET", "after", "2"})));
     srv.kill9();
   }
