@@ -1,8 +1,12 @@
-// ipc-managerd on a full disk: a write the append-only log (or a snapshot) could not take is never
-// acknowledged; writes are refused with -MISCONF until the disk takes them again, reads go on, and
-// after kill -9 every acknowledged write is there. The disk is a real 2 MB tmpfs.
+// ipc-managerd on a full or failing disk: a write the append-only log (or a snapshot) could not
+// take is never acknowledged; writes are refused with -MISCONF until the disk takes them again,
+// reads go on, and after kill -9 every acknowledged write is there. The disks are real: a 2 MB
+// tmpfs, and a loop device shrunk under its file system for EIO.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -41,6 +45,67 @@ class Tmpfs {
 
  private:
   std::filesystem::path m_dir;
+  bool m_mounted = false;
+  std::string m_error;
+};
+
+// An ext2 file system on a loop device over a 16 MiB image file, mounted on `dir` while the
+// object lives. fail() shrinks the device under it so that writeback gets EIO; heal() grows it
+// back. Needs root, losetup and mkfs.ext2 (e2fsprogs).
+class FailingDisk {
+ public:
+  FailingDisk(const std::filesystem::path& image, const std::filesystem::path& dir) : m_image(image), m_dir(dir) {
+    std::filesystem::create_directories(dir);
+    if (::truncate(image.c_str(), kSize) != 0 && !(std::ofstream(image) && ::truncate(image.c_str(), kSize) == 0)) {
+      m_error = "cannot create " + image.string();
+      return;
+    }
+    auto mkfs = run_program({"/usr/sbin/mkfs.ext2", "-q", "-F", image.string()});
+    if (mkfs.code != 0) {
+      m_error = "mkfs.ext2: " + mkfs.err;
+      return;
+    }
+    auto lo = run_program({"/usr/sbin/losetup", "-f", "--show", image.string()});
+    if (lo.code != 0) {
+      m_error = "losetup: " + lo.err;
+      return;
+    }
+    m_loop = lo.out.substr(0, lo.out.find('\n'));
+    if (::mount(m_loop.c_str(), dir.c_str(), "ext2", MS_NOSUID | MS_NODEV, nullptr) != 0 &&
+        ::mount(m_loop.c_str(), dir.c_str(), "ext4", MS_NOSUID | MS_NODEV, nullptr) != 0) {  // ext4 mounts ext2
+      m_error = "mount " + m_loop + ": " + std::strerror(errno);
+      return;
+    }
+    m_mounted = true;
+  }
+  ~FailingDisk() {
+    if (m_mounted) {
+      heal();
+      ::umount2(m_dir.c_str(), MNT_DETACH);
+    }
+    if (!m_loop.empty()) run_program({"/usr/sbin/losetup", "-d", m_loop});
+  }
+  FailingDisk(const FailingDisk&) = delete;
+  FailingDisk& operator=(const FailingDisk&) = delete;
+  bool mounted() const noexcept { return m_mounted; }
+  const std::string& error() const noexcept { return m_error; }
+  /// Blocks past the first 64 KiB now fail with EIO.
+  void fail() { resize(64 * 1024); }
+  /// Every block works again.
+  void heal() { resize(kSize); }
+
+ private:
+  static constexpr off_t kSize = 16 * 1024 * 1024;
+  void resize(off_t size) {
+    REQUIRE(::truncate(m_image.c_str(), size) == 0);
+    int fd = ::open(m_loop.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    int rc = ::ioctl(fd, LOOP_SET_CAPACITY, 0);
+    ::close(fd);
+    REQUIRE(rc == 0);
+  }
+  std::filesystem::path m_image, m_dir;
+  std::string m_loop;
   bool m_mounted = false;
   std::string m_error;
 };
@@ -216,6 +281,70 @@ TEST_CASE("pipelined writes on a full log disk get OK only once logged and MISCO
     if (c.cmd({"GET", key_of(i)}).type != Reply::Type::nil) ++ghosts;
   CHECK(lost == 0);
   CHECK(ghosts == 0);
+}
+
+TEST_CASE("an fdatasync that fails with EIO under appendfsync always is never acknowledged" * doctest::timeout(180)) {
+  TempDir dir;
+  FailingDisk disk(dir / "disk.img", dir / "disk");
+  if (!disk.mounted()) {
+    MESSAGE("skipped: cannot set up a loop device (" << disk.error() << "); this test needs root, losetup and mkfs.ext2");
+    return;
+  }
+  auto aof = (dir / "disk" / "log.aof").string();
+  std::vector<std::string> opts{"--appendonly", aof, "--appendfsync", "always", "--auto-aof-rewrite-percentage", "0"};
+  std::vector<int> acked;
+  std::vector<std::string> odd_replies;
+  {
+    auto srv = ServerProcess::managerd(dir, opts);
+    RespClient w(srv.socket());
+    RespClient r(srv.socket());
+    REQUIRE(is_ok(r.cmd({"SET", "before", "1"})));
+    std::atomic<bool> stop{false}, done{false};
+    std::atomic<int> replies{0};
+    std::thread writer([&] {
+      try {
+        for (int i = 0; i < 100000 && !stop; ++i) {
+          auto rep = w.cmd({"SET", key_of(i), value_of(i)}, 60s);
+          if (is_ok(rep))
+            acked.push_back(i);
+          else
+            odd_replies.push_back(text(rep));
+          ++replies;
+        }
+      } catch (const std::exception& e) {
+        odd_replies.push_back(e.what());
+      }
+      done = true;
+    });
+    for (int i = 0; i < 3000 && replies < 100 && !done; ++i) std::this_thread::sleep_for(10ms);
+    disk.fail();  // from here on, what the log writes does not reach the device
+    bool failing = wait_info(r, "persistence", "aof_last_write_status", "err", &done);
+    CHECK(failing);
+    if (failing) {
+      auto rep = r.cmd({"SET", "refused", "x"});
+      CHECK(rep.str == "MISCONF Errors writing to the AOF file: Input/output error");
+      CHECK(text(r.cmd({"GET", key_of(3)})) == value_of(3));
+      CHECK(srv.log().find("append-only log fdatasync failed: Input/output error") != std::string::npos);
+    }
+    stop = true;
+    disk.heal();  // the held write is fsynced now
+    writer.join();
+    CHECK(odd_replies.empty());
+    CHECK(wait_info(r, "persistence", "aof_last_write_status", "ok"));
+    CHECK(is_ok(r.cmd({"SET", "after", "2"})));
+    srv.kill9();
+  }
+  auto srv = ServerProcess::managerd(dir, opts);
+  RespClient c(srv.socket());
+  CHECK(text(c.cmd({"GET", "before"})) == "1");
+  CHECK(text(c.cmd({"GET", "after"})) == "2");
+  CHECK(text(c.cmd({"GET", "refused"})) == "(nil)");
+  std::size_t missing = 0;
+  for (int i : acked)
+    if (c.cmd({"GET", key_of(i)}).str != value_of(i)) ++missing;
+  INFO(acked.size() << " writes acknowledged, " << missing << " of them lost");
+  CHECK(acked.size() > 100);
+  CHECK(missing == 0);
 }
 
 TEST_CASE("a snapshot that cannot be written refuses writes with MISCONF until a save succeeds" * doctest::timeout(120)) {
