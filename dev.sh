@@ -12,7 +12,7 @@ cd "$(dirname "$(readlink -f "$0")")"
 # Debian packages the build, the tests and the benchmarks need (DESIGN.md, Dependencies).
 PACKAGES=(cmake make g++ pkg-config libboost-dev libcereal-dev doctest-dev libcli11-dev libfmt-dev
           libssl-dev nlohmann-json3-dev libedit-dev redis-server redis-tools libbenchmark-dev procps
-          help2man)
+          help2man e2fsprogs)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }

@@ -7,14 +7,11 @@
 #include <ipc/errors.hpp>
 
 #include <fcntl.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstring>
-#include <filesystem>
 #include <stdexcept>
 
 namespace ipc::managerd {
@@ -85,24 +82,24 @@ void AofSyncer::loop() {
 }
 
 void Server::aof_append(Args argv) {
-  if (m_aof_fd < 0 || m_loading) return;
+  if (!m_aof_fd || m_loading) return;
   detail::resp::add_command(m_aof_buf, argv);
 }
 
 void Server::aof_append_strings(const std::vector<std::string>& argv) {
-  if (m_aof_fd < 0 || m_loading) return;
+  if (!m_aof_fd || m_loading) return;
   detail::resp::add_array(m_aof_buf, argv.size());
   for (auto& a : argv) detail::resp::add_bulk(m_aof_buf, a);
 }
 
 void Server::aof_begin_transaction() {
-  if (m_aof_fd < 0) return;
+  if (!m_aof_fd) return;
   m_aof_tx_mark = m_aof_buf.size();
   aof_append_strings({"MULTI"});
 }
 
 void Server::aof_end_transaction() {
-  if (m_aof_fd < 0) return;
+  if (!m_aof_fd) return;
   if (m_aof_buf.size() == m_aof_tx_mark + 15)  // nothing written since "*1\r\n$5\r\nMULTI\r\n"
     m_aof_buf.resize(m_aof_tx_mark);
   else
@@ -113,13 +110,13 @@ void Server::aof_end_transaction() {
 // reply that acknowledges them leaves (Redis's flushAppendOnlyFile). On failure the commands stay
 // in the buffer and are tried again on the next call; writes are refused meanwhile (disk_error).
 bool Server::aof_flush() {
-  if (m_aof_fd < 0 || (m_aof_buf.empty() && m_aof_acked == m_aof_written)) return true;
+  if (!m_aof_fd || (m_aof_buf.empty() && m_aof_acked == m_aof_written)) return true;
   const bool always = m_opts.appendfsync == FsyncPolicy::always;
   std::size_t off = 0;
   int err = 0;
   const char* what = "write";
   while (off < m_aof_buf.size()) {
-    ssize_t n = ::write(m_aof_fd, m_aof_buf.data() + off, m_aof_buf.size() - off);
+    ssize_t n = ::write(m_aof_fd.get(), m_aof_buf.data() + off, m_aof_buf.size() - off);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       err = n == 0 ? ENOSPC : errno;  // a write of 0 bytes is a full disk (Redis reads it so)
@@ -127,7 +124,7 @@ bool Server::aof_flush() {
     }
     off += static_cast<std::size_t>(n);
   }
-  if (err == 0 && always && ::fdatasync(m_aof_fd) != 0) {
+  if (err == 0 && always && ::fdatasync(m_aof_fd.get()) != 0) {
     err = errno;
     what = "fdatasync";
   }
@@ -135,7 +132,7 @@ bool Server::aof_flush() {
     // Take back what went in, so that the whole buffer is written again later and the log never
     // holds half a command. What cannot be taken back counts as written, never as acknowledged
     // until an fdatasync covers it.
-    if (off > 0 && ::ftruncate(m_aof_fd, static_cast<off_t>(m_aof_size)) == 0) off = 0;
+    if (off > 0 && ::ftruncate(m_aof_fd.get(), static_cast<off_t>(m_aof_size)) == 0) off = 0;
     aof_commit(off);
     aof_write_failed(err, what);
     return false;
@@ -175,7 +172,7 @@ void Server::aof_write_failed(int err, const char* what) {
 
 void Server::aof_seed_from_db() {
   m_aof_buf += aof_dump(db);
-  if (!aof_flush() || ::fsync(m_aof_fd) != 0)
+  if (!aof_flush() || ::fsync(m_aof_fd.get()) != 0)
     throw std::runtime_error("cannot write the append-only log " + m_opts.appendonly + ": " +
                              std::strerror(m_aof_write_errno ? m_aof_write_errno : errno));
   m_aof_base_size = m_aof_size;
@@ -187,39 +184,27 @@ std::string Server::aof_rewrite_tmp(pid_t child) const {
   return m_opts.appendonly + ".rewrite-" + std::to_string(child);
 }
 
-bool Server::bgrewriteaof(std::string& err) {
-  if (m_aof_fd < 0) {
-    err = "no append-only file configured (start ipc-managerd with --appendonly FILE)";
-    return false;
-  }
-  if (aof_rewrite_child > 0) {
-    err = "Background append only file rewriting already in progress";
-    return false;
-  }
+void Server::bgrewriteaof() {
+  if (!m_aof_fd)
+    throw std::runtime_error("no append-only file configured (start ipc-managerd with --appendonly FILE)");
+  if (aof_rewrite_child > 0) throw std::runtime_error("Background append only file rewriting already in progress");
   // The child's keyspace and the old log must agree: the rewrite buffer takes what follows.
-  if (!aof_flush()) {
-    err = std::string("the append-only log cannot be written (") + std::strerror(m_aof_write_errno) +
-          "): not rewriting it now";
-    return false;
-  }
-  const pid_t server = ::getpid();
-  pid_t pid = fork_child(err);
-  if (pid < 0) return false;
+  if (!aof_flush())
+    throw std::runtime_error(std::string("the append-only log cannot be written (") +
+                             std::strerror(m_aof_write_errno) + "): not rewriting it now");
+  pid_t pid = fork_child();
   if (pid == 0) {
-    // Dies with the server: a rewrite nobody will finish must not go on writing.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != server) ::_exit(1);  // the server died before prctl took effect
     std::string tmp = aof_rewrite_tmp(::getpid());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    bool ok = fd >= 0 && write_all(fd, aof_dump(db)) && ::fsync(fd) == 0;
-    if (!ok) log(LogLevel::error, "append-only log rewrite: " + tmp + ": " + std::strerror(errno));
-    ::_exit(ok ? 0 : 1);
+    detail::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    std::error_code ec = fd ? write_all(fd.get(), aof_dump(db)) : errno_code();
+    if (!ec && ::fsync(fd.get()) != 0) ec = errno_code();
+    if (ec) log(LogLevel::error, "append-only log rewrite: " + tmp + ": " + ec.message());
+    ::_exit(ec ? 1 : 0);
   }
   aof_rewrite_child = pid;
   m_aof_rewrite_buf.clear();
   m_aof_rewrite_try = now_ms();
   log(LogLevel::info, "append-only log rewrite started by pid " + std::to_string(pid));
-  return true;
 }
 
 void Server::reap_aof_rewrite() {
@@ -245,21 +230,21 @@ bool Server::finish_aof_rewrite(const std::string& tmp) {
   // The child wrote the keyspace as of the fork; add what was written since, make it durable,
   // then put it in the old log's place. No command runs in between (the caller flushed the
   // log buffer into the rewrite buffer): nothing is lost.
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd < 0 || !write_all(fd, m_aof_rewrite_buf) || ::fsync(fd) != 0 ||
-      ::rename(tmp.c_str(), m_opts.appendonly.c_str()) != 0) {
-    log(LogLevel::error, "append-only log rewrite: " + tmp + ": " + std::strerror(errno));
-    if (fd >= 0) ::close(fd);
+  detail::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  std::error_code ec = fd ? write_all(fd.get(), m_aof_rewrite_buf) : errno_code();
+  if (!ec && (::fsync(fd.get()) != 0 || ::rename(tmp.c_str(), m_opts.appendonly.c_str()) != 0)) ec = errno_code();
+  if (ec) {
+    log(LogLevel::error, "append-only log rewrite: " + tmp + ": " + ec.message());
     return false;
   }
-  fsync_dir_of(m_opts.appendonly);
+  if ((ec = fsync_dir_of(m_opts.appendonly)))  // the new log is in place; only its name may not last a crash
+    log(LogLevel::warning, "append-only log rewrite: fsync of the directory: " + ec.message());
   struct stat st{};
-  ::fstat(fd, &st);
+  ::fstat(fd.get(), &st);
   m_aof_syncer.reset();  // its fd is about to go
-  ::close(m_aof_fd);
-  m_aof_fd = fd;
+  m_aof_fd = std::move(fd);
   m_aof_size = m_aof_base_size = static_cast<std::size_t>(st.st_size);
-  if (m_opts.appendfsync == FsyncPolicy::everysec) m_aof_syncer = std::make_unique<AofSyncer>(m_aof_fd);
+  if (m_opts.appendfsync == FsyncPolicy::everysec) m_aof_syncer = std::make_unique<AofSyncer>(m_aof_fd.get());
   return true;
 }
 
@@ -270,17 +255,19 @@ void Server::kill_aof_rewrite() {
 
 /* BGREWRITEAOF */
 void cmd_bgrewriteaof(Server& srv, Client& c, Args) {
-  std::string err;
-  if (!srv.bgrewriteaof(err)) return reply_err(c, err);
+  try {
+    srv.bgrewriteaof();
+  } catch (const std::exception& e) {
+    return reply_err(c, e.what());
+  }
   reply_simple(c, "Background append only file rewriting started");
 }
 
 void Server::aof_open_and_replay() {
   const std::string& path = m_opts.appendonly;
-  m_aof_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (m_aof_fd < 0) throw_errno("open(" + path + ")");
-  std::string data, err;
-  if (!read_file(path, data, err)) throw std::runtime_error("cannot read " + path + ": " + err);
+  m_aof_fd.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!m_aof_fd) throw_errno("open(" + path + ")");
+  std::string data = read_file(path);
   m_aof_size = m_aof_base_size = data.size();
   if (data.empty()) return;
   db.clear();  // the log is the source of truth when it has data
@@ -317,8 +304,8 @@ void Server::aof_open_and_replay() {
   if (good < data.size()) {
     log(LogLevel::warning, "append-only file " + path + " ends with an incomplete command: cutting " +
                                std::to_string(data.size() - good) + " bytes at byte " + std::to_string(good));
-    if (::ftruncate(m_aof_fd, static_cast<off_t>(good)) != 0) throw_errno("ftruncate(" + path + ")");
-    ::fsync(m_aof_fd);
+    if (::ftruncate(m_aof_fd.get(), static_cast<off_t>(good)) != 0) throw_errno("ftruncate(" + path + ")");
+    ::fsync(m_aof_fd.get());
     m_aof_size = m_aof_base_size = good;
   }
   log(LogLevel::info, "replayed " + std::to_string(replayed) + " commands from " + path);
@@ -326,12 +313,7 @@ void Server::aof_open_and_replay() {
 
 void Server::aof_remove_stale_rewrites() {
   // A server killed during a rewrite leaves the child's temp file (the child dies with it).
-  namespace fs = std::filesystem;
-  fs::path log_path(m_opts.appendonly);
-  std::string prefix = log_path.filename().string() + ".rewrite-";
-  std::error_code ec;
-  for (auto& e : fs::directory_iterator(log_path.parent_path().empty() ? fs::path(".") : log_path.parent_path(), ec))
-    if (e.path().filename().string().starts_with(prefix)) fs::remove(e.path(), ec);
+  remove_stale_temps(m_opts.appendonly, ".rewrite-");
 }
 
 }  // namespace ipc::managerd

@@ -1,20 +1,28 @@
 // Background children of the daemon: fork, reap without waiting, kill.
 #include "child.hpp"
 
+#include <ipc/errors.hpp>
+
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 
 namespace ipc::managerd {
 
-pid_t fork_child(std::string& err) {
+pid_t fork_child() {
   std::fflush(nullptr);
+  const pid_t server = ::getpid();
   pid_t pid = ::fork();
-  if (pid < 0) err = std::string("fork: ") + std::strerror(errno);
+  if (pid < 0) throw_errno("fork");
+  if (pid == 0) {
+    // Dies with the server: a snapshot or rewrite nobody will finish must not go on writing
+    // (its temp file is removed at the next start).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != server) ::_exit(1);  // the server died before prctl took effect
+  }
   return pid;
 }
 

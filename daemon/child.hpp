@@ -9,8 +9,9 @@
 namespace ipc::managerd {
 
 /// Forks a child that works on a copy-on-write image of the keyspace (stdio flushed first, so
-/// that nothing buffered is written twice). -1 with `err` set when fork fails.
-pid_t fork_child(std::string& err);
+/// that nothing buffered is written twice); the child gets SIGKILL when the server dies.
+/// Returns 0 in the child, its pid in the server. Throws std::system_error when fork fails.
+pid_t fork_child();
 /// Reaps `child` without waiting: nullopt while it runs, else whether it exited with 0.
 std::optional<bool> reap_child(pid_t child);
 /// Kills and reaps `child` (if one runs), removes its half-written file `tmp`, sets it to -1.

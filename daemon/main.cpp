@@ -59,7 +59,7 @@ int managerd_main(int argc, char** argv) {
   Options o;
   CLI::App app{"ipc-managerd: the ipckit manager daemon (shared dicts, lists, counters over RESP)"};
   app.set_version_flag("--version", "ipc-managerd 0.1.0");
-  std::string tcp, passfile, maxmemory, bulk, qbuf, aof_min, fsync = "everysec";
+  std::string tcp, passfile, maxmemory, bulk, qbuf, obuf, aof_min, fsync = "everysec";
   std::vector<std::string> saves;
   bool no_unix = false, no_save_on_shutdown = false, daemonize = false;
   std::string pidfile, config_path;
@@ -85,6 +85,8 @@ int managerd_main(int argc, char** argv) {
   app.add_option("--maxmemory", maxmemory, "Refuse writes past this much memory (e.g. 100mb); 0 = no limit");
   app.add_option("--proto-max-bulk-len", bulk, "Largest string a request may carry (default 512mb)");
   app.add_option("--client-query-buffer-limit", qbuf, "Largest unparsed input per client (default 1gb)");
+  app.add_option("--client-output-buffer-limit", obuf,
+                 "Close a client whose unsent replies pass this (default 1gb; checked while EXEC builds its reply)");
   app.add_option("--busy-poll-us", o.busy_poll_us, "After a busy iteration, poll this many microseconds for more requests before sleeping (0 = off)");
   app.add_option("--logfile", o.logfile, "Log to this file (reopened on SIGHUP) instead of stderr");
   app.add_flag("-v,--verbose", o.verbose, "Log debug lines too");
@@ -113,6 +115,7 @@ int managerd_main(int argc, char** argv) {
     if (!maxmemory.empty()) o.maxmemory = parse_size(maxmemory, "--maxmemory");
     if (!bulk.empty()) o.proto_max_bulk_len = parse_size(bulk, "--proto-max-bulk-len");
     if (!qbuf.empty()) o.client_query_buffer_limit = parse_size(qbuf, "--client-query-buffer-limit");
+    if (!obuf.empty()) o.client_output_buffer_limit = parse_size(obuf, "--client-output-buffer-limit");
     if (!aof_min.empty()) o.auto_aof_rewrite_min_size = parse_size(aof_min, "--auto-aof-rewrite-min-size");
     if (!tcp.empty()) {
       auto colon = tcp.rfind(':');

@@ -9,21 +9,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
+#include <optional>
 #include <stdexcept>
+#include <system_error>
 
 namespace ipc::managerd {
 
 void Server::autosave() {
   // The append-only log: rewrite it once it grew by the percentage since the last rewrite.
-  if (m_aof_fd >= 0 && aof_rewrite_child <= 0 && m_opts.auto_aof_rewrite_percentage > 0 &&
+  if (m_aof_fd && aof_rewrite_child <= 0 && m_opts.auto_aof_rewrite_percentage > 0 &&
       m_aof_size >= m_opts.auto_aof_rewrite_min_size &&
       m_aof_size >= m_aof_base_size + m_aof_base_size / 100 * static_cast<std::size_t>(m_opts.auto_aof_rewrite_percentage) &&
       (last_aof_rewrite_ok || now_ms() - m_aof_rewrite_try >= 5000)) {  // retry a failed one after 5 s
     log(LogLevel::info, "append-only log grew to " + std::to_string(m_aof_size) + " bytes: rewriting it");
-    std::string err;
-    if (!bgrewriteaof(err)) log(LogLevel::error, err);
+    try {
+      bgrewriteaof();
+    } catch (const std::exception& e) {
+      log(LogLevel::error, e.what());
+    }
   }
   if (m_opts.snapshot.empty() || bgsave_child > 0 || changes_since_save == 0) return;
   long long now = now_ms();
@@ -31,8 +34,11 @@ void Server::autosave() {
   for (auto& [secs, changes] : m_opts.save_points) {
     if (changes_since_save >= changes && now - last_save_ms >= secs * 1000) {
       log(LogLevel::info, std::to_string(changes) + " changes in " + std::to_string(secs) + " seconds: saving");
-      std::string err;
-      if (!bgsave(err)) log(LogLevel::error, err);
+      try {
+        bgsave();
+      } catch (const std::exception& e) {
+        log(LogLevel::error, e.what());
+      }
       return;
     }
   }
@@ -55,7 +61,7 @@ bool Server::request_shutdown(Client* c, int save) {
   if (!aof_flush())  // their replies never left: nothing acknowledged is lost
     log(LogLevel::error, "shutting down with " + std::to_string(m_aof_buf.size()) +
                              " bytes of unacknowledged writes that the append-only log could not take");
-  if (m_aof_fd >= 0) ::fsync(m_aof_fd);
+  if (m_aof_fd) ::fsync(m_aof_fd.get());
   m_shutdown = true;
   log(LogLevel::info, "shutting down");
   return true;
@@ -67,17 +73,25 @@ void Server::load_persistence() {
     struct stat st{};
     aof_has_data = ::stat(m_opts.appendonly.c_str(), &st) == 0 && st.st_size > 0;
   }
+  if (!m_opts.snapshot.empty()) {
+    // A server (or BGSAVE child) killed while saving leaves its temp file.
+    remove_stale_temps(m_opts.snapshot, ".tmp-");
+  }
   if (!m_opts.snapshot.empty() && !aof_has_data) {
-    std::string data, err;
-    if (read_file(m_opts.snapshot, data, err)) {
+    std::optional<std::string> data;
+    try {
+      data = read_file(m_opts.snapshot);
+    } catch (const std::system_error& e) {
+      if (e.code() != std::errc::no_such_file_or_directory)
+        throw std::runtime_error("cannot read snapshot " + m_opts.snapshot + ": " + e.what());
+    }
+    if (data) {
       try {
-        snapshot_decode(data, db);
+        snapshot_decode(*data, db);
       } catch (const ProtocolError& e) {
         throw ProtocolError("refusing to start: snapshot " + m_opts.snapshot + ": " + e.what());
       }
       log(LogLevel::info, "loaded " + std::to_string(db.size()) + " keys from " + m_opts.snapshot);
-    } else if (errno != ENOENT && err != std::strerror(ENOENT)) {
-      throw std::runtime_error("cannot read snapshot " + m_opts.snapshot + ": " + err);
     } else {
       log(LogLevel::info, "no snapshot at " + m_opts.snapshot + ": starting empty");
     }
@@ -86,7 +100,7 @@ void Server::load_persistence() {
     aof_remove_stale_rewrites();
     aof_open_and_replay();
     if (!aof_has_data && db.size() > 0) aof_seed_from_db();  // the new log starts from the snapshot
-    if (m_opts.appendfsync == FsyncPolicy::everysec) m_aof_syncer = std::make_unique<AofSyncer>(m_aof_fd);
+    if (m_opts.appendfsync == FsyncPolicy::everysec) m_aof_syncer = std::make_unique<AofSyncer>(m_aof_fd.get());
   }
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <stdexcept>
 
 namespace ipc::managerd {
 
@@ -110,10 +111,10 @@ void snapshot_decode(std::string_view bytes, Db& db) {
 
 bool Server::save_snapshot() {
   if (m_opts.snapshot.empty()) return false;
-  std::string err;
-  std::string data = snapshot_encode(db);
-  if (!write_file_atomically(m_opts.snapshot, data, err)) {
-    log(LogLevel::error, "snapshot not saved: " + err);
+  try {
+    write_file_atomically(m_opts.snapshot, snapshot_encode(db));
+  } catch (const std::exception& e) {
+    log(LogLevel::error, std::string("snapshot not saved: ") + e.what());
     last_bgsave_ok = false;  // as a failed BGSAVE: writes are refused while save points are set
     return false;
   }
@@ -124,32 +125,27 @@ bool Server::save_snapshot() {
   return true;
 }
 
-bool Server::bgsave(std::string& err) {
-  if (m_opts.snapshot.empty()) {
-    err = "no snapshot file configured (start ipc-managerd with --snapshot FILE)";
-    return false;
-  }
-  if (bgsave_child > 0) {
-    err = "Background save already in progress";
-    return false;
-  }
-  pid_t pid = fork_child(err);
-  if (pid < 0) return false;
+void Server::bgsave() {
+  if (m_opts.snapshot.empty())
+    throw std::runtime_error("no snapshot file configured (start ipc-managerd with --snapshot FILE)");
+  if (bgsave_child > 0) throw std::runtime_error("Background save already in progress");
+  pid_t pid = fork_child();
   if (pid == 0) {
     // The child owns a copy-on-write image of the keyspace: write it and leave without running
     // any of the parent's exit handlers.
-    std::string e;
-    std::string data = snapshot_encode(db);
-    bool ok = write_file_atomically(m_opts.snapshot, data, e);
-    if (!ok) log(LogLevel::error, "background snapshot failed: " + e);
-    ::_exit(ok ? 0 : 1);
+    try {
+      write_file_atomically(m_opts.snapshot, snapshot_encode(db));
+      ::_exit(0);
+    } catch (const std::exception& e) {
+      log(LogLevel::error, std::string("background snapshot failed: ") + e.what());
+    }
+    ::_exit(1);
   }
   bgsave_child = pid;
   m_changes_at_bgsave = changes_since_save;
   m_bgsave_started_ms = now_ms();
   m_last_bgsave_try = m_bgsave_started_ms;
   log(LogLevel::info, "background snapshot started by pid " + std::to_string(pid));
-  return true;
 }
 
 void Server::reap_bgsave() {
@@ -179,8 +175,11 @@ void cmd_save(Server& srv, Client& c, Args) {
 /* BGSAVE [SCHEDULE] */
 void cmd_bgsave(Server& srv, Client& c, Args argv) {
   if (argv.size() > 2) return reply_syntax_error(c);
-  std::string err;
-  if (!srv.bgsave(err)) return reply_err(c, err);
+  try {
+    srv.bgsave();
+  } catch (const std::exception& e) {
+    return reply_err(c, e.what());
+  }
   reply_simple(c, "Background saving started");
 }
 

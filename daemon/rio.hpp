@@ -4,9 +4,11 @@
 
 #include <ipc/errors.hpp>
 
+#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace ipc::managerd {
 
@@ -59,14 +61,19 @@ struct Reader {
   }
 };
 
-/// Writes all of `data` to `fd`; false (errno set) on failure.
-bool write_all(int fd, std::string_view data);
+/// The current errno as an error code.
+inline std::error_code errno_code() noexcept { return {errno, std::system_category()}; }
+/// Writes all of `data` to `fd` (EINTR retried); the error of the write that failed, if one did.
+std::error_code write_all(int fd, std::string_view data) noexcept;
 /// Fsyncs the directory holding `path`, which makes a rename into it durable.
-void fsync_dir_of(const std::string& path);
+std::error_code fsync_dir_of(const std::string& path) noexcept;
 /// Writes `data` to `path` crash-safely: temp file, fsync, rename, fsync of the directory.
-/// False with `err` set on failure (the temp file is removed).
-bool write_file_atomically(const std::string& path, std::string_view data, std::string& err);
-/// Reads all of `path` into `out`; false with `err` (strerror text) on failure.
-bool read_file(const std::string& path, std::string& out, std::string& err);
+/// Throws std::system_error naming the step and file (the temp file is removed).
+void write_file_atomically(const std::string& path, std::string_view data);
+/// All of `path`. Throws std::system_error (its code says why: ENOENT for a missing file).
+std::string read_file(const std::string& path);
+/// Removes the files named `<name of path><infix>*` next to `path`: temp files a killed
+/// server or child left (errors are ignored: a leftover temp file only takes space).
+void remove_stale_temps(const std::string& path, std::string_view infix) noexcept;
 
 }  // namespace ipc::managerd

@@ -2,12 +2,15 @@
 #pragma once
 
 #include <ipc/detail/resp.hpp>
+#include <ipc/detail/unique_fd.hpp>
 
 #include <sys/types.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <algorithm>
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -208,7 +211,7 @@ struct Command;
 /// One connection (Redis's client struct).
 struct Client {
   std::uint64_t id = 0;
-  int fd = -1;
+  detail::UniqueFd fd;  // the connection (none for the replay client)
   bool is_unix = true;
   std::string addr;
   Buffer in;
@@ -218,6 +221,7 @@ struct Client {
   std::string name;
   bool authenticated = false;
   bool close_after_reply = false;
+  bool close_asap = false;     // closed without its pending replies (output buffer limit passed)
   bool closing = false;
   bool pending_write = false;  // queued in Server::m_pending_writes
   bool want_write = false;     // EPOLLOUT registered
@@ -284,11 +288,13 @@ std::span<const Command> command_table();
 // ---- reply helpers (all append to the client's output buffer) ----
 
 inline void reply_ok(Client& c) { c.out.append("+OK\r\n", 5); }
-inline void reply_err(Client& c, std::string_view msg) {  // adds "ERR " unless msg has a code
+/// Replies `-ERR <msg>`; for another error code (WRONGTYPE, EXECABORT, ...) use reply_error_code.
+inline void reply_err(Client& c, std::string_view msg) {
   c.out.append("-ERR ", 5);
   c.out.append(msg);
   c.out.append("\r\n", 2);
 }
+/// Replies `-<msg>`, where `msg` starts with its own code ("WRONGTYPE ...", "MISCONF ...").
 inline void reply_error_code(Client& c, std::string_view msg) { detail::resp::add_error(c.out, msg); }
 inline void reply_wrongtype(Client& c) {
   c.out.append("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
@@ -399,12 +405,14 @@ class Server {
   std::string disk_error() const;
   /// Writes the snapshot now (SAVE / SHUTDOWN). Returns false after logging on failure.
   bool save_snapshot();
-  /// Forks a child that writes the snapshot (BGSAVE). Returns false when one runs already.
-  bool bgsave(std::string& err);
+  /// Forks a child that writes the snapshot (BGSAVE). Throws std::runtime_error without a
+  /// snapshot file or when one runs already, std::system_error when fork fails.
+  void bgsave();
   /// Forks a child that writes the keyspace as a new, minimal append-only log; writes made
   /// meanwhile go to the old log and to a buffer appended to the new one before it replaces
-  /// the old (BGREWRITEAOF). Returns false (with `err`) without a log or when one runs already.
-  bool bgrewriteaof(std::string& err);
+  /// the old (BGREWRITEAOF). Throws std::runtime_error without a log, when one runs already or
+  /// while the log cannot be written; std::system_error when fork fails.
+  void bgrewriteaof();
   /// The INFO text for `section` (empty = default sections).
   std::string info(std::string_view section);
   /// CLIENT LIST text.
@@ -433,17 +441,19 @@ class Server {
   long long start_ms = 0;
   long long total_changes = 0;       ///< keyspace changes since start (never reset)
   std::string auth_password() const { return m_opts.requirepass; }
+  /// True when `pass` is the configured password; the time taken does not depend on where (or
+  /// whether) they differ (Redis's time_independent_strcmp). False without a password.
+  bool password_matches(std::string_view pass) const;
   std::size_t client_count() const noexcept { return m_nclients; }
   std::size_t blocked_count() const noexcept { return m_nblocked; }
   std::uint16_t tcp_port() const noexcept { return m_tcp_port; }
   const std::string& socket_path() const noexcept { return m_socket_path; }
 
  private:
-  friend struct ServerAccess;
   // networking.cpp
   void listen_all();
   void accept_clients(int lfd, bool is_unix);
-  Client* create_client(int fd, bool is_unix, std::string addr);
+  Client* create_client(detail::UniqueFd conn, bool is_unix, std::string addr);
   void read_from_client(Client& c);
   void process_input(Client& c);
   void write_to_client(Client& c);
@@ -486,7 +496,7 @@ class Server {
   long long m_last_bgsave_try = 0;
 
   Options m_opts;
-  int m_epoll = -1, m_signalfd = -1, m_unix_fd = -1, m_tcp_fd = -1;
+  detail::UniqueFd m_epoll, m_signalfd, m_unix_fd, m_tcp_fd;
   std::string m_socket_path;
   bool m_own_socket = false;
   std::uint16_t m_tcp_port = 0;
@@ -510,7 +520,7 @@ class Server {
   std::size_t m_used_memory = 0;
   long long m_mem_checked_at = 0;
   // append-only log
-  int m_aof_fd = -1;
+  detail::UniqueFd m_aof_fd;
   std::string m_aof_buf;            // commands not written to the log yet
   std::uint64_t m_aof_written = 0;  // bytes written to the log since start (m_aof_buf comes after)
   std::uint64_t m_aof_acked = 0;    // ... of which replies may acknowledge (fsynced under always)

@@ -2,6 +2,7 @@
 // append-only log (replay, truncated tail cut, kill -9 under appendfsync always loses no acked write).
 #include <doctest/doctest.h>
 
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <filesystem>
@@ -158,6 +159,51 @@ TEST_CASE("kill -9 during a rewrite keeps the old log whole and leaves no temp f
   CHECK(c.cmd({"DBSIZE"}).integer == 100000);
   CHECK(text(c.cmd({"GET", "key:99999"})) == "value-99999");
   CHECK(rewrite_temp_files(dir) == 0);
+}
+
+TEST_CASE("a BGSAVE child dies with the server and its temp file is removed at the next start" * doctest::timeout(180)) {
+  TempDir dir;
+  auto snap = (dir / "dump.snap").string();
+  std::ofstream(dir / "dump.snap.tmp-99999") << "half a snapshot of a server killed while saving";
+  auto gone = [](pid_t pid) {
+    char st = proc_state(pid);
+    return st == '\0' || st == 'Z';
+  };
+  pid_t child = -1;
+  {
+    auto srv = ServerProcess::managerd(dir, {"--snapshot", snap, "--save", "3600 1", "--no-save-on-shutdown"});
+    RespClient c(srv.socket());
+    many_keys(c, 200000);
+    // Stop the child once it writes its temp file (it has asked to die with the server by then);
+    // if it finishes first, try again.
+    bool caught = false;
+    for (int attempt = 0; attempt < 20 && !caught; ++attempt) {
+      for (int i = 0; i < 3000 && info_field(c, "persistence", "rdb_bgsave_in_progress") != "0"; ++i)
+        std::this_thread::sleep_for(10ms);
+      REQUIRE(text(c.cmd({"BGSAVE"})) == "Background saving started");
+      auto log = srv.log();
+      auto at = log.rfind("background snapshot started by pid ");
+      REQUIRE(at != std::string::npos);
+      child = static_cast<pid_t>(std::stol(log.substr(at + 35)));
+      auto tmp = dir / ("dump.snap.tmp-" + std::to_string(child));
+      while (!caught && !gone(child)) {
+        if (std::filesystem::exists(tmp)) {
+          ::kill(child, SIGSTOP);
+          caught = true;
+        }
+      }
+    }
+    REQUIRE(caught);
+    srv.kill9();
+  }
+  for (int i = 0; i < 3000 && !gone(child); ++i) std::this_thread::sleep_for(10ms);
+  CHECK(gone(child));
+  if (!gone(child)) ::kill(child, SIGKILL);
+  auto srv = ServerProcess::managerd(dir, {"--snapshot", snap});
+  int temps = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir.path()))
+    if (e.path().filename().string().starts_with("dump.snap.tmp-")) ++temps;
+  CHECK(temps == 0);
 }
 
 TEST_CASE("BGREWRITEAOF without a log is an error" * doctest::timeout(60)) {

@@ -106,7 +106,7 @@ std::size_t RespConnection::fill_reply(resp::Reply& r, const Deadline& dl) {
     std::size_t used = 0;
     std::string err;
     auto st = resp::parse_reply(m_in, r, used, err);
-    if (st == resp::Status::request) return used;
+    if (st == resp::Status::reply) return used;
     if (st == resp::Status::error) throw ProtocolError("bad reply from the server: " + err);
     char buf[16384];
     ssize_t n = ::recv(m_fd.get(), buf, sizeof buf, 0);
