@@ -2,6 +2,9 @@
 #include <doctest/doctest.h>
 
 #include <ipc/process.hpp>
+#include <ipc/queues.hpp>
+#include <ipc/sharedctypes.hpp>
+#include <ipc/synchronize.hpp>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -12,10 +15,13 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -88,6 +94,43 @@ TEST_SUITE("Process") {
     REQUIRE(p.exitcode().has_value());
     CHECK(*p.exitcode() == 7);
     CHECK_FALSE(p.is_alive());
+  }
+
+  TEST_CASE("shared objects are passed as arguments as in Python" * doctest::timeout(60)) {
+    // Python: Process(target=f, args=(v, lock, arr, q)). Non-copyable shared objects are passed
+    // by reference (the child is a fork: it sees the same objects); copyable handles are copied.
+    ipc::Value<int> v(0);
+    ipc::Lock lock;
+    ipc::Array<int> arr(3);
+    ipc::Event done;
+    ipc::Queue<int> q;
+    ipc::Process p{[](ipc::Value<int>& v, ipc::Lock& lock, ipc::Array<int>& arr, ipc::Event& done,
+                      ipc::Queue<int> q, int n) {
+                     std::scoped_lock g(lock);
+                     v.value(n);
+                     arr[1] = n + 1;
+                     q.put(n + 2);
+                     done.set();
+                     return 0;
+                   },
+                   v, lock, arr, done, q, 40};
+    // A generic lambda gets the objects themselves too, and std::ref still works.
+    ipc::Process p2{[](auto& v, auto& arr) {
+                      *v.locked() += 100;
+                      arr[2] = 9;
+                    },
+                    std::ref(v), arr};
+    p.start();
+    REQUIRE(p.join(30s));
+    CHECK(*p.exitcode() == 0);
+    p2.start();
+    REQUIRE(p2.join(30s));
+    CHECK(*p2.exitcode() == 0);
+    CHECK(v.value() == 140);
+    CHECK(arr.to_vector() == std::vector<int>{0, 41, 9});
+    CHECK(q.get(10s) == 42);
+    CHECK(done.is_set());
+    CHECK_FALSE(lock.locked());
   }
 
   TEST_CASE("the child's parent pid is the caller's pid and its pid differs") {
