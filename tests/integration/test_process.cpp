@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -23,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "child_pipe.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -408,4 +410,42 @@ TEST_SUITE("Process") {
   }
 
   TEST_CASE("cpu_count is positive") { CHECK(ipc::cpu_count() >= 1); }
+
+  TEST_CASE("starting processes from a multi-threaded parent warns once on stderr" * doctest::timeout(60)) {
+    // 0: no thread; 1: a thread runs while processes start; 2: the same, warning silenced.
+    for (int mode = 0; mode < 3; ++mode) {
+      ipc::test::ChildPipe err;
+      ipc::Process parent{[&] {
+        ::dup2(err.w, 2);
+        if (mode == 2) ::setenv("IPCKIT_FORK_WARNING", "0", 1);
+        std::atomic<bool> stop{false};
+        std::thread t;
+        if (mode > 0) t = std::thread([&] {
+          while (!stop.load()) std::this_thread::sleep_for(1ms);
+        });
+        for (int i = 0; i < 3; ++i) {
+          ipc::Process child{[] { return 0; }};
+          child.start();
+          if (!child.join(30s) || *child.exitcode() != 0) return 2;
+        }
+        stop = true;
+        if (t.joinable()) t.join();
+        std::fputs("end\n", stderr);
+        return 0;
+      }};
+      parent.start();
+      REQUIRE(parent.join(30s));
+      CHECK(*parent.exitcode() == 0);
+      std::string out;
+      for (std::string line; (line = err.line()) != "end";) {
+        REQUIRE(!line.empty());
+        out += line + "\n";
+      }
+      std::size_t warnings = 0;
+      for (auto at = out.find("is multi-threaded"); at != std::string::npos; at = out.find("is multi-threaded", at + 1))
+        ++warnings;
+      CHECK(warnings == (mode == 1 ? 1u : 0u));
+      if (mode == 1) CHECK(out.find("use of fork() may lead to deadlocks in the child") != std::string::npos);
+    }
+  }
 }

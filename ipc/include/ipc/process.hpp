@@ -13,6 +13,11 @@
 //   other way. Linux ties PDEATHSIG to the thread that forked: start daemonic children from a
 //   thread that lives as long as they should.
 // - A daemonic process cannot start children (ValueError), as in Python.
+// - Forking a multi-threaded process copies only the calling thread: a lock another thread held
+//   at that moment (in malloc, stdio, or the program's own) stays held forever in the child,
+//   which may deadlock there. Start processes before threads. As Python 3.12 does, start() says
+//   so once per process on stderr when the parent has more than one thread
+//   (IPCKIT_FORK_WARNING=0 silences it).
 #pragma once
 
 #include <sys/types.h>

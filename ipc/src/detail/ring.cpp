@@ -1,7 +1,6 @@
 // Ring: layout, put/get with per-side robust locks and journals, futex waits, task accounting.
 #include <ipc/detail/ring.hpp>
 
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <sstream>
 #include <string>
 
+#include <ipc/detail/fork.hpp>
 #include <ipc/detail/futex.hpp>
 #include <ipc/errors.hpp>
 
@@ -166,10 +166,10 @@ Deadline slice_of(const Deadline& d, std::chrono::nanoseconds slice) {
 // ---- Processes, for task slots ----
 
 /// Bumped in every forked child, so a handle knows its cached task slot belongs to its parent.
-/// Global because fork is process-wide; registered once with pthread_atfork.
+/// Global because fork is process-wide; registered once in the after-fork registry.
 std::atomic<std::uint64_t> g_fork_generation{0};
 void bump_generation() noexcept { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
-[[maybe_unused]] const int g_atfork = ::pthread_atfork(nullptr, nullptr, bump_generation);
+[[maybe_unused]] const bool g_after_fork = register_after_fork_child(bump_generation);
 
 /// State letter and start time of `pid` from /proc; state '\0' when it is gone.
 std::pair<char, std::uint64_t> proc_stat(pid_t pid) {
