@@ -18,8 +18,13 @@ std::shared_ptr<QueueCore> make_queue(const QueueSpec& spec, std::size_t maxsize
                                      "anonymous queue");
 }
 
-std::shared_ptr<QueueCore> create_queue(const QueueSpec& spec, std::string_view name, std::size_t maxsize,
-                                        std::size_t capacity, mode_t mode) {
+namespace {
+
+/// The named segment of a queue, created (its ring laid out before others can see it) or, with
+/// `or_open`, opened when it exists (an existing queue of another capacity has another size:
+/// SharedMemory refuses it). Throws as SharedMemory::create/create_or_open.
+std::shared_ptr<QueueCore> map_named_queue(const QueueSpec& spec, std::string_view name, std::size_t maxsize,
+                                           std::size_t capacity, mode_t mode, bool or_open) {
   ShmOptions opts;
   opts.mode = mode;
   opts.kind = spec.kind;
@@ -27,24 +32,23 @@ std::shared_ptr<QueueCore> create_queue(const QueueSpec& spec, std::string_view 
   opts.init = [&](std::span<std::byte> mem) {
     Ring::init(mem, capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash, spec.at_least_once);
   };
-  auto mem = SharedMemory::create(name, Ring::bytes_needed(capacity, spec.at_least_once), opts);
+  const std::size_t size = Ring::bytes_needed(capacity, spec.at_least_once);
+  auto mem = or_open ? SharedMemory::create_or_open(name, size, opts) : SharedMemory::create(name, size, opts);
   std::string what = "queue " + mem.name();
   return std::make_shared<QueueCore>(std::move(mem), spec.joinable, spec.elem_size, spec.type_hash, what);
 }
 
+}  // namespace
+
+std::shared_ptr<QueueCore> create_queue(const QueueSpec& spec, std::string_view name, std::size_t maxsize,
+                                        std::size_t capacity, mode_t mode) {
+  return map_named_queue(spec, name, maxsize, capacity, mode, false);
+}
+
 std::shared_ptr<QueueCore> create_or_open_queue(const QueueSpec& spec, std::string_view name, std::size_t maxsize,
                                                 std::size_t capacity, mode_t mode) {
-  ShmOptions opts;
-  opts.mode = mode;
-  opts.kind = spec.kind;
-  opts.type_tag = spec.type_hash;
-  opts.init = [&](std::span<std::byte> mem) {
-    Ring::init(mem, capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash, spec.at_least_once);
-  };
-  // An existing queue of another capacity has another size: SharedMemory refuses it.
-  auto mem = SharedMemory::create_or_open(name, Ring::bytes_needed(capacity, spec.at_least_once), opts);
-  std::string what = "queue " + mem.name();
-  auto core = std::make_shared<QueueCore>(std::move(mem), spec.joinable, spec.elem_size, spec.type_hash, what);
+  auto core = map_named_queue(spec, name, maxsize, capacity, mode, true);
+  const std::string what = "queue " + core->shm.name();
   if (core->ring.maxsize() != maxsize)
     throw ValueError(what + " exists with maxsize " + std::to_string(core->ring.maxsize()) + ", not " +
                      std::to_string(maxsize));
