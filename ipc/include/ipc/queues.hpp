@@ -391,8 +391,8 @@ class SimpleQueue : private Queue<T> {
 /// Python's multiprocessing.JoinableQueue: a Queue whose consumers call task_done() for every
 /// item they got, and join() waits until every item put is done.
 ///
-/// A producer killed inside put() does not make join() hang either: join() rolls its
-/// uncommitted item back (lost_items() counts it) without waiting for the next put.
+/// A producer killed inside put() does not make join() hang: join() rolls its uncommitted item
+/// back (lost_items() counts it) without waiting for the next put.
 ///
 /// A consumer killed between get and task_done does not make join() hang: the queue tracks, per
 /// consumer process, the items it took and has not marked done; join() (or reclaim_dead())
@@ -400,6 +400,8 @@ class SimpleQueue : private Queue<T> {
 /// join() that finishes throws TasksLost saying how many (try_join() returns it). This
 /// accounting is exact when each item is marked done by the process that got it (the usual
 /// pattern); up to 64 consumer processes are tracked at once, more work but are not covered.
+/// With Delivery::at_least_once a dead consumer's items are put back at the head once instead
+/// (redelivered()), and only an item whose second consumer dies too is lost.
 template <Serializable T>
 class JoinableQueue : public Queue<T> {
   using Base = Queue<T>;
