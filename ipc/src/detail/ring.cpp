@@ -927,7 +927,10 @@ RingStatus Ring::get_many_alo(FrameSink sink, void* ctx, std::size_t max, const 
         new_read = p + stride_of(len);
       }
     });
-    if (k == 0) continue;  // another consumer took them first
+    if (k == 0) {  // another consumer took them first
+      if (orphans != 0) recount_alo();  // never spin on a count no frame backs
+      continue;
+    }
     auto& j = s->get_j;
     const std::uint64_t count = s->get_count.load(std::memory_order_relaxed);
     j.begin(1, slot, read, count, n_new, 0);
