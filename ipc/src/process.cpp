@@ -19,6 +19,7 @@
 #include <mutex>
 #include <new>
 
+#include <ipc/detail/fork.hpp>
 #include <ipc/detail/proc_util.hpp>
 #include <ipc/detail/unique_fd.hpp>
 
@@ -285,6 +286,7 @@ void Process::start() {
   }
   const pid_t self = ::getpid();
   rec->parent = self;
+  detail::warn_if_multithreaded_fork();
   detail::flush_std_streams();  // or the child would print the parent's buffered output again
   pid_t pid = ::fork();
   if (pid < 0) throw_errno("fork");

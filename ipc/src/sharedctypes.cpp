@@ -1,6 +1,8 @@
 // Value/Array segments: layout, creation with initial bytes, checks when opening.
 #include <ipc/sharedctypes.hpp>
 
+#include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -37,6 +39,24 @@ CtypesBlock map_ctypes(OpenMode how, std::string_view name, mode_t mode, std::ui
     throw ProtocolError("shared memory " + b.shm.name() + " has a corrupt Value/Array header");
   b.data = static_cast<std::byte*>(b.shm.data()) + kCtypesDataOffset;
   return b;
+}
+
+void release_accessor_lock(Lock& lock) noexcept {
+  if (lock.held()) {
+    try {
+      lock.release();
+    } catch (...) {  // cannot happen: held by the caller
+    }
+    return;
+  }
+  if (!lock.locked()) return;  // released by hand before the accessor ended: nothing to do
+  // Said once per process: a flood of the same line would hide everything else. Global, as the
+  // warning is about the process, not one object.
+  static std::atomic<bool> warned{false};
+  if (!warned.exchange(true))
+    std::fputs("ipckit: a locked() accessor was destroyed in a thread that does not hold its lock; the lock stays "
+               "held by the thread that took it (keep an accessor in the thread that made it)\n",
+               stderr);
 }
 
 }  // namespace ipc::detail

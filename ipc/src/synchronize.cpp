@@ -294,7 +294,11 @@ SharedMemory make_condition(OpenMode how, std::string_view name, mode_t mode) {
 
 Condition::Condition() : Condition(make_condition(OpenMode::anonymous, {}, 0600)) {}
 Condition::Condition(SharedMemory shm) noexcept
-    : m_shm(std::move(shm)), m_state(static_cast<detail::ConditionState*>(m_shm.data())) {}
+    : m_shm(std::move(shm)), m_state(static_cast<detail::ConditionState*>(m_shm.data())), m_mutex(&m_state->mutex) {}
+Condition::Condition(Lock& lock) : Condition(make_condition(OpenMode::anonymous, {}, 0600)) {
+  m_mutex = detail::LockAccess::mutex_of(lock);
+  m_external = true;
+}
 Condition Condition::create(std::string_view name, mode_t mode) {
   return Condition(make_condition(OpenMode::create, name, mode));
 }
@@ -304,32 +308,32 @@ Condition Condition::create_or_open(std::string_view name, mode_t mode) {
 }
 
 bool Condition::acquire(Timeout timeout) {
-  auto st = timeout.infinite() ? m_state->mutex.lock() : m_state->mutex.lock(Deadline(timeout));
+  auto st = timeout.infinite() ? m_mutex->lock() : m_mutex->lock(Deadline(timeout));
   return st != detail::LockStatus::timed_out;
 }
 
-void Condition::release() { m_state->mutex.unlock(); }
+void Condition::release() { m_mutex->unlock(); }
 
 bool Condition::wait(Timeout timeout) {
-  if (!m_state->mutex.held_by_caller()) throw ValueError("cannot wait on un-acquired Condition");
+  if (!m_mutex->held_by_caller()) throw ValueError("cannot wait on un-acquired Condition");
   Deadline deadline(timeout);
   // Read the sequence while holding the lock: a notify after our unlock changes it, so the
   // futex wait below cannot miss it.
   std::uint32_t seq = m_state->seq.load();
   m_state->waiters.fetch_add(1);
-  m_state->mutex.unlock();
+  m_mutex->unlock();
   detail::FutexResult r = detail::FutexResult::woken;
   while (m_state->seq.load() == seq) {
     r = detail::futex_wait(m_state->seq, seq, deadline);
     if (r == detail::FutexResult::timed_out) break;
   }
   m_state->waiters.fetch_sub(1);
-  m_state->mutex.lock();
+  m_mutex->lock();
   return r != detail::FutexResult::timed_out || m_state->seq.load() != seq;
 }
 
 void Condition::notify(std::uint32_t n) {
-  if (!m_state->mutex.held_by_caller()) throw ValueError("cannot notify on un-acquired Condition");
+  if (!m_mutex->held_by_caller()) throw ValueError("cannot notify on un-acquired Condition");
   if (n == 0) return;
   m_state->seq.fetch_add(1);
   if (m_state->waiters.load() > 0) detail::futex_wake(m_state->seq, n > INT_MAX ? INT_MAX : static_cast<int>(n));
@@ -338,11 +342,12 @@ void Condition::notify(std::uint32_t n) {
 void Condition::notify_all() { notify(INT_MAX); }
 
 void Condition::drop() noexcept {
-  if (m_shm && m_state) detail::release_if_held(&m_state->mutex);
+  // A caller's lock is the caller's business; our own must not stay held once unmapped.
+  if (m_shm && m_state && !m_external) detail::release_if_held(m_mutex);
 }
 
-bool Condition::owner_died() const noexcept { return m_state->mutex.recovered(); }
-bool Condition::held() const noexcept { return m_state->mutex.held_by_caller(); }
+bool Condition::owner_died() const noexcept { return m_mutex->recovered(); }
+bool Condition::held() const noexcept { return m_mutex->held_by_caller(); }
 
 // ---- Barrier ----
 

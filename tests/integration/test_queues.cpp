@@ -449,6 +449,65 @@ TEST_SUITE("Queue") {
   }
 }
 
+TEST_SUITE("Queue names and messages") {
+  TEST_CASE("QueueEmpty and QueueFull say which queue and how long they waited") {
+    auto name = ipc::test::unique_name("msg");
+    auto q = ipc::Queue<int>::create(name, 1);
+    try {
+      q.get(50ms);
+      FAIL("get on an empty queue returned");
+    } catch (const ipc::QueueEmpty& e) {
+      CHECK(std::string(e.what()) == "queue " + q.name() + " is empty after waiting 0.05 s");
+    }
+    try {
+      q.get_nowait();
+      FAIL("get_nowait on an empty queue returned");
+    } catch (const ipc::QueueEmpty& e) {
+      CHECK(std::string(e.what()) == "queue " + q.name() + " is empty (did not wait)");
+    }
+    q.put(1);
+    try {
+      q.put(2, 1500ms);
+      FAIL("put on a full queue returned");
+    } catch (const ipc::QueueFull& e) {
+      CHECK(std::string(e.what()) == "queue " + q.name() + " is full after waiting 1.5 s");
+    }
+    ipc::JoinableQueue<int> anon;
+    try {
+      anon.get_many(3, 0ms);
+      FAIL("get_many on an empty queue returned");
+    } catch (const ipc::QueueEmpty& e) {
+      CHECK(std::string(e.what()) == "anonymous queue is empty (did not wait)");
+    }
+  }
+
+  TEST_CASE("create_or_open creates a named queue once and opens it after" * doctest::timeout(60)) {
+    auto name = ipc::test::unique_name("coo");
+    auto q = ipc::Queue<int>::create_or_open(name, 8, 4096);
+    ipc::Process other{[&] {
+      auto o = ipc::Queue<int>::create_or_open(name, 8, 4096);
+      o.put(42);
+      return 0;
+    }};
+    other.start();
+    REQUIRE(other.join(30s));
+    CHECK(*other.exitcode() == 0);
+    CHECK(q.get(10s) == 42);
+    // An existing queue of another shape is refused.
+    CHECK_THROWS_AS(ipc::Queue<int>::create_or_open(name, 9, 4096), ipc::ValueError);
+    CHECK_THROWS(ipc::Queue<int>::create_or_open(name, 8, 8192));
+    CHECK_THROWS_AS(ipc::Queue<long>::create_or_open(name, 8, 4096), ipc::ValueError);
+    CHECK_THROWS_AS(ipc::JoinableQueue<int>::create_or_open(name, 8, 4096), ipc::ValueError);
+    auto s = ipc::SimpleQueue<int>::create_or_open(ipc::test::unique_name("coo-simple"), 4096);
+    s.put(1);
+    CHECK(s.get() == 1);
+    auto j = ipc::JoinableQueue<int>::create_or_open(ipc::test::unique_name("coo-j"), 0, 4096, 0600,
+                                                      ipc::Delivery::at_least_once);
+    CHECK(j.delivery() == ipc::Delivery::at_least_once);
+    CHECK_THROWS_AS(ipc::JoinableQueue<int>::create_or_open(j.name(), 0, 4096), ipc::ValueError);
+  }
+}
+
 TEST_SUITE("SimpleQueue") {
   TEST_CASE("a simple queue passes items between processes and ends with close") {
     ipc::SimpleQueue<std::string> q;

@@ -72,10 +72,16 @@ std::shared_ptr<QueueCore> create_queue(const QueueSpec& spec, std::string_view 
 /// An existing named queue, checked against spec. Throws as SharedMemory::open, ValueError on a
 /// kind/type/size mismatch, ProtocolError on another layout version.
 std::shared_ptr<QueueCore> open_queue(const QueueSpec& spec, std::string_view name);
+/// The named queue, created as create_queue does or, when it exists, opened as open_queue does
+/// and checked to have the same capacity and maxsize. Throws as those, ValueError on a mismatch.
+std::shared_ptr<QueueCore> create_or_open_queue(const QueueSpec& spec, std::string_view name, std::size_t maxsize,
+                                                std::size_t capacity, mode_t mode);
 
-/// Throws QueueFull / QueueEmpty / QueueClosed for a status that is not ok.
-[[noreturn]] void throw_put_status(RingStatus st, std::size_t done = 0, std::size_t total = 1);
-[[noreturn]] void throw_get_status(RingStatus st);
+/// Throws QueueFull / QueueEmpty / QueueClosed for a status that is not ok; the message names
+/// the queue `core` and says how long the call waited.
+[[noreturn]] void throw_put_status(const QueueCore& core, RingStatus st, Timeout waited, std::size_t done = 0,
+                                   std::size_t total = 1);
+[[noreturn]] void throw_get_status(const QueueCore& core, RingStatus st, Timeout waited);
 /// Throws TasksLost for `lost` tasks of the queue `name` (empty: anonymous), `total` ever.
 [[noreturn]] void throw_tasks_lost(const std::string& name, std::uint64_t lost, std::uint64_t total);
 /// Throws ProtocolError for a frame whose size is not sizeof(T).
@@ -144,11 +150,19 @@ class Queue {
   /// ValueError when it is not a Queue of this T (kind, element size or type differs),
   /// ProtocolError when it has another layout version.
   static Queue open(std::string_view name) { return Queue(detail::open_queue(spec(kKind, false), name)); }
+  /// Creates the named queue, or opens it if it exists (then its maxsize and capacity must be
+  /// those given: ValueError otherwise). Only a handle that created it unlinks it. Throws as
+  /// create() and open().
+  static Queue create_or_open(std::string_view name, std::size_t maxsize = 0,
+                              std::size_t capacity = kDefaultCapacity, mode_t mode = 0600) {
+    return Queue(detail::create_or_open_queue(spec(kKind, false), name, maxsize, capacity, mode));
+  }
 
   /// Puts `item`, waiting until there is room or `timeout` passes. Throws QueueFull on timeout,
   /// QueueClosed when closed, ValueError when the item can never fit.
   void put(const T& item, Timeout timeout = {}) {
-    if (auto st = put_impl(item, Deadline(timeout)); st != detail::RingStatus::ok) detail::throw_put_status(st);
+    if (auto st = put_impl(item, Deadline(timeout)); st != detail::RingStatus::ok)
+      detail::throw_put_status(*m_core, st, timeout);
   }
   /// Puts without waiting for room. Throws QueueFull, QueueClosed, ValueError.
   void put_nowait(const T& item) { put(item, std::chrono::nanoseconds::zero()); }
@@ -162,7 +176,8 @@ class Queue {
   /// on timeout, QueueClosed when closed and drained, ProtocolError when the bytes do not decode.
   T get(Timeout timeout = {}) {
     T out{};
-    if (auto st = get_impl(out, Deadline(timeout)); st != detail::RingStatus::ok) detail::throw_get_status(st);
+    if (auto st = get_impl(out, Deadline(timeout)); st != detail::RingStatus::ok)
+      detail::throw_get_status(*m_core, st, timeout);
     return out;
   }
   /// Takes an item without waiting. Throws QueueEmpty, QueueClosed, ProtocolError.
@@ -202,7 +217,7 @@ class Queue {
       }
       st = m_core->ring.put_many(frames, deadline, done);
     }
-    if (st != detail::RingStatus::ok) detail::throw_put_status(st, done, items.size());
+    if (st != detail::RingStatus::ok) detail::throw_put_status(*m_core, st, timeout, done, items.size());
   }
 
   /// Takes up to `max` items (at least one) under one lock, waiting for the first until
@@ -246,7 +261,7 @@ class Queue {
         }
       }
     }
-    if (st != detail::RingStatus::ok) detail::throw_get_status(st);
+    if (st != detail::RingStatus::ok) detail::throw_get_status(*m_core, st, timeout);
     return out;
   }
 
@@ -352,6 +367,11 @@ class SimpleQueue : private Queue<T> {
   }
   /// Opens the named simple queue `name`. Throws as Queue::open.
   static SimpleQueue open(std::string_view name) { return SimpleQueue(detail::open_queue(Base::spec(kKind, false), name)); }
+  /// Creates or opens the named simple queue `name`. Throws as Queue::create_or_open.
+  static SimpleQueue create_or_open(std::string_view name, std::size_t capacity = Base::kDefaultCapacity,
+                                    mode_t mode = 0600) {
+    return SimpleQueue(detail::create_or_open_queue(Base::spec(kKind, false), name, 0, capacity, mode));
+  }
 
   using Base::close;
   using Base::closed;
@@ -371,8 +391,8 @@ class SimpleQueue : private Queue<T> {
 /// Python's multiprocessing.JoinableQueue: a Queue whose consumers call task_done() for every
 /// item they got, and join() waits until every item put is done.
 ///
-/// A producer killed inside put() does not make join() hang either: join() rolls its
-/// uncommitted item back (lost_items() counts it) without waiting for the next put.
+/// A producer killed inside put() does not make join() hang: join() rolls its uncommitted item
+/// back (lost_items() counts it) without waiting for the next put.
 ///
 /// A consumer killed between get and task_done does not make join() hang: the queue tracks, per
 /// consumer process, the items it took and has not marked done; join() (or reclaim_dead())
@@ -380,6 +400,8 @@ class SimpleQueue : private Queue<T> {
 /// join() that finishes throws TasksLost saying how many (try_join() returns it). This
 /// accounting is exact when each item is marked done by the process that got it (the usual
 /// pattern); up to 64 consumer processes are tracked at once, more work but are not covered.
+/// With Delivery::at_least_once a dead consumer's items are put back at the head once instead
+/// (redelivered()), and only an item whose second consumer dies too is lost.
 template <Serializable T>
 class JoinableQueue : public Queue<T> {
   using Base = Queue<T>;
@@ -401,6 +423,13 @@ class JoinableQueue : public Queue<T> {
   /// Opens the named joinable queue `name`. Throws as Queue::open.
   static JoinableQueue open(std::string_view name) {
     return JoinableQueue(detail::open_queue(Base::spec(kKind, true), name));
+  }
+  /// Creates or opens the named joinable queue `name` (an existing one must also have this
+  /// delivery mode). Throws as Queue::create_or_open.
+  static JoinableQueue create_or_open(std::string_view name, std::size_t maxsize = 0,
+                                      std::size_t capacity = Base::kDefaultCapacity, mode_t mode = 0600,
+                                      Delivery delivery = Delivery::at_most_once) {
+    return JoinableQueue(detail::create_or_open_queue(spec_of(delivery), name, maxsize, capacity, mode));
   }
 
   /// Marks one item got from the queue as processed. Throws ValueError when called more times

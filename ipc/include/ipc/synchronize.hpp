@@ -169,6 +169,7 @@ namespace detail {
 /// Makes a non-owning Lock over a RobustMutex that lives inside another shared object.
 struct LockAccess {
   static Lock view(RobustMutex* m) noexcept { return Lock(Lock::ViewTag{}, m); }
+  static RobustMutex* mutex_of(const Lock& l) noexcept { return l.m_mutex; }
 };
 }  // namespace detail
 
@@ -321,15 +322,19 @@ class Event {
 
 // ---- Condition ----
 
-/// A condition variable shared between processes, with its own robust lock (Python's
-/// multiprocessing.Condition with a non-recursive lock). Hold the lock (acquire(), or as a
-/// Lockable) around wait()/notify(); wait releases it while sleeping and re-acquires it before
-/// returning. Wake-ups may be spurious: prefer wait_for(predicate). If a process dies holding the
+/// A condition variable shared between processes, with its own robust lock or a caller's Lock
+/// (Python's multiprocessing.Condition(lock)). Hold the lock (acquire(), or as a Lockable, or
+/// the caller's Lock itself) around wait()/notify(); wait releases it while sleeping and
+/// re-acquires it before returning. Wake-ups may be spurious: prefer wait_for(predicate). If a process dies holding the
 /// lock, the next acquirer (or waiter re-acquiring) gets it with owner_died() true. Thread-safe and fork-safe.
 class Condition : public detail::LockableMixin<Condition> {
  public:
   /// An anonymous condition shared with children forked later.
   Condition();
+  /// An anonymous condition that uses the caller's `lock` (Python's Condition(lock)): holding
+  /// `lock` is holding the condition. `lock` must outlive the condition and be shared with the
+  /// same processes (an anonymous Lock made before the fork, or a named one).
+  explicit Condition(Lock& lock);
   /// Creates the named condition.
   static Condition create(std::string_view name, mode_t mode = 0600);
   /// Opens the named condition.
@@ -337,17 +342,24 @@ class Condition : public detail::LockableMixin<Condition> {
   /// Creates or opens the named condition.
   static Condition create_or_open(std::string_view name, mode_t mode = 0600);
 
-  Condition(Condition&& o) noexcept : m_shm(std::move(o.m_shm)), m_state(std::exchange(o.m_state, nullptr)) {}
+  Condition(Condition&& o) noexcept
+      : m_shm(std::move(o.m_shm)),
+        m_state(std::exchange(o.m_state, nullptr)),
+        m_mutex(std::exchange(o.m_mutex, nullptr)),
+        m_external(o.m_external) {}
   /// Lets go of the current condition first (as the destructor), then takes `o`'s.
   Condition& operator=(Condition&& o) noexcept {
     if (this != &o) {
       drop();
       m_shm = std::move(o.m_shm);
       m_state = std::exchange(o.m_state, nullptr);
+      m_mutex = std::exchange(o.m_mutex, nullptr);
+      m_external = o.m_external;
     }
     return *this;
   }
-  /// Unmaps; releases the lock first if the calling thread holds it. Never throws.
+  /// Unmaps; releases its own lock first if the calling thread holds it (a caller's Lock is
+  /// left as it is). Never throws.
   ~Condition() { drop(); }
 
   /// Acquires the condition's lock; false when `timeout` passed first.
@@ -386,6 +398,8 @@ class Condition : public detail::LockableMixin<Condition> {
   void drop() noexcept;
   SharedMemory m_shm;
   detail::ConditionState* m_state = nullptr;
+  detail::RobustMutex* m_mutex = nullptr;  // the state's own, or the caller's Lock's
+  bool m_external = false;                 // m_mutex is the caller's
 };
 
 // ---- Barrier ----

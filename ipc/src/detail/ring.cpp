@@ -1,7 +1,6 @@
 // Ring: layout, put/get with per-side robust locks and journals, futex waits, task accounting.
 #include <ipc/detail/ring.hpp>
 
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <sstream>
 #include <string>
 
+#include <ipc/detail/fork.hpp>
 #include <ipc/detail/futex.hpp>
 #include <ipc/detail/proc_util.hpp>
 #include <ipc/errors.hpp>
@@ -167,10 +167,10 @@ Deadline slice_of(const Deadline& d, std::chrono::nanoseconds slice) {
 // ---- Processes, for task slots ----
 
 /// Bumped in every forked child, so a handle knows its cached task slot belongs to its parent.
-/// Global because fork is process-wide; registered once with pthread_atfork.
+/// Global because fork is process-wide; registered once in the after-fork registry.
 std::atomic<std::uint64_t> g_fork_generation{0};
 void bump_generation() noexcept { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
-[[maybe_unused]] const int g_atfork = ::pthread_atfork(nullptr, nullptr, bump_generation);
+[[maybe_unused]] const bool g_after_fork = register_after_fork_child(bump_generation);
 
 /// True when the process recorded as (pid, start) has exited (zombies count as exited).
 bool process_gone(pid_t pid, std::uint64_t start) { return start == 0 || !detail::process_running(pid, start); }
@@ -908,7 +908,10 @@ RingStatus Ring::get_many_alo(FrameSink sink, void* ctx, std::size_t max, const 
         new_read = p + stride_of(len);
       }
     });
-    if (k == 0) continue;  // another consumer took them first
+    if (k == 0) {  // another consumer took them first
+      if (orphans != 0) recount_alo();  // never spin on a count no frame backs
+      continue;
+    }
     auto& j = s->get_j;
     const std::uint64_t count = s->get_count.load(std::memory_order_relaxed);
     j.begin(1, slot, read, count, n_new, 0);
