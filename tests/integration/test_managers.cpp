@@ -343,6 +343,17 @@ TEST_CASE_TEMPLATE("a lock is mutually exclusive between processes" * doctest::t
   CHECK(v.value() == 100);
 }
 
+#ifdef IPCKIT_EXAMPLES_DIR
+TEST_CASE_TEMPLATE("the manager_anywhere example runs unchanged on every server" * doctest::timeout(90), B, Managerd,
+                   RedisServer, RedisClusterBackend) {
+  B b;
+  auto r = ipc::test::run_program({IPCKIT_EXAMPLES_DIR "/manager_anywhere", b.address()});
+  INFO(r.out, r.err);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("sum of squares 1..12 = 650") != std::string::npos);
+}
+#endif
+
 }  // TEST_SUITE
 
 TEST_SUITE("Manager failures") {
