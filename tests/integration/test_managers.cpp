@@ -6,7 +6,9 @@
 
 #include <doctest/doctest.h>
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -473,6 +475,61 @@ TEST_CASE("an unreachable server is an error naming the address" * doctest::time
   d[1] = 1;
   b.srv.kill9();
   CHECK_THROWS_AS(d.set(1, 2), ipc::ConnectionClosed);
+}
+
+TEST_CASE("a redis url's password and database are used on every connection" * doctest::timeout(60)) {
+  TempDir dir;
+  int port = 0;
+  {
+    // A free TCP port: bind to 0, read it, close (redis-server binds it next).
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    socklen_t len = sizeof sa;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+    port = ntohs(sa.sin_port);
+    ::close(fd);
+  }
+  std::string p = std::to_string(port);
+  pid_t redis = ::fork();
+  REQUIRE(redis >= 0);
+  if (redis == 0) {
+    ::execl("/usr/bin/redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1", "--requirepass",
+            "s3cret", "--save", "", "--appendonly", "no", "--dir", dir.path().c_str(), "--logfile",
+            (dir / "redis.log").c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reap{redis};
+  auto end = std::chrono::steady_clock::now() + 20s;
+  for (;;) {  // until redis-server listens
+    try {
+      (void)ipc::detail::RespConnection::tcp("127.0.0.1", port, 1s);
+      break;
+    } catch (const std::system_error&) {
+      REQUIRE(std::chrono::steady_clock::now() < end);
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  auto m = ipc::Manager::connect("redis://:s3cret@127.0.0.1:" + p + "/3");
+  m.dict<std::string, int>("d")["a"] = 5;
+  ipc::Process child([m] { return m.dict<std::string, int>("d").get("a") == 5 ? 0 : 1; });
+  child.start();
+  REQUIRE(child.join(10s));
+  CHECK(child.exitcode() == 0);  // the child's own connection authenticated and selected db 3
+  auto c = ipc::detail::RespConnection::tcp("127.0.0.1", port, 5s);
+  CHECK(c.call({"AUTH", "s3cret"}, 5s).str == "OK");
+  CHECK(c.call({"HGET", "d", "a"}, 5s).type == ipc::detail::Reply::Type::nil);  // not in db 0
+  CHECK(c.call({"SELECT", "3"}, 5s).str == "OK");
+  CHECK(c.call({"HGET", "d", "a"}, 5s).str == "5");
+  CHECK_THROWS_AS((void)ipc::Manager::connect("redis://:wrong@127.0.0.1:" + p), ipc::ManagerError);
 }
 
 TEST_CASE("key slots match Redis Cluster's CLUSTER KEYSLOT" * doctest::timeout(60)) {
