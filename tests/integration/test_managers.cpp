@@ -252,6 +252,10 @@ TEST_CASE_TEMPLATE("wrong types and error replies are exceptions naming the key"
   }
   auto p = m.dict<std::string, Point>("d");
   CHECK_THROWS_AS((void)p.get("n"), ipc::WrongTypeError);
+  // A failed read-modify-write leaves no WATCH behind: the next transaction runs.
+  CHECK_THROWS_AS(d.update_with("n", [](std::optional<int> v) { return v.value_or(0); }), ipc::WrongTypeError);
+  ipc::Manager::connect(m.address()).dict<std::string, std::string>("d").set("z", "changed by another client");
+  CHECK(m.dict<std::string, std::string>("d").pop("n") == "not a number");
 }
 
 TEST_CASE_TEMPLATE("many processes updating one dict list and counter reach exact totals" * doctest::timeout(120), B,

@@ -373,8 +373,10 @@ class DictProxy : public detail::ProxyBase {
   std::optional<V> pop(const K& k) const {
     auto f = detail::mencode(k);
     auto r = pipeline({{"MULTI"}, {"HGET", m_key, f}, {"HDEL", m_key, f}, {"EXEC"}});
-    detail::check_reply(r[3], m_key);
-    return detail::decode_opt<V>(r[3].elements.at(0), detail::describe(m_key, f));
+    for (auto& x : r) detail::check_reply(x, m_key);
+    if (r[3].type != detail::Reply::Type::array || r[3].elements.size() != 2)
+      throw ManagerError("key '" + m_key + "': pop's transaction did not run", "EXEC returned nil");
+    return detail::decode_opt<V>(r[3].elements[0], detail::describe(m_key, f));
   }
   /// Removes `k` and returns its value, or `def` when missing.
   V pop(const K& k, const V& def) const { return pop(k).value_or(def); }
