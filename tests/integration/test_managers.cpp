@@ -536,6 +536,44 @@ TEST_CASE("a redis url's password and database are used on every connection" * d
   CHECK_THROWS_AS((void)ipc::Manager::connect("redis://:wrong@127.0.0.1:" + p), ipc::ManagerError);
 }
 
+TEST_CASE("a slot migrating between cluster nodes is followed through ASK and MOVED" * doctest::timeout(90)) {
+  TempDir dir;
+  RedisCluster cluster(dir);
+  auto m = ipc::Manager::connect(cluster.address());
+  auto d = m.dict<std::string, int>("moving");
+  d["a"] = 1;
+  std::string slot = std::to_string(ipc::detail::key_slot("moving"));
+  // Which node holds the slot (the others answer MOVED), and every node's id.
+  std::vector<ipc::detail::RespConnection> nodes;
+  std::vector<std::string> ids;
+  int owner = -1;
+  for (std::size_t i = 0; i < cluster.ports().size(); ++i) {
+    nodes.push_back(ipc::detail::RespConnection::tcp("127.0.0.1", cluster.ports()[i], 5s));
+    ids.push_back(nodes.back().call({"CLUSTER", "MYID"}, 5s).str);
+    if (nodes.back().call({"HGET", "moving", "a"}, 5s).str == "1") owner = static_cast<int>(i);
+  }
+  REQUIRE(owner >= 0);
+  auto& from = nodes[static_cast<std::size_t>(owner)];
+  std::size_t to_i = (static_cast<std::size_t>(owner) + 1) % nodes.size();
+  auto& to = nodes[to_i];
+  REQUIRE(to.call({"CLUSTER", "SETSLOT", slot, "IMPORTING", ids[static_cast<std::size_t>(owner)]}, 5s).str == "OK");
+  REQUIRE(from.call({"CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to_i]}, 5s).str == "OK");
+  // A new key of the migrating slot: the old owner answers ASK, the proxy asks the new one.
+  auto fresh = m.dict<std::string, int>("{moving}fresh");
+  fresh["b"] = 2;
+  CHECK(fresh.get("b") == 2);
+  to.call({"ASKING"}, 5s);
+  CHECK(to.call({"HGET", "{moving}fresh", "b"}, 5s).str == "2");  // it really lives on the new node
+  // Move the old key and hand the slot over: the proxy's slot map is stale and gets MOVED.
+  auto mig = from.call({"MIGRATE", "127.0.0.1", std::to_string(cluster.ports()[to_i]), "moving", "0", "5000"}, 10s);
+  REQUIRE(mig.str == "OK");
+  for (auto& n : nodes) REQUIRE(n.call({"CLUSTER", "SETSLOT", slot, "NODE", ids[to_i]}, 5s).str == "OK");
+  CHECK(d.get("a") == 1);
+  d["a"] += 1;
+  CHECK(d.get("a") == 2);
+  CHECK(to.call({"HGET", "moving", "a"}, 5s).str == "2");
+}
+
 TEST_CASE("key slots match Redis Cluster's CLUSTER KEYSLOT" * doctest::timeout(60)) {
   TempDir dir;
   RedisCluster cluster(dir);
