@@ -431,6 +431,13 @@ TEST_CASE("a private server lives as long as its Manager and children share it" 
   }
   CHECK(::kill(server, 0) == -1);  // reaped by the destructor
   CHECK_FALSE(std::filesystem::exists(dir));
+  // No descriptor is left behind by a Manager, its connection or its server's pipe.
+  int fds = ipc::test::count_open_fds();
+  {
+    ipc::Manager m;
+    m.dict<int, int>("d")[1] = 1;
+  }
+  CHECK(ipc::test::count_open_fds() == fds);
 }
 
 TEST_CASE("ipc-managerd killed and restarted with its append-only log: proxies carry on" * doctest::timeout(90)) {
@@ -534,6 +541,11 @@ TEST_CASE("a redis url's password and database are used on every connection" * d
   CHECK(c.call({"SELECT", "3"}, 5s).str == "OK");
   CHECK(c.call({"HGET", "d", "a"}, 5s).str == "5");
   CHECK_THROWS_AS((void)ipc::Manager::connect("redis://:wrong@127.0.0.1:" + p), ipc::ManagerError);
+  // tcp:host:port with the password given apart: the same server, database 0.
+  auto t = ipc::Manager::connect("tcp:127.0.0.1:" + p, "s3cret");
+  CHECK(t.dict<std::string, int>("d").get("a") == std::nullopt);
+  t.dict<std::string, int>("d")["a"] = 7;
+  CHECK(c.call({"HGET", "d", "a"}, 5s).str == "5");  // c is on database 3
 }
 
 TEST_CASE("a slot migrating between cluster nodes is followed through ASK and MOVED" * doctest::timeout(90)) {

@@ -12,3 +12,4 @@
 #include <ipc/sharedctypes.hpp>
 #include <ipc/synchronize.hpp>
 #include <ipc/queues.hpp>
+#include <ipc/managers.hpp>  // link ipckit::manager to use it
