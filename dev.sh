@@ -91,6 +91,23 @@ demo() {
   $ctl save
   $ctl shutdown
   rm -rf "$mdir"
+  log "showcase: Manager and proxies (E16 dict, shared list, a counter done right) on a private server"
+  "$bin/examples/manager_dict"
+  "$bin/examples/manager_list"
+  "$bin/examples/manager_counter"
+  log "showcase: one program, three servers: private, ipc-managerd, redis-server (only the address changes)"
+  mdir=$(mktemp -d)
+  "$bin/examples/manager_anywhere"
+  "$bin/daemon/ipc-managerd" --socket "$mdir/managerd.sock" --logfile "$mdir/managerd.log" \
+    --daemonize --pidfile "$mdir/managerd.pid"
+  "$bin/examples/manager_anywhere" "unix:$mdir/managerd.sock"
+  "$bin/tools/ipc-ctl/ipc-ctl" --socket "$mdir/managerd.sock" shutdown
+  redis-server --port 0 --unixsocket "$mdir/redis.sock" --save "" --appendonly no --daemonize yes \
+    --pidfile "$mdir/redis.pid" --logfile "$mdir/redis.log" --dir "$mdir"
+  for _ in $(seq 100); do [ -S "$mdir/redis.sock" ] && break; sleep 0.05; done
+  "$bin/examples/manager_anywhere" "unix:$mdir/redis.sock"
+  redis-cli -s "$mdir/redis.sock" shutdown nosave >/dev/null 2>&1 || true
+  rm -rf "$mdir"
   log "showcase: Queue (bounded API, ping-pong through a queue, JoinableQueue with daemonic consumers)"
   "$bin/examples/queue_basics"
   "$bin/examples/ping_pong"

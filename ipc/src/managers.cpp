@@ -309,7 +309,17 @@ std::vector<Reply> ProxyBase::watch_transaction(
     check_reply(r[0], m_key);
     auto gen = mgeneration(session());
     std::vector<Reply> got(r.begin() + 1, r.end());
-    auto cmds = fn(got);
+    std::optional<std::vector<std::vector<std::string>>> cmds;
+    try {
+      cmds = fn(got);
+    } catch (...) {
+      // Leave no WATCH behind on the connection: it would make a later MULTI/EXEC fail.
+      try {
+        mpipeline(session(), m_key, {{"UNWATCH"}}, left(dl));
+      } catch (...) {
+      }
+      throw;
+    }
     if (!cmds) {
       mpipeline(session(), m_key, {{"UNWATCH"}}, left(dl));
       return {};

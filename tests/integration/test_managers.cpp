@@ -6,7 +6,9 @@
 
 #include <doctest/doctest.h>
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -250,6 +252,10 @@ TEST_CASE_TEMPLATE("wrong types and error replies are exceptions naming the key"
   }
   auto p = m.dict<std::string, Point>("d");
   CHECK_THROWS_AS((void)p.get("n"), ipc::WrongTypeError);
+  // A failed read-modify-write leaves no WATCH behind: the next transaction runs.
+  CHECK_THROWS_AS(d.update_with("n", [](std::optional<int> v) { return v.value_or(0); }), ipc::WrongTypeError);
+  ipc::Manager::connect(m.address()).dict<std::string, std::string>("d").set("z", "changed by another client");
+  CHECK(m.dict<std::string, std::string>("d").pop("n") == "not a number");
 }
 
 TEST_CASE_TEMPLATE("many processes updating one dict list and counter reach exact totals" * doctest::timeout(120), B,
@@ -343,6 +349,17 @@ TEST_CASE_TEMPLATE("a lock is mutually exclusive between processes" * doctest::t
   CHECK(v.value() == 100);
 }
 
+#ifdef IPCKIT_EXAMPLES_DIR
+TEST_CASE_TEMPLATE("the manager_anywhere example runs unchanged on every server" * doctest::timeout(90), B, Managerd,
+                   RedisServer, RedisClusterBackend) {
+  B b;
+  auto r = ipc::test::run_program({IPCKIT_EXAMPLES_DIR "/manager_anywhere", b.address()});
+  INFO(r.out, r.err);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("sum of squares 1..12 = 650") != std::string::npos);
+}
+#endif
+
 }  // TEST_SUITE
 
 TEST_SUITE("Manager failures") {
@@ -414,6 +431,13 @@ TEST_CASE("a private server lives as long as its Manager and children share it" 
   }
   CHECK(::kill(server, 0) == -1);  // reaped by the destructor
   CHECK_FALSE(std::filesystem::exists(dir));
+  // No descriptor is left behind by a Manager, its connection or its server's pipe.
+  int fds = ipc::test::count_open_fds();
+  {
+    ipc::Manager m;
+    m.dict<int, int>("d")[1] = 1;
+  }
+  CHECK(ipc::test::count_open_fds() == fds);
 }
 
 TEST_CASE("ipc-managerd killed and restarted with its append-only log: proxies carry on" * doctest::timeout(90)) {
@@ -462,6 +486,104 @@ TEST_CASE("an unreachable server is an error naming the address" * doctest::time
   d[1] = 1;
   b.srv.kill9();
   CHECK_THROWS_AS(d.set(1, 2), ipc::ConnectionClosed);
+}
+
+TEST_CASE("a redis url's password and database are used on every connection" * doctest::timeout(60)) {
+  TempDir dir;
+  int port = 0;
+  {
+    // A free TCP port: bind to 0, read it, close (redis-server binds it next).
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    socklen_t len = sizeof sa;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+    port = ntohs(sa.sin_port);
+    ::close(fd);
+  }
+  std::string p = std::to_string(port);
+  pid_t redis = ::fork();
+  REQUIRE(redis >= 0);
+  if (redis == 0) {
+    ::execl("/usr/bin/redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1", "--requirepass",
+            "s3cret", "--save", "", "--appendonly", "no", "--dir", dir.path().c_str(), "--logfile",
+            (dir / "redis.log").c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reap{redis};
+  auto end = std::chrono::steady_clock::now() + 20s;
+  for (;;) {  // until redis-server listens
+    try {
+      (void)ipc::detail::RespConnection::tcp("127.0.0.1", port, 1s);
+      break;
+    } catch (const std::system_error&) {
+      REQUIRE(std::chrono::steady_clock::now() < end);
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  auto m = ipc::Manager::connect("redis://:s3cret@127.0.0.1:" + p + "/3");
+  m.dict<std::string, int>("d")["a"] = 5;
+  ipc::Process child([m] { return m.dict<std::string, int>("d").get("a") == 5 ? 0 : 1; });
+  child.start();
+  REQUIRE(child.join(10s));
+  CHECK(child.exitcode() == 0);  // the child's own connection authenticated and selected db 3
+  auto c = ipc::detail::RespConnection::tcp("127.0.0.1", port, 5s);
+  CHECK(c.call({"AUTH", "s3cret"}, 5s).str == "OK");
+  CHECK(c.call({"HGET", "d", "a"}, 5s).type == ipc::detail::Reply::Type::nil);  // not in db 0
+  CHECK(c.call({"SELECT", "3"}, 5s).str == "OK");
+  CHECK(c.call({"HGET", "d", "a"}, 5s).str == "5");
+  CHECK_THROWS_AS((void)ipc::Manager::connect("redis://:wrong@127.0.0.1:" + p), ipc::ManagerError);
+  // tcp:host:port with the password given apart: the same server, database 0.
+  auto t = ipc::Manager::connect("tcp:127.0.0.1:" + p, "s3cret");
+  CHECK(t.dict<std::string, int>("d").get("a") == std::nullopt);
+  t.dict<std::string, int>("d")["a"] = 7;
+  CHECK(c.call({"HGET", "d", "a"}, 5s).str == "5");  // c is on database 3
+}
+
+TEST_CASE("a slot migrating between cluster nodes is followed through ASK and MOVED" * doctest::timeout(90)) {
+  TempDir dir;
+  RedisCluster cluster(dir);
+  auto m = ipc::Manager::connect(cluster.address());
+  auto d = m.dict<std::string, int>("moving");
+  d["a"] = 1;
+  std::string slot = std::to_string(ipc::detail::key_slot("moving"));
+  // Which node holds the slot (the others answer MOVED), and every node's id.
+  std::vector<ipc::detail::RespConnection> nodes;
+  std::vector<std::string> ids;
+  int owner = -1;
+  for (std::size_t i = 0; i < cluster.ports().size(); ++i) {
+    nodes.push_back(ipc::detail::RespConnection::tcp("127.0.0.1", cluster.ports()[i], 5s));
+    ids.push_back(nodes.back().call({"CLUSTER", "MYID"}, 5s).str);
+    if (nodes.back().call({"HGET", "moving", "a"}, 5s).str == "1") owner = static_cast<int>(i);
+  }
+  REQUIRE(owner >= 0);
+  auto& from = nodes[static_cast<std::size_t>(owner)];
+  std::size_t to_i = (static_cast<std::size_t>(owner) + 1) % nodes.size();
+  auto& to = nodes[to_i];
+  REQUIRE(to.call({"CLUSTER", "SETSLOT", slot, "IMPORTING", ids[static_cast<std::size_t>(owner)]}, 5s).str == "OK");
+  REQUIRE(from.call({"CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to_i]}, 5s).str == "OK");
+  // A new key of the migrating slot: the old owner answers ASK, the proxy asks the new one.
+  auto fresh = m.dict<std::string, int>("{moving}fresh");
+  fresh["b"] = 2;
+  CHECK(fresh.get("b") == 2);
+  to.call({"ASKING"}, 5s);
+  CHECK(to.call({"HGET", "{moving}fresh", "b"}, 5s).str == "2");  // it really lives on the new node
+  // Move the old key and hand the slot over: the proxy's slot map is stale and gets MOVED.
+  auto mig = from.call({"MIGRATE", "127.0.0.1", std::to_string(cluster.ports()[to_i]), "moving", "0", "5000"}, 10s);
+  REQUIRE(mig.str == "OK");
+  for (auto& n : nodes) REQUIRE(n.call({"CLUSTER", "SETSLOT", slot, "NODE", ids[to_i]}, 5s).str == "OK");
+  CHECK(d.get("a") == 1);
+  d["a"] += 1;
+  CHECK(d.get("a") == 2);
+  CHECK(to.call({"HGET", "moving", "a"}, 5s).str == "2");
 }
 
 TEST_CASE("key slots match Redis Cluster's CLUSTER KEYSLOT" * doctest::timeout(60)) {

@@ -14,3 +14,4 @@
 #include <ipc/queues.hpp>
 #include <ipc/pool.hpp>
 #include <ipc/executor.hpp>
+#include <ipc/managers.hpp>  // link ipckit::manager to use it

@@ -41,6 +41,7 @@ namespace ipc {
 /// what() carries it, reply() is the reply's text alone.
 class ManagerError : public Error {
  public:
+  /// `what` is the message (naming the key), `reply` the server's error text.
   ManagerError(const std::string& what, std::string reply) : Error(what), m_reply(std::move(reply)) {}
   /// The server's error text, e.g. "WRONGTYPE Operation against a key holding the wrong kind of value".
   const std::string& reply() const noexcept { return m_reply; }
@@ -373,8 +374,10 @@ class DictProxy : public detail::ProxyBase {
   std::optional<V> pop(const K& k) const {
     auto f = detail::mencode(k);
     auto r = pipeline({{"MULTI"}, {"HGET", m_key, f}, {"HDEL", m_key, f}, {"EXEC"}});
-    detail::check_reply(r[3], m_key);
-    return detail::decode_opt<V>(r[3].elements.at(0), detail::describe(m_key, f));
+    for (auto& x : r) detail::check_reply(x, m_key);
+    if (r[3].type != detail::Reply::Type::array || r[3].elements.size() != 2)
+      throw ManagerError("key '" + m_key + "': pop's transaction did not run", "EXEC returned nil");
+    return detail::decode_opt<V>(r[3].elements[0], detail::describe(m_key, f));
   }
   /// Removes `k` and returns its value, or `def` when missing.
   V pop(const K& k, const V& def) const { return pop(k).value_or(def); }
@@ -687,7 +690,9 @@ class LockProxy {
  public:
   /// A proxy for the lock `name` (made by Manager::Lock).
   LockProxy(std::shared_ptr<detail::ManagerLink> link, std::string name);
+  /// Moves the proxy (and a holding with it).
   LockProxy(LockProxy&&) noexcept;
+  /// Releases what this proxy holds, then takes `o`'s.
   LockProxy& operator=(LockProxy&&) noexcept;
   /// Releases the lock if this process holds it.
   ~LockProxy();
@@ -750,9 +755,13 @@ class Manager {
   /// when the server cannot be reached, ManagerError when AUTH fails, ValueError for a bad
   /// address.
   static Manager connect(std::string_view address, std::string password = {}, ManagerOptions options = {});
+  /// Moves; the private server (if any) goes with it.
   Manager(Manager&&) noexcept;
+  /// Moves; the private server (if any) goes with it.
   Manager& operator=(Manager&&) noexcept;
+  /// Copies share the connection and the private server, which stops with the last copy.
   Manager(const Manager&) = default;
+  /// Copies share the connection and the private server, which stops with the last copy.
   Manager& operator=(const Manager&) = default;
   /// Stops the private server (when this is its owner and the last copy) and waits for it.
   ~Manager();
