@@ -22,6 +22,7 @@ std::shared_ptr<QueueCore> create_queue(const QueueSpec& spec, std::string_view 
   opts.mode = mode;
   opts.kind = spec.kind;
   opts.type_tag = spec.type_hash;
+  opts.type_name = std::string(spec.type_name);
   opts.init = [&](std::span<std::byte> mem) {
     Ring::init(mem, capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash);
   };

@@ -3,7 +3,10 @@
 
 #include <ipc/errors.hpp>
 #include <ipc/process.hpp>
+#include <ipc/queues.hpp>
 #include <ipc/shared_memory.hpp>
+#include <ipc/sharedctypes.hpp>
+#include <ipc/synchronize.hpp>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -213,6 +216,33 @@ TEST_SUITE("SharedMemory") {
     shm.close();  // twice is harmless
     CHECK(ipc::shm_type_name<int>() == "int");
     CHECK(ipc::shm_type_name<std::uint64_t>().find("long") != std::string_view::npos);
+  }
+
+  TEST_CASE("list_segments names the kind in full and the element type of named objects") {
+    auto vname = ipc::test::unique_name("kv");
+    auto aname = ipc::test::unique_name("ka");
+    auto qname = ipc::test::unique_name("kq");
+    auto lname = ipc::test::unique_name("kl");
+    auto v = ipc::Value<int>::create(vname, 5);
+    auto a = ipc::Array<double>::create(aname, 4);
+    auto q = ipc::JoinableQueue<long>::create(qname);
+    auto l = ipc::Lock::create(lname);
+    auto all = ipc::list_segments();
+    auto get = [&](const std::string& n) -> const ipc::SegmentInfo& {
+      auto it = std::find_if(all.begin(), all.end(), [&](auto& s) { return s.name == n; });
+      REQUIRE(it != all.end());
+      return *it;
+    };
+    CHECK(get(vname).kind == "Value");
+    CHECK(get(vname).type_name == "int");
+    CHECK(get(aname).kind == "Array");
+    CHECK(get(aname).type_name == "double");
+    CHECK(get(qname).kind == "JoinableQueue");
+    CHECK(get(qname).kind_tag == "jque");
+    CHECK(get(qname).type_name == "long int");
+    CHECK(get(lname).kind == "Lock");
+    CHECK(get(lname).type_name.empty());
+    CHECK(ipc::shm_kind_name(ipc::shm_kind("zzzz")) == "zzzz");
   }
 
   TEST_CASE("a forked child holding the creator's handle does not unlink the name") {

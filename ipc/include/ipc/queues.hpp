@@ -61,6 +61,7 @@ struct QueueSpec {
   bool joinable;
   std::uint64_t elem_size;
   std::uint64_t type_hash;
+  std::string_view type_name = {};  // shown by ipc-shm
 };
 
 /// An anonymous queue (shared with children forked later). Throws ValueError, std::system_error.
@@ -265,7 +266,7 @@ class Queue {
  protected:
   explicit Queue(std::shared_ptr<detail::QueueCore> core) : m_core(std::move(core)) {}
   static detail::QueueSpec spec(std::uint32_t kind, bool joinable) noexcept {
-    return {kind, joinable, sizeof(T), detail::queue_type_hash<T>()};
+    return {kind, joinable, sizeof(T), detail::queue_type_hash<T>(), shm_type_name<T>()};
   }
 
   detail::RingStatus put_impl(const T& item, const Deadline& deadline) {
