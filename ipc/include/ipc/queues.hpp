@@ -57,11 +57,11 @@ struct QueueCore {
 
 /// What a queue is made of: its kind tag and element type.
 struct QueueSpec {
+  std::string_view type_name;  // the element type's name, shown by ipc-shm
   std::uint32_t kind;
   bool joinable;
   std::uint64_t elem_size;
   std::uint64_t type_hash;
-  std::string_view type_name = {};  // shown by ipc-shm
 };
 
 /// An anonymous queue (shared with children forked later). Throws ValueError, std::system_error.
@@ -266,7 +266,11 @@ class Queue {
  protected:
   explicit Queue(std::shared_ptr<detail::QueueCore> core) : m_core(std::move(core)) {}
   static detail::QueueSpec spec(std::uint32_t kind, bool joinable) noexcept {
-    return {kind, joinable, sizeof(T), detail::queue_type_hash<T>(), shm_type_name<T>()};
+    return {.type_name = shm_type_name<T>(),
+            .kind = kind,
+            .joinable = joinable,
+            .elem_size = sizeof(T),
+            .type_hash = detail::queue_type_hash<T>()};
   }
 
   detail::RingStatus put_impl(const T& item, const Deadline& deadline) {
