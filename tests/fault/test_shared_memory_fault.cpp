@@ -125,6 +125,23 @@ TEST_SUITE("SharedMemory faults") {
     ::unlink(("/dev/shm" + name).c_str());
   }
 
+  TEST_CASE("a FIFO planted in place of a segment neither hangs open nor list" * doctest::timeout(30)) {
+    auto name = ipc::test::unique_name("fifo");
+    REQUIRE(::mkfifo(("/dev/shm" + name).c_str(), 0600) == 0);
+    CHECK_THROWS_WITH_AS(ipc::SharedMemory::open(name), doctest::Contains("not a regular file"), ipc::ProtocolError);
+    CHECK_THROWS_AS(ipc::SharedMemory::create_or_open(name, 8), ipc::ProtocolError);
+    auto all = ipc::list_segments();
+    auto it = std::find_if(all.begin(), all.end(), [&](auto& s) { return s.name == name; });
+    REQUIRE(it != all.end());
+    CHECK(it->problem == "not a regular file");
+    auto decisions = ipc::gc_segments(name, true);
+    auto d = std::find_if(decisions.begin(), decisions.end(), [&](auto& x) { return x.name == name; });
+    REQUIRE(d != decisions.end());
+    CHECK_FALSE(d->remove);
+    CHECK(d->reason.find("not a regular file") != std::string::npos);
+    ::unlink(("/dev/shm" + name).c_str());
+  }
+
   TEST_CASE("our own segment with a wider mode than asked is refused") {
     auto name = ipc::test::unique_name("wide");
     auto a = ipc::SharedMemory::create(name, 64, {.mode = 0666});
