@@ -8,6 +8,7 @@
 #include <ipc/synchronize.hpp>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -274,6 +275,55 @@ TEST_SUITE("SharedMemory faults") {
     REQUIRE(holder.join(20s));
 
     CHECK(ipc::test::gc_until_gone(name.substr(1), [] { ipc::collect_stale_segments(my_gc_prefix()); }));
+  }
+
+  TEST_CASE("an opener caught by a removal in progress gets ENOENT instead of a removed segment" *
+            doctest::timeout(60)) {
+    auto name = ipc::test::unique_name("race");
+    auto path = "/dev/shm" + name;
+    auto shm = ipc::SharedMemory::create(name, 64);
+    shm.release_ownership();
+    ipc::test::ChildPipe locked, go;
+    // The remover, as gc does it: an exclusive flock, then (when told) unlink and let go.
+    ipc::Process remover{[&] {
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || ::flock(fd, LOCK_EX) != 0) return 2;
+      locked.put("locked");
+      if (go.line(50000) != "go") return 3;
+      return ::unlink(path.c_str()) == 0 ? 0 : 4;
+    }};
+    remover.start();
+    REQUIRE(locked.line() == "locked");
+    ipc::Process opener{[&] {
+      try {
+        ipc::SharedMemory::open(name, {.size = 64, .init_timeout = 30s});
+      } catch (const std::system_error& e) {
+        return e.code().value() == ENOENT ? 0 : 5;
+      }
+      return 6;  // it got a segment that was being removed
+    }};
+    opener.start();
+    // Wait (polling) until the opener holds the file open: it is then waiting for the lock.
+    struct stat target {};
+    REQUIRE(::stat(path.c_str(), &target) == 0);
+    auto holds_it = [&] {
+      auto dir = "/proc/" + std::to_string(opener.pid()) + "/fd";
+      for (int fd = 0; fd < 64; ++fd) {
+        struct stat st {};
+        if (::stat((dir + "/" + std::to_string(fd)).c_str(), &st) == 0 && st.st_ino == target.st_ino &&
+            st.st_dev == target.st_dev)
+          return true;
+      }
+      return false;
+    };
+    auto until = std::chrono::steady_clock::now() + 20s;
+    while (!holds_it() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+    REQUIRE(holds_it());
+    go.put("go");
+    REQUIRE(remover.join(20s));
+    CHECK(*remover.exitcode() == 0);
+    REQUIRE(opener.join(40s));
+    CHECK(*opener.exitcode() == 0);
   }
 
   TEST_CASE("names with NUL or control characters are refused and the prefix rule is unambiguous") {
