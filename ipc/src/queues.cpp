@@ -29,6 +29,7 @@ std::shared_ptr<QueueCore> map_named_queue(const QueueSpec& spec, std::string_vi
   opts.mode = mode;
   opts.kind = spec.kind;
   opts.type_tag = spec.type_hash;
+  opts.type_name = std::string(spec.type_name);
   opts.init = [&](std::span<std::byte> mem) {
     Ring::init(mem, capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash, spec.at_least_once);
   };

@@ -163,24 +163,56 @@ void* map_fd(int fd, std::size_t size, int prot, const std::string& name) {
   return p;
 }
 
-/// Unlinks `full` only if it still names the file (dev, ino), holding an exclusive flock on that
-/// file while checking and unlinking: every remover of a stale name does the same, so a name
-/// replaced by a new segment meanwhile is never removed. Returns 0 when removed, ESTALE when the
-/// name is gone or names another file, else the errno.
-int unlink_if_same(const std::string& full, dev_t dev, ino_t ino) noexcept {
-  auto path = shm_path(full);
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+// Removing a stale name races with processes opening it and with other removers. The rules:
+// a remover holds an exclusive flock on the file while it checks that the name still names that
+// file (and, in gc, that nobody uses it) and unlinks it; an opener holds a shared flock until
+// its mapping exists and then checks that the name still names the file it opened. So a name
+// replaced by a new segment is never removed, and gc never removes a segment under an opener.
+
+/// Polls `flock(fd, op | LOCK_NB)` until it succeeds or `deadline` passes: 0, EWOULDBLOCK, or
+/// the errno. Locks are held briefly, but any process that can open the file can flock it.
+int flock_until(int fd, int op, const Deadline& deadline) noexcept {
+  for (;;) {
+    if (::flock(fd, op | LOCK_NB) == 0) return 0;
+    if (errno != EWOULDBLOCK && errno != EINTR) return errno;
+    if (deadline.expired()) return EWOULDBLOCK;
+    ::usleep(1000);
+  }
+}
+
+/// True when the name `full` still names the file (dev, ino).
+bool names_file(const std::string& full, dev_t dev, ino_t ino) noexcept {
+  struct stat now {};
+  return ::lstat(shm_path(full).c_str(), &now) == 0 && now.st_dev == dev && now.st_ino == ino;
+}
+
+/// Opens `full` and takes an exclusive flock on it, if it still is the file (dev, ino). Returns
+/// 0 with the fd in `out`, ESTALE when the name is gone or names another file, EWOULDBLOCK when
+/// another process held a lock for two seconds, else the errno.
+int lock_if_same(const std::string& full, dev_t dev, ino_t ino, UniqueFd& out) noexcept {
+  UniqueFd fd(::open(shm_path(full).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd) return errno == ENOENT ? ESTALE : errno;
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errno;
   if (st.st_dev != dev || st.st_ino != ino) return ESTALE;
-  while (::flock(fd.get(), LOCK_EX) != 0)
-    if (errno != EINTR) return errno;
-  struct stat now {};
-  if (::lstat(path.c_str(), &now) != 0) return errno == ENOENT ? ESTALE : errno;
-  if (now.st_dev != dev || now.st_ino != ino) return ESTALE;
-  if (::unlink(path.c_str()) != 0) return errno == ENOENT ? ESTALE : errno;
+  if (int err = flock_until(fd.get(), LOCK_EX, Deadline(std::chrono::seconds(2)))) return err;
+  out = std::move(fd);
   return 0;
+}
+
+/// Unlinks `full` if it still names (dev, ino); the caller holds the exclusive flock. 0, ESTALE
+/// or the errno.
+int unlink_locked(const std::string& full, dev_t dev, ino_t ino) noexcept {
+  if (!names_file(full, dev, ino)) return ESTALE;
+  if (::unlink(shm_path(full).c_str()) != 0) return errno == ENOENT ? ESTALE : errno;
+  return 0;
+}
+
+/// Unlinks `full` only if it still names the file (dev, ino), under the exclusive flock.
+int unlink_if_same(const std::string& full, dev_t dev, ino_t ino) noexcept {
+  UniqueFd fd;
+  if (int err = lock_if_same(full, dev, ino, fd)) return err;
+  return unlink_locked(full, dev, ino);
 }
 
 /// Removes a temporary name when the create that made it ends, however it ends.
@@ -380,6 +412,12 @@ SharedMemory SharedMemory::open_full(const std::string& full, const ShmExpect& e
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) throw_errno("fstat(" + full + ")");
   check_file(st, full, expect.owner, expect.mode);
+  Deadline deadline(expect.init_timeout);
+  // Shared flock until the mapping exists (closing the fd releases it), then the name must still
+  // be this file: gc may have removed it while we waited (see lock_if_same).
+  if (int err = flock_until(fd.get(), LOCK_SH, deadline))
+    throw_system_error(err, "flock(" + full + "), held by a process removing it");
+  if (!names_file(full, st.st_dev, st.st_ino)) throw_system_error(ENOENT, "shm_open(" + full + "): removed meanwhile");
   auto total = static_cast<std::size_t>(st.st_size);
   // ipckit links a name into place only with its header written: a shorter file is foreign.
   if (total < kHeaderSize)
@@ -397,7 +435,6 @@ SharedMemory SharedMemory::open_full(const std::string& full, const ShmExpect& e
     throw ProtocolError("shared memory " + full + " has header version " + std::to_string(h->version) +
                         ", this library reads version " + std::to_string(kVersion));
   // Wait for the creator's init; a creator that died meanwhile will never finish it.
-  Deadline deadline(expect.init_timeout);
   for (;;) {
     std::uint32_t s = h->state.load(std::memory_order_acquire);
     if (s == kReady) break;
@@ -463,8 +500,8 @@ using FileKey = std::pair<dev_t, ino_t>;
 
 /// The processes that map or hold open each file of the device `shm_dev`, from
 /// /proc/<pid>/maps and /proc/<pid>/fd of every process this one may inspect (all of them as
-/// root, its own user's otherwise).
-std::map<FileKey, std::vector<pid_t>> shm_users(dev_t shm_dev) {
+/// root, its own user's otherwise). The fds of `skip_fds_of` (gc's own locks) are not counted.
+std::map<FileKey, std::vector<pid_t>> shm_users(dev_t shm_dev, pid_t skip_fds_of = 0) {
   std::map<FileKey, std::vector<pid_t>> users;
   auto add = [&](FileKey k, pid_t pid) {
     auto& v = users[k];
@@ -487,6 +524,7 @@ std::map<FileKey, std::vector<pid_t>> shm_users(dev_t shm_dev) {
           makedev(maj, min) == shm_dev)
         add({shm_dev, static_cast<ino_t>(ino)}, static_cast<pid_t>(pid));
     }
+    if (pid == skip_fds_of) continue;
     DIR* fds = ::opendir((base + "/fd").c_str());
     if (!fds) continue;
     while (auto* f = ::readdir(fds)) {
@@ -644,25 +682,56 @@ std::vector<SegmentInfo> list_segments() {
 
 std::vector<GcDecision> gc_segments(std::string_view prefix, bool dry_run) {
   std::string full_prefix = prefix.empty() ? std::string(SharedMemory::kPrefix) : SharedMemory::full_name(prefix);
+  // A removal that could not be done keeps the name, with the reason.
+  auto not_removed = [](GcDecision& d, int err, uid_t uid) {
+    d.remove = false;
+    if (err == ESTALE)
+      d.reason = "replaced or removed by another process meanwhile";
+    else if (err == EPERM || err == EACCES)
+      d.reason += "; not removed: permission denied (owner uid " + std::to_string(uid) + ")";
+    else if (err == EWOULDBLOCK)
+      d.reason += "; not removed: another process holds a lock on it";
+    else
+      throw_system_error(err, "shm_unlink(" + d.name + ")");
+  };
+  struct Held {
+    std::size_t index;
+    const SegmentInfo* info;
+    UniqueFd fd;
+  };
+  auto segs = list_segments();
   std::vector<GcDecision> out;
-  for (auto& s : list_segments()) {
+  std::vector<Held> held;
+  for (auto& s : segs) {
     auto d = judge(s);
     // Temporary names belong to no user name: a dead creator's are garbage whatever the prefix.
     if (!s.name.starts_with(full_prefix) && !(s.creating && d.remove)) continue;
     if (d.remove && !dry_run) {
-      int err = s.creating ? (::unlink(shm_path(s.name).c_str()) == 0 || errno == ENOENT ? 0 : errno)
-                           : unlink_if_same(s.name, s.dev, s.ino);
-      if (err == ESTALE) {
-        d.remove = false;
-        d.reason = "replaced or removed by another process meanwhile";
-      } else if (err == EPERM || err == EACCES) {
-        d.remove = false;
-        d.reason += "; not removed: permission denied (owner uid " + std::to_string(s.uid) + ")";
-      } else if (err != 0) {
-        throw_system_error(err, "shm_unlink(" + s.name + ")");
+      if (s.creating) {
+        if (::unlink(shm_path(s.name).c_str()) != 0 && errno != ENOENT) not_removed(d, errno, s.uid);
+      } else {
+        UniqueFd fd;
+        if (int err = lock_if_same(s.name, s.dev, s.ino, fd))
+          not_removed(d, err, s.uid);
+        else
+          held.push_back(Held{out.size(), &s, std::move(fd)});
       }
     }
     out.push_back(std::move(d));
+  }
+  if (!held.empty()) {
+    // With the candidates locked, no opener can get past its shared lock: one more look at /proc
+    // sees everyone who opened one since the listing.
+    auto users = shm_users(held.front().info->dev, ::getpid());
+    for (auto& h : held) {
+      auto& d = out[h.index];
+      if (auto u = users.find({h.info->dev, h.info->ino}); u != users.end() && !u->second.empty()) {
+        d.remove = false;
+        d.reason = "pid " + pid_list(u->second) + " opened it meanwhile";
+      } else if (int err = unlink_locked(d.name, h.info->dev, h.info->ino)) {
+        not_removed(d, err, h.info->uid);
+      }
+    }
   }
   return out;
 }

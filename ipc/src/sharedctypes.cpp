@@ -18,7 +18,8 @@ std::uint64_t type_tag(const std::type_info& type, std::size_t size) noexcept {
 }
 
 CtypesBlock map_ctypes(OpenMode how, std::string_view name, mode_t mode, std::uint32_t kind, std::uint64_t type_tag,
-                       std::size_t count, std::size_t elem_size, bool lock, std::span<const std::byte> init) {
+                       std::size_t count, std::size_t elem_size, bool lock, std::span<const std::byte> init,
+                       std::string_view type_name) {
   bool opening = how == OpenMode::open;
   if (!opening && count == 0) throw ValueError("a shared Value/Array needs at least one element");
   if (count > (std::numeric_limits<std::size_t>::max() - kCtypesDataOffset) / elem_size)
@@ -32,7 +33,7 @@ CtypesBlock map_ctypes(OpenMode how, std::string_view name, mode_t mode, std::ui
     h->elem_size = static_cast<std::uint32_t>(elem_size);
     h->count = count;
     if (!init.empty()) std::memcpy(bytes.data() + kCtypesDataOffset, init.data(), init.size());
-  });
+  }, type_name);
   b.header = static_cast<CtypesHeader*>(b.shm.data());
   if (b.shm.size() < kCtypesDataOffset || b.header->elem_size != elem_size ||
       b.header->count != (b.shm.size() - kCtypesDataOffset) / elem_size)

@@ -8,6 +8,7 @@
 #include <ipc/synchronize.hpp>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -106,7 +107,8 @@ TEST_SUITE("SharedMemory faults") {
     auto msg = system_error_of(EACCES, [&] { ipc::SharedMemory::create_or_open(name, 64); });
     CHECK(msg.find(name) != std::string::npos);
     CHECK(msg.find("0666") != std::string::npos);
-    CHECK(system_error_of(EEXIST, [&] { ipc::SharedMemory::create(name, 64); }) != "");
+    CHECK(system_error_of(EACCES, [&] { ipc::SharedMemory::open(name); }).find("uid 65534") != std::string::npos);
+    CHECK(system_error_of(EEXIST, [&] { ipc::SharedMemory::create(name, 64); }).find(name) != std::string::npos);
     struct stat st {};
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK(st.st_uid == kNobody);  // not replaced, not truncated
@@ -121,6 +123,23 @@ TEST_SUITE("SharedMemory faults") {
     REQUIRE(::symlink(("/dev/shm" + target).c_str(), ("/dev/shm" + name).c_str()) == 0);
     CHECK(system_error_of(ELOOP, [&] { ipc::SharedMemory::open(name, {.size = 64}); }).find(name) != std::string::npos);
     CHECK_THROWS_AS(ipc::SharedMemory::create_or_open(name, 64), std::system_error);
+    ::unlink(("/dev/shm" + name).c_str());
+  }
+
+  TEST_CASE("a FIFO planted in place of a segment neither hangs open nor list" * doctest::timeout(30)) {
+    auto name = ipc::test::unique_name("fifo");
+    REQUIRE(::mkfifo(("/dev/shm" + name).c_str(), 0600) == 0);
+    CHECK_THROWS_WITH_AS(ipc::SharedMemory::open(name), doctest::Contains("not a regular file"), ipc::ProtocolError);
+    CHECK_THROWS_AS(ipc::SharedMemory::create_or_open(name, 8), ipc::ProtocolError);
+    auto all = ipc::list_segments();
+    auto it = std::find_if(all.begin(), all.end(), [&](auto& s) { return s.name == name; });
+    REQUIRE(it != all.end());
+    CHECK(it->problem == "not a regular file");
+    auto decisions = ipc::gc_segments(name, true);
+    auto d = std::find_if(decisions.begin(), decisions.end(), [&](auto& x) { return x.name == name; });
+    REQUIRE(d != decisions.end());
+    CHECK_FALSE(d->remove);
+    CHECK(d->reason.find("not a regular file") != std::string::npos);
     ::unlink(("/dev/shm" + name).c_str());
   }
 
@@ -182,8 +201,7 @@ TEST_SUITE("SharedMemory faults") {
       pids.push_back(creator.pid());
     }
     SUBCASE("gc removes every name") {
-      ipc::collect_stale_segments(my_gc_prefix());
-      CHECK(ipc::test::count_shm_names(my_entries()) == 0);
+      CHECK(ipc::test::gc_until_gone(my_entries(), [] { ipc::collect_stale_segments(my_gc_prefix()); }));
       for (pid_t p : pids) CHECK(temp_names_of(p) == 0);
       for (auto& n : names) {
         auto shm = ipc::SharedMemory::create_or_open(n, 64);
@@ -256,9 +274,56 @@ TEST_SUITE("SharedMemory faults") {
     holder.kill();
     REQUIRE(holder.join(20s));
 
-    removed = ipc::collect_stale_segments(my_gc_prefix());
-    CHECK(std::find(removed.begin(), removed.end(), name) != removed.end());
-    CHECK(ipc::test::count_shm_names(name.substr(1)) == 0);
+    CHECK(ipc::test::gc_until_gone(name.substr(1), [] { ipc::collect_stale_segments(my_gc_prefix()); }));
+  }
+
+  TEST_CASE("an opener caught by a removal in progress gets ENOENT instead of a removed segment" *
+            doctest::timeout(60)) {
+    auto name = ipc::test::unique_name("race");
+    auto path = "/dev/shm" + name;
+    auto shm = ipc::SharedMemory::create(name, 64);
+    shm.release_ownership();
+    ipc::test::ChildPipe locked, go;
+    // The remover, as gc does it: an exclusive flock, then (when told) unlink and let go.
+    ipc::Process remover{[&] {
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || ::flock(fd, LOCK_EX) != 0) return 2;
+      locked.put("locked");
+      if (go.line(50000) != "go") return 3;
+      return ::unlink(path.c_str()) == 0 ? 0 : 4;
+    }};
+    remover.start();
+    REQUIRE(locked.line() == "locked");
+    ipc::Process opener{[&] {
+      try {
+        ipc::SharedMemory::open(name, {.size = 64, .init_timeout = 30s});
+      } catch (const std::system_error& e) {
+        return e.code().value() == ENOENT ? 0 : 5;
+      }
+      return 6;  // it got a segment that was being removed
+    }};
+    opener.start();
+    // Wait (polling) until the opener holds the file open: it is then waiting for the lock.
+    struct stat target {};
+    REQUIRE(::stat(path.c_str(), &target) == 0);
+    auto holds_it = [&] {
+      auto dir = "/proc/" + std::to_string(opener.pid()) + "/fd";
+      for (int fd = 0; fd < 64; ++fd) {
+        struct stat st {};
+        if (::stat((dir + "/" + std::to_string(fd)).c_str(), &st) == 0 && st.st_ino == target.st_ino &&
+            st.st_dev == target.st_dev)
+          return true;
+      }
+      return false;
+    };
+    auto until = std::chrono::steady_clock::now() + 20s;
+    while (!holds_it() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+    REQUIRE(holds_it());
+    go.put("go");
+    REQUIRE(remover.join(20s));
+    CHECK(*remover.exitcode() == 0);
+    REQUIRE(opener.join(40s));
+    CHECK(*opener.exitcode() == 0);
   }
 
   TEST_CASE("names with NUL or control characters are refused and the prefix rule is unambiguous") {

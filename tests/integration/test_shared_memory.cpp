@@ -3,7 +3,10 @@
 
 #include <ipc/errors.hpp>
 #include <ipc/process.hpp>
+#include <ipc/queues.hpp>
 #include <ipc/shared_memory.hpp>
+#include <ipc/sharedctypes.hpp>
+#include <ipc/synchronize.hpp>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -215,6 +218,33 @@ TEST_SUITE("SharedMemory") {
     CHECK(ipc::shm_type_name<std::uint64_t>().find("long") != std::string_view::npos);
   }
 
+  TEST_CASE("list_segments names the kind in full and the element type of named objects") {
+    auto vname = ipc::test::unique_name("kv");
+    auto aname = ipc::test::unique_name("ka");
+    auto qname = ipc::test::unique_name("kq");
+    auto lname = ipc::test::unique_name("kl");
+    auto v = ipc::Value<int>::create(vname, 5);
+    auto a = ipc::Array<double>::create(aname, 4);
+    auto q = ipc::JoinableQueue<long>::create(qname);
+    auto l = ipc::Lock::create(lname);
+    auto all = ipc::list_segments();
+    auto get = [&](const std::string& n) -> const ipc::SegmentInfo& {
+      auto it = std::find_if(all.begin(), all.end(), [&](auto& s) { return s.name == n; });
+      REQUIRE(it != all.end());
+      return *it;
+    };
+    CHECK(get(vname).kind == "Value");
+    CHECK(get(vname).type_name == "int");
+    CHECK(get(aname).kind == "Array");
+    CHECK(get(aname).type_name == "double");
+    CHECK(get(qname).kind == "JoinableQueue");
+    CHECK(get(qname).kind_tag == "jque");
+    CHECK(get(qname).type_name == "long int");
+    CHECK(get(lname).kind == "Lock");
+    CHECK(get(lname).type_name.empty());
+    CHECK(ipc::shm_kind_name(ipc::shm_kind("zzzz")) == "zzzz");
+  }
+
   TEST_CASE("a forked child holding the creator's handle does not unlink the name") {
     auto name = ipc::test::unique_name("fork");
     auto shm = ipc::SharedMemory::create(name, 16);
@@ -292,10 +322,12 @@ TEST_SUITE("SharedMemory") {
     CHECK(d->creator_pid == p.pid());
     CHECK_FALSE(d->creator_alive);
     CHECK(d->users.empty());
-    auto removed = ipc::collect_stale_segments("/" + my_prefix());
+    std::vector<std::string> removed;
+    CHECK(ipc::test::gc_until_gone(dead_name.substr(1), [&] {
+      for (auto& n : ipc::collect_stale_segments("/" + my_prefix())) removed.push_back(n);
+    }));
     CHECK(std::find(removed.begin(), removed.end(), dead_name) != removed.end());
     CHECK(std::find(removed.begin(), removed.end(), live_name) == removed.end());
-    CHECK(ipc::test::count_shm_names(dead_name.substr(1)) == 0);
     CHECK(ipc::test::count_shm_names(live_name.substr(1)) == 1);
   }
 

@@ -14,6 +14,8 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
+#include <chrono>
 
 namespace ipc::test {
 
@@ -88,6 +90,16 @@ int count_shm_names(std::string_view prefix) {
   for (auto& e : std::filesystem::directory_iterator("/dev/shm"))
     if (e.path().filename().string().starts_with(prefix)) ++n;
   return n;
+}
+
+bool gc_until_gone(std::string_view entry_prefix, const std::function<void()>& gc) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (;;) {
+    gc();
+    if (count_shm_names(entry_prefix) == 0) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling, not waiting out a race
+  }
 }
 
 void become_subreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 1); }

@@ -57,6 +57,7 @@ struct QueueCore {
 
 /// What a queue is made of: its kind tag and element type.
 struct QueueSpec {
+  std::string_view type_name;  // the element type's name, shown by ipc-shm
   std::uint32_t kind;
   bool joinable;
   std::uint64_t elem_size;
@@ -297,7 +298,11 @@ class Queue {
  protected:
   explicit Queue(std::shared_ptr<detail::QueueCore> core) : m_core(std::move(core)) {}
   static detail::QueueSpec spec(std::uint32_t kind, bool joinable) noexcept {
-    return {kind, joinable, sizeof(T), detail::queue_type_hash<T>()};
+    return {.type_name = shm_type_name<T>(),
+            .kind = kind,
+            .joinable = joinable,
+            .elem_size = sizeof(T),
+            .type_hash = detail::queue_type_hash<T>()};
   }
 
   detail::RingStatus put_impl(const T& item, const Deadline& deadline) {

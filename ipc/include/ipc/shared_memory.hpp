@@ -218,7 +218,8 @@ struct GcDecision {
 /// and no process maps it or holds it open, or it is a temporary name of a creator that is gone,
 /// or it was never written (shorter than a header, or a zero header) and nobody uses it. Kept:
 /// a live creator, any user, a foreign or unreadable file. A name is removed only if it still
-/// names the file that was judged (checked under a lock, so a name replaced meanwhile stays).
+/// names the file that was judged and no process opened it meanwhile (checked under an flock
+/// that openers wait for: a name replaced or opened meanwhile stays).
 /// Temporary names of dead creators are collected whatever the prefix. Throws std::system_error
 /// when a name cannot be removed, ValueError for a bad prefix.
 std::vector<GcDecision> gc_segments(std::string_view prefix = {}, bool dry_run = false);

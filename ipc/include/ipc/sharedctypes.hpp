@@ -61,7 +61,8 @@ struct CtypesBlock {
 /// from `init` (zeros when empty), or opens it (count 0 = any) and checks kind and type tag.
 /// Throws ValueError for count 0 or a mismatch, and as SharedMemory::create/open.
 CtypesBlock map_ctypes(OpenMode how, std::string_view name, mode_t mode, std::uint32_t kind, std::uint64_t type_tag,
-                       std::size_t count, std::size_t elem_size, bool lock, std::span<const std::byte> init);
+                       std::size_t count, std::size_t elem_size, bool lock, std::span<const std::byte> init,
+                       std::string_view type_name = {});
 
 /// A tag for T: its size and a hash of its type name (same compiler, same tag).
 std::uint64_t type_tag(const std::type_info& type, std::size_t size) noexcept;
@@ -266,7 +267,7 @@ class Value : public detail::CtypesHandle {
  protected:
   static detail::CtypesBlock map(detail::OpenMode how, std::string_view name, const T& initial, bool lock, mode_t mode) {
     return detail::map_ctypes(how, name, mode, detail::kKindValue, detail::type_tag_of<T>(), 1, sizeof(T), lock,
-                              std::as_bytes(std::span<const T>(&initial, 1)));
+                              std::as_bytes(std::span<const T>(&initial, 1)), shm_type_name<T>());
   }
   explicit Value(detail::CtypesBlock block, const Lock* external = nullptr) noexcept
       : CtypesHandle(std::move(block), external), m_ptr(reinterpret_cast<T*>(m_block.data)) {}
@@ -367,7 +368,7 @@ class Array : public detail::CtypesHandle {
   static detail::CtypesBlock map(detail::OpenMode how, std::string_view name, std::size_t n, std::span<const T> init,
                                  bool lock, mode_t mode) {
     return detail::map_ctypes(how, name, mode, detail::kKindArray, detail::type_tag_of<T>(), n, sizeof(T), lock,
-                              std::as_bytes(init));
+                              std::as_bytes(init), shm_type_name<T>());
   }
   explicit Array(detail::CtypesBlock block, const Lock* external = nullptr) noexcept
       : CtypesHandle(std::move(block), external),
