@@ -582,7 +582,8 @@ class AsyncResult {
   std::shared_ptr<detail::ResultState<T>> m_state;
 };
 
-/// A lazy iterator over the results of imap/imap_unordered (Python's IMapIterator). Move-only.
+/// A lazy iterator over the results of imap/imap_unordered (Python's IMapIterator). Copies
+/// share one position. Thread-safe.
 template <class R>
 class IMapIterator {
  public:
