@@ -5,7 +5,7 @@ import sys
 
 # bench/py holds a queue.py (the queue benchmark's peer): drop this directory from the path so
 # that multiprocessing's `import queue` finds the standard module.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+if sys.path and os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpath(__file__)):
     sys.path.pop(0)
 
 import json  # noqa: E402
