@@ -191,6 +191,7 @@ struct Task {
   bool resolved = false;          // cancelled while queued in a worker: only its ack is awaited
   bool cancel_requested = false;  // cancelled while running: its worker is being killed
   bool timed_out = false;         // overran its time limit: its worker is being killed
+  bool held = false;              // skipped on purpose by a worker about to be killed: resend
 };
 
 /// A finished task's outcome, handed to its Completion outside the pool's lock.
@@ -229,6 +230,7 @@ struct Worker {
   std::uint64_t ring_head = 0;  // bytes of the result ring read
   bool ready = false;       // the initializer has run
   bool stopping = false;    // told to exit
+  bool doomed = false;      // being killed to stop a task: gets no more tasks
   Bytes batch;
 };
 
@@ -314,7 +316,16 @@ class PoolCore {
           } else if (!stop_running) {
             continue;
           } else {
-            t.cancel_requested = true;  // running: stop it the only way there is
+            // Running: stop it the only way there is. The tasks queued behind it are held
+            // back first (the worker skips them and they are sent again), so that if it
+            // finishes before the signal lands, no other task is killed in its place.
+            t.cancel_requested = true;
+            for (auto& u : w->outstanding) {
+              if (u.id <= t.id || u.resolved) continue;
+              std::uint32_t q = kQueued;
+              if (slot(*w, u.slot).compare_exchange_strong(q, kCancelled)) u.held = true;
+            }
+            w->doomed = true;
             kill_worker(*w);
           }
           any = true;
@@ -415,6 +426,7 @@ class PoolCore {
     w->limited = 0;
     w->ready = false;
     w->stopping = false;
+    w->doomed = false;
     for (std::uint32_t s = 0; s < kWindowMax; ++s) slot(*w, s).store(kQueued);
     m_shared[index].tail.store(0);
     m_shared[index].head.store(0);
@@ -539,7 +551,7 @@ class PoolCore {
   }
 
   bool usable(const Worker& w) const noexcept {
-    return w.proc && !w.stopping && !w.conn.closed() && (m_maxtasks == 0 || w.dispatched < m_maxtasks);
+    return w.proc && !w.stopping && !w.doomed && !w.conn.closed() && (m_maxtasks == 0 || w.dispatched < m_maxtasks);
   }
 
   /// Hands queued tasks to workers: the least loaded first; short tasks are batched.
@@ -567,6 +579,7 @@ class PoolCore {
       if (!best) break;
       Worker& w = *best;
       t.slot = w.next_slot;
+      t.held = false;
       w.next_slot = (w.next_slot + 1) % kWindowMax;
       slot(w, t.slot).store(kQueued);
       TaskHeader h{static_cast<std::uint32_t>(t.payload.size() - kTaskHeaderSize), t.slot, t.id, t.fn};
@@ -673,6 +686,11 @@ class PoolCore {
     if (h.status != kSkipped) {
       double ns = static_cast<double>(h.run_ns);
       m_avg_ns = m_avg_ns < 0 ? ns : 0.8 * m_avg_ns + 0.2 * ns;
+    }
+    if (t.held && !t.resolved) {
+      t.held = false;
+      m_pending.push_front(std::move(t));
+      return;
     }
     if (t.resolved || h.status == kSkipped) return;
     if (t.timed_out || t.cancel_requested) {

@@ -338,6 +338,21 @@ TEST_CASE("cancel of a short task queued behind others leaves the worker alone" 
   CHECK(pool.worker_pids() == std::vector<pid_t>{pid});  // not killed: the task had not started
 }
 
+TEST_CASE("cancel of a running task does not fail the tasks queued behind it" * doctest::timeout(30)) {
+  ipc::test::ChildPipe pipe;
+  ipc::Pool pool(1);
+  std::vector<int> warm(2000, 1);
+  (void)pool.map(square, warm, 1);  // short tasks: later ones are batched behind the slow one
+  auto slow = pool.apply_async(report_then_sleep, pipe.w, 20000);
+  std::vector<ipc::AsyncResult<int>> quick;
+  for (int i = 0; i < 8; ++i) quick.push_back(pool.apply_async(square, i));
+  pid_t pid = std::stoi(pipe.line());
+  CHECK(slow.cancel());
+  CHECK_THROWS_AS(slow.get(10s), ipc::CancelledError);
+  for (int i = 0; i < 8; ++i) CHECK(quick[i].get(10s) == i * i);
+  CHECK(pool.worker_pids() != std::vector<pid_t>{pid});
+}
+
 TEST_CASE("a pool works in a child process" * doctest::timeout(60)) {
   ipc::Process child([] {
     ipc::Pool pool(2);
