@@ -112,6 +112,11 @@ demo() {
   "$bin/examples/queue_basics"
   "$bin/examples/ping_pong"
   "$bin/examples/joinable_queue"
+  log "showcase: Pool (apply_async with callbacks, close/join; a CPU-bound map) and ProcessPoolExecutor"
+  "$bin/examples/pool_apply_async"
+  "$bin/examples/pool_map_primes"
+  "$bin/examples/executor_download"
+  "$bin/examples/executor_callback"
 }
 
 run_tests() {

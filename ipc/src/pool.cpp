@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <new>
 #include <thread>
 #include <typeinfo>
 
@@ -31,10 +32,35 @@ constexpr std::uint32_t kWindowMax = 32;
 // to a busy worker never blocks (a bigger task waits for an idle worker).
 constexpr std::size_t kBusyBytes = 64 * 1024;
 
+// Bytes of each worker's result ring; a result larger than a quarter of it goes through the
+// socket instead.
+constexpr std::size_t kRingBytes = 128 * 1024;
+constexpr std::uint32_t kWrapMark = 0xFFFFFFFFu;
+
 // Per-task state in the shared page, written by the worker as it takes a task.
 enum SlotState : std::uint32_t { kQueued = 0, kRunning = 1, kCancelled = 2 };
 // Status of a worker -> parent message.
-enum Status : std::uint32_t { kOk = 0, kFailed = 1, kSkipped = 2, kReady = 3, kInitFailed = 4 };
+enum Status : std::uint32_t { kOk = 0, kFailed = 1, kSkipped = 2, kReady = 3, kInitFailed = 4, kWake = 5 };
+
+/// What a worker shares with the parent (an anonymous shared mapping made before fork, so no
+/// name in /dev/shm): the state of its queued tasks, and a ring of finished results. A result
+/// is committed by one store of `tail`, so a worker killed while writing one loses nothing
+/// that was committed: the parent reads the ring before it handles the death. Results go
+/// through the ring, not a write(2) each, while the parent is awake; the worker writes a wake
+/// message to its socket only when the parent said it is going to sleep.
+struct WorkerShared {
+  std::atomic<std::uint32_t> slots[kWindowMax];
+  alignas(64) std::atomic<std::uint64_t> tail;  // bytes committed by the worker
+  alignas(64) std::atomic<std::uint64_t> head;  // bytes consumed by the parent
+  alignas(64) std::byte ring[kRingBytes];
+};
+
+/// The head of the shared mapping; the workers' parts follow.
+struct alignas(64) SharedHeader {
+  std::atomic<std::uint32_t> parent_sleeping;
+};
+
+constexpr std::size_t round8(std::size_t n) { return (n + 7) & ~std::size_t{7}; }
 
 struct TaskHeader {
   std::uint32_t len;   // bytes after the header
@@ -165,6 +191,7 @@ struct Task {
   bool resolved = false;          // cancelled while queued in a worker: only its ack is awaited
   bool cancel_requested = false;  // cancelled while running: its worker is being killed
   bool timed_out = false;         // overran its time limit: its worker is being killed
+  bool held = false;              // skipped on purpose by a worker about to be killed: resend
 };
 
 /// A finished task's outcome, handed to its Completion outside the pool's lock.
@@ -200,8 +227,10 @@ struct Worker {
   std::size_t bytes_out = 0;
   std::size_t dispatched = 0;
   std::size_t limited = 0;  // outstanding tasks with a time limit
+  std::uint64_t ring_head = 0;  // bytes of the result ring read
   bool ready = false;       // the initializer has run
   bool stopping = false;    // told to exit
+  bool doomed = false;      // being killed to stop a task: gets no more tasks
   Bytes batch;
 };
 
@@ -213,11 +242,13 @@ class PoolCore {
   PoolCore(std::size_t n, std::function<void()> init, std::size_t maxtasks)
       : m_init(std::move(init)), m_maxtasks(maxtasks), m_owner(::getpid()) {
     m_workers.resize(n);
-    m_slots_bytes = n * kWindowMax * sizeof(std::atomic<std::uint32_t>);
+    m_slots_bytes = sizeof(SharedHeader) + n * sizeof(WorkerShared);
     // Anonymous and shared: inherited by every worker, never a name in /dev/shm.
     void* p = ::mmap(nullptr, m_slots_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw_errno("mmap(pool slots)");
-    m_slots = static_cast<std::atomic<std::uint32_t>*>(p);
+    m_header = new (p) SharedHeader{};
+    m_shared = reinterpret_cast<WorkerShared*>(static_cast<std::byte*>(p) + sizeof(SharedHeader));
+    for (std::size_t i = 0; i < n; ++i) new (&m_shared[i]) WorkerShared{};
     m_wake.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!m_wake) {
       ::munmap(p, m_slots_bytes);
@@ -226,7 +257,7 @@ class PoolCore {
   }
   ~PoolCore() {
     if (m_thread.joinable()) m_thread.detach();  // only when destroyed from its own thread
-    ::munmap(m_slots, m_slots_bytes);
+    ::munmap(m_header, m_slots_bytes);
   }
 
   void start() {
@@ -285,7 +316,16 @@ class PoolCore {
           } else if (!stop_running) {
             continue;
           } else {
-            t.cancel_requested = true;  // running: stop it the only way there is
+            // Running: stop it the only way there is. The tasks queued behind it are held
+            // back first (the worker skips them and they are sent again), so that if it
+            // finishes before the signal lands, no other task is killed in its place.
+            t.cancel_requested = true;
+            for (auto& u : w->outstanding) {
+              if (u.id <= t.id || u.resolved) continue;
+              std::uint32_t q = kQueued;
+              if (slot(*w, u.slot).compare_exchange_strong(q, kCancelled)) u.held = true;
+            }
+            w->doomed = true;
             kill_worker(*w);
           }
           any = true;
@@ -343,7 +383,7 @@ class PoolCore {
   std::size_t size() const noexcept { return m_workers.size(); }
 
  private:
-  std::atomic<std::uint32_t>& slot(const Worker& w, std::uint32_t s) { return m_slots[w.index * kWindowMax + s]; }
+  std::atomic<std::uint32_t>& slot(const Worker& w, std::uint32_t s) { return m_shared[w.index].slots[s]; }
 
   void wake_locked() noexcept {
     if (!m_sleeping) return;
@@ -386,7 +426,11 @@ class PoolCore {
     w->limited = 0;
     w->ready = false;
     w->stopping = false;
+    w->doomed = false;
     for (std::uint32_t s = 0; s < kWindowMax; ++s) slot(*w, s).store(kQueued);
+    m_shared[index].tail.store(0);
+    m_shared[index].head.store(0);
+    w->ring_head = 0;
     auto [parent_end, child_end] = Pipe(true);
     w->conn = std::move(parent_end);
     Connection* child = &child_end;  // this frame is the child's too: fork copies it
@@ -414,9 +458,38 @@ class PoolCore {
     }
     ::close(m_wake.get());
     Bytes out;
+    WorkerShared& shared = m_shared[index];
+    std::uint64_t tail = 0;
     auto send_status = [&](std::uint64_t id, std::uint32_t status, std::uint64_t ns) {
       ResultHeader h{id, status, 0, ns};
       std::memcpy(out.data(), &h, sizeof h);
+      if (status == kOk || status == kFailed || status == kSkipped) {
+        // Into the ring when it fits: [u32 length][u32 unused][message], 8-byte aligned.
+        const std::size_t rec = round8(8 + out.size());
+        std::size_t pos = tail % kRingBytes;
+        const std::size_t gap = kRingBytes - pos < rec ? kRingBytes - pos : 0;  // skipped to wrap
+        if (rec <= kRingBytes / 4 && tail + gap + rec - shared.head.load(std::memory_order_acquire) <= kRingBytes) {
+          if (gap != 0) {
+            std::uint32_t mark = kWrapMark;
+            std::memcpy(shared.ring + pos, &mark, sizeof mark);
+            tail += gap;
+            pos = 0;
+          }
+          auto len = static_cast<std::uint32_t>(out.size());
+          std::memcpy(shared.ring + pos, &len, sizeof len);
+          std::memcpy(shared.ring + pos + 8, out.data(), out.size());
+          tail += rec;
+          shared.tail.store(tail, std::memory_order_seq_cst);  // commit
+          // Pairs with the parent's store of parent_sleeping and load of tail (both seq_cst):
+          // either it sees this result before sleeping, or this sees that it sleeps.
+          if (m_header->parent_sleeping.load(std::memory_order_seq_cst) != 0 &&
+              m_header->parent_sleeping.exchange(0) != 0) {
+            ResultHeader wake{0, kWake, 0, 0};
+            conn.send_bytes(std::span<const std::byte>(reinterpret_cast<const std::byte*>(&wake), sizeof wake));
+          }
+          return;
+        }
+      }
       conn.send_bytes(std::span<const std::byte>(out));
     };
     out.resize(sizeof(ResultHeader));
@@ -446,7 +519,7 @@ class PoolCore {
           std::uint32_t expect = kQueued;
           std::uint32_t status = kOk;
           std::uint64_t ns = 0;
-          if (!m_slots[index * kWindowMax + h.slot].compare_exchange_strong(expect, kRunning)) {
+          if (!shared.slots[h.slot].compare_exchange_strong(expect, kRunning)) {
             status = kSkipped;  // cancelled while it waited here
           } else {
             auto t0 = Clock::now();
@@ -478,7 +551,7 @@ class PoolCore {
   }
 
   bool usable(const Worker& w) const noexcept {
-    return w.proc && !w.stopping && !w.conn.closed() && (m_maxtasks == 0 || w.dispatched < m_maxtasks);
+    return w.proc && !w.stopping && !w.doomed && !w.conn.closed() && (m_maxtasks == 0 || w.dispatched < m_maxtasks);
   }
 
   /// Hands queued tasks to workers: the least loaded first; short tasks are batched.
@@ -506,6 +579,7 @@ class PoolCore {
       if (!best) break;
       Worker& w = *best;
       t.slot = w.next_slot;
+      t.held = false;
       w.next_slot = (w.next_slot + 1) % kWindowMax;
       slot(w, t.slot).store(kQueued);
       TaskHeader h{static_cast<std::uint32_t>(t.payload.size() - kTaskHeaderSize), t.slot, t.id, t.fn};
@@ -533,8 +607,41 @@ class PoolCore {
     }
   }
 
+  /// True when the worker's ring holds results not read yet.
+  bool ring_pending(const Worker& w) const noexcept {
+    return m_shared[w.index].tail.load(std::memory_order_seq_cst) != w.ring_head;
+  }
+
+  /// Reads the results committed to a worker's ring.
+  void drain_ring(Worker& w, std::vector<Delivery>& out) {
+    WorkerShared& sh = m_shared[w.index];
+    const std::uint64_t tail = sh.tail.load(std::memory_order_acquire);
+    std::uint64_t head = w.ring_head;
+    if (head == tail) return;
+    while (head < tail) {
+      std::size_t pos = head % kRingBytes;
+      std::uint32_t len = 0;
+      std::memcpy(&len, sh.ring + pos, sizeof len);
+      if (len == kWrapMark) {
+        head += kRingBytes - pos;
+        continue;
+      }
+      if (len > kRingBytes - pos - 8) {  // only a corrupt worker writes this
+        kill_worker(w);
+        head = tail;
+        break;
+      }
+      Bytes msg(sh.ring + pos + 8, sh.ring + pos + 8 + len);
+      head += round8(8 + len);
+      handle_message(w, std::move(msg), out);
+    }
+    w.ring_head = head;
+    sh.head.store(head, std::memory_order_release);
+  }
+
   /// Reads every message a worker has sent.
   void drain(Worker& w, std::vector<Delivery>& out) {
+    drain_ring(w, out);
     for (bool first = true; !w.conn.closed(); first = false) {
       if (!first && !w.conn.has_buffered_message()) break;
       std::optional<Bytes> msg;
@@ -567,18 +674,23 @@ class PoolCore {
       }
       return;
     }
-    while (!w.outstanding.empty() && w.outstanding.front().id != h.id) {
-      // Cannot happen with a well-behaved worker: results come in the order tasks were sent.
-      w.outstanding.pop_front();
-    }
-    if (w.outstanding.empty()) return;
-    Task t = std::move(w.outstanding.front());
-    w.outstanding.pop_front();
+    if (h.status == kWake) return;
+    // Results come in the order the tasks were sent, except that a large one may overtake
+    // others through the socket while they wait in the ring.
+    auto it = std::find_if(w.outstanding.begin(), w.outstanding.end(), [&](const Task& k) { return k.id == h.id; });
+    if (it == w.outstanding.end()) return;
+    Task t = std::move(*it);
+    w.outstanding.erase(it);
     w.bytes_out -= t.payload.size();
     if (!t.limit.infinite()) --w.limited;
     if (h.status != kSkipped) {
       double ns = static_cast<double>(h.run_ns);
       m_avg_ns = m_avg_ns < 0 ? ns : 0.8 * m_avg_ns + 0.2 * ns;
+    }
+    if (t.held && !t.resolved) {
+      t.held = false;
+      m_pending.push_front(std::move(t));
+      return;
     }
     if (t.resolved || h.status == kSkipped) return;
     if (t.timed_out || t.cancel_requested) {
@@ -736,11 +848,19 @@ class PoolCore {
         auto left = std::chrono::ceil<std::chrono::milliseconds>(next_deadline - Clock::now()).count();
         timeout_ms = static_cast<int>(std::clamp<long long>(left, 0, 1 << 30));
       }
+      // Tell the workers to wake this thread through their sockets, then look at the rings
+      // once more (see WorkerShared).
+      m_header->parent_sleeping.store(1, std::memory_order_seq_cst);
+      for (auto& w : m_workers)
+        if (w && w->proc && ring_pending(*w)) timeout_ms = 0;
       m_sleeping = true;
       lock.unlock();
       int r = ::poll(fds.data(), fds.size(), timeout_ms);
       lock.lock();
       m_sleeping = false;
+      m_header->parent_sleeping.store(0, std::memory_order_relaxed);
+      for (auto& w : m_workers)
+        if (w && w->proc) drain_ring(*w, out);
       if (r < 0 && errno != EINTR) {
         std::fprintf(stderr, "ipc::Pool: poll failed: %s\n", ::strerror(errno));
         m_terminating = true;
@@ -800,7 +920,8 @@ class PoolCore {
   std::function<void()> m_init;
   std::size_t m_maxtasks;
   pid_t m_owner;
-  std::atomic<std::uint32_t>* m_slots = nullptr;
+  SharedHeader* m_header = nullptr;
+  WorkerShared* m_shared = nullptr;  // one per worker index, after the header
   std::size_t m_slots_bytes = 0;
   UniqueFd m_wake;
   bool m_sleeping = false;

@@ -64,6 +64,16 @@ int report_then_sleep(int fd, int ms) {
   return 1;
 }
 
+/// A functor with state: its state travels with each task through cereal.
+struct Scale {
+  int k = 0;
+  int operator()(int x) const { return k * x; }
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(k);
+  }
+};
+
 // Set by the initializer in each worker; read back by a task (global by design: that is what an
 // initializer is for).
 int g_initialized = 0;
@@ -304,6 +314,43 @@ TEST_CASE("cancel drops a queued task and stops a running one" * doctest::timeou
   auto done = pool.apply_async(square, 6);
   CHECK(done.get(10s) == 36);
   CHECK_FALSE(done.cancel());  // finished: nothing to cancel
+}
+
+TEST_CASE("a functor with serialisable state is a task" * doctest::timeout(30)) {
+  ipc::Pool pool(2);
+  CHECK(pool.apply(Scale{3}, 5) == 15);
+  std::vector<int> in{1, 2, 3};
+  CHECK(pool.map(Scale{-2}, in, 1) == std::vector<int>{-2, -4, -6});
+}
+
+TEST_CASE("cancel of a short task queued behind others leaves the worker alone" * doctest::timeout(30)) {
+  ipc::Pool pool(1);
+  std::vector<int> warm(2000, 1);
+  (void)pool.map(square, warm, 1);  // short tasks: the pool now sends tasks in batches
+  pid_t pid = pool.worker_pids().at(0);
+  auto slow = pool.apply_async(sleep_ms, 300);
+  std::vector<ipc::AsyncResult<int>> quick;
+  for (int i = 0; i < 5; ++i) quick.push_back(pool.apply_async(square, i));
+  CHECK(quick[3].cancel());
+  CHECK_THROWS_AS(quick[3].get(10s), ipc::CancelledError);
+  CHECK(slow.get(10s) == 300);
+  for (int i : {0, 1, 2, 4}) CHECK(quick[i].get(10s) == i * i);
+  CHECK(pool.worker_pids() == std::vector<pid_t>{pid});  // not killed: the task had not started
+}
+
+TEST_CASE("cancel of a running task does not fail the tasks queued behind it" * doctest::timeout(30)) {
+  ipc::test::ChildPipe pipe;
+  ipc::Pool pool(1);
+  std::vector<int> warm(2000, 1);
+  (void)pool.map(square, warm, 1);  // short tasks: later ones are batched behind the slow one
+  auto slow = pool.apply_async(report_then_sleep, pipe.w, 20000);
+  std::vector<ipc::AsyncResult<int>> quick;
+  for (int i = 0; i < 8; ++i) quick.push_back(pool.apply_async(square, i));
+  pid_t pid = std::stoi(pipe.line());
+  CHECK(slow.cancel());
+  CHECK_THROWS_AS(slow.get(10s), ipc::CancelledError);
+  for (int i = 0; i < 8; ++i) CHECK(quick[i].get(10s) == i * i);
+  CHECK(pool.worker_pids() != std::vector<pid_t>{pid});
 }
 
 TEST_CASE("a pool works in a child process" * doctest::timeout(60)) {

@@ -12,8 +12,13 @@
 // - Short tasks are sent to a worker in batches (one write for many tasks); each worker marks
 //   in a small shared page which of its queued tasks it is running, so cancel() can drop a
 //   queued task that is already in a worker's pipe, and a dead worker's queue is re-sent.
-// - Fork safety: a worker is forked by the pool thread, and the child touches no lock of the
-//   parent before its task loop: only its own socket, the shared page and its task functions.
+// - Fork safety: a worker is forked by the pool thread while it holds the pool's lock, so no
+//   other thread is changing the pool's state at that moment. The child never takes that lock:
+//   it reads its copy of the worker table (to close the other workers' fds), then uses only its
+//   own socket, the shared page and the task functions. It allocates memory, which is safe
+//   after fork with glibc (fork takes the allocator's locks), and Process re-creates its
+//   registry lock in the child. Locks held by the program's own threads at fork time are the
+//   program's business, as with any fork from a threaded process.
 // - Callbacks (callback, error_callback, Future::add_done_callback) run in the pool thread,
 //   as Python runs them in its result-handler thread; they must not block for long.
 #pragma once
@@ -501,6 +506,8 @@ std::vector<std::size_t> make_chunks(const F& f, const std::vector<T>& items, st
     std::size_t last = std::min(items.size(), first + chunksize);
     TaskSpec t;
     t.fn = &run_chunk<F, T, Star>;
+    // Reserved first: also keeps GCC 12's -Warray-bounds from a false alarm on the insert.
+    t.payload.reserve(kTaskHeaderSize + 16 + (last - first) * (TriviallySerializable<T> ? sizeof(T) : 8));
     t.payload.resize(kTaskHeaderSize);
     FrameOutputArchive ar(t.payload);
     put_callable(ar, f);
@@ -519,6 +526,7 @@ template <class F, class... A>
 TaskSpec make_apply_task(const F& f, const A&... args) {
   TaskSpec t;
   t.fn = &run_apply<F, std::decay_t<A>...>;
+  t.payload.reserve(kTaskHeaderSize + 64);  // also keeps GCC 12's -Warray-bounds quiet
   t.payload.resize(kTaskHeaderSize);
   FrameOutputArchive ar(t.payload);
   put_callable(ar, f);
@@ -579,7 +587,8 @@ class AsyncResult {
   std::shared_ptr<detail::ResultState<T>> m_state;
 };
 
-/// A lazy iterator over the results of imap/imap_unordered (Python's IMapIterator). Move-only.
+/// A lazy iterator over the results of imap/imap_unordered (Python's IMapIterator). Copies
+/// share one position. Thread-safe.
 template <class R>
 class IMapIterator {
  public:
