@@ -4,7 +4,7 @@ import sys
 
 # This directory holds queue.py, which would shadow the standard library's queue module that
 # multiprocessing.managers imports.
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+sys.path = [p for p in sys.path if os.path.realpath(p or ".") != os.path.dirname(os.path.realpath(__file__))]
 
 import json  # noqa: E402
 import multiprocessing as mp  # noqa: E402
