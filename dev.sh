@@ -5,12 +5,14 @@
 #   ./dev.sh test   runs every test through ctest and prints its summary
 #   ./dev.sh bench  builds optimised and prints the benchmark table (figures beside the peers')
 #   ./dev.sh fuzz   builds the libFuzzer targets with clang and runs each for FUZZ_SECONDS (30)
+#   ./dev.sh package  builds optimised with prefix /usr and writes the .deb packages to dist/
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
 # Debian packages the build, the tests and the benchmarks need (DESIGN.md, Dependencies).
 PACKAGES=(cmake make g++ pkg-config libboost-dev libcereal-dev doctest-dev libcli11-dev libfmt-dev
-          libssl-dev nlohmann-json3-dev libedit-dev redis-server redis-tools libbenchmark-dev procps)
+          libssl-dev nlohmann-json3-dev libedit-dev redis-server redis-tools libbenchmark-dev procps
+          help2man e2fsprogs)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -89,10 +91,32 @@ demo() {
   $ctl save
   $ctl shutdown
   rm -rf "$mdir"
+  log "showcase: Manager and proxies (E16 dict, shared list, a counter done right) on a private server"
+  "$bin/examples/manager_dict"
+  "$bin/examples/manager_list"
+  "$bin/examples/manager_counter"
+  log "showcase: one program, three servers: private, ipc-managerd, redis-server (only the address changes)"
+  mdir=$(mktemp -d)
+  "$bin/examples/manager_anywhere"
+  "$bin/daemon/ipc-managerd" --socket "$mdir/managerd.sock" --logfile "$mdir/managerd.log" \
+    --daemonize --pidfile "$mdir/managerd.pid"
+  "$bin/examples/manager_anywhere" "unix:$mdir/managerd.sock"
+  "$bin/tools/ipc-ctl/ipc-ctl" --socket "$mdir/managerd.sock" shutdown
+  redis-server --port 0 --unixsocket "$mdir/redis.sock" --save "" --appendonly no --daemonize yes \
+    --pidfile "$mdir/redis.pid" --logfile "$mdir/redis.log" --dir "$mdir"
+  for _ in $(seq 100); do [ -S "$mdir/redis.sock" ] && break; sleep 0.05; done
+  "$bin/examples/manager_anywhere" "unix:$mdir/redis.sock"
+  redis-cli -s "$mdir/redis.sock" shutdown nosave >/dev/null 2>&1 || true
+  rm -rf "$mdir"
   log "showcase: Queue (bounded API, ping-pong through a queue, JoinableQueue with daemonic consumers)"
   "$bin/examples/queue_basics"
   "$bin/examples/ping_pong"
   "$bin/examples/joinable_queue"
+  log "showcase: Pool (apply_async with callbacks, close/join; a CPU-bound map) and ProcessPoolExecutor"
+  "$bin/examples/pool_apply_async"
+  "$bin/examples/pool_map_primes"
+  "$bin/examples/executor_download"
+  "$bin/examples/executor_callback"
 }
 
 run_tests() {
@@ -105,6 +129,14 @@ run_bench() {
   build release
   log "running benchmarks (ratios are measured in this run)"
   python3 bench/run.py build/release "$@"
+}
+
+run_package() {
+  build package
+  log "building the Debian packages into dist/"
+  (cd build/package && cpack -G DEB -B "$PWD/../../dist" >/dev/null)
+  rm -rf dist/_CPack_Packages
+  ls -l dist/*.deb
 }
 
 run_fuzz() {
@@ -128,5 +160,6 @@ case "$cmd" in
   test) install_deps; build dev; run_tests "$@" ;;
   bench) install_deps; run_bench "$@" ;;
   fuzz) PACKAGES+=(clang libclang-rt-14-dev); install_deps; run_fuzz ;;
-  *) echo "usage: $0 demo|test|bench|fuzz" >&2; exit 2 ;;
+  package) install_deps; run_package ;;
+  *) echo "usage: $0 demo|test|bench|fuzz|package" >&2; exit 2 ;;
 esac

@@ -68,7 +68,10 @@ def main():
     flt = sys.argv[2] if len(sys.argv) > 2 else ""
     workloads = OrderedDict()
     for cmd in programs(build_dir):
-        if flt and flt not in " ".join(cmd):
+        # Match the program's own name (bench_queue, queue.py), not its directory: a checkout
+        # under a path containing "queue" must not select everything.
+        name = os.path.basename(cmd[1] if cmd[0] == sys.executable else cmd[0])
+        if flt and flt not in name:
             continue
         for r in run(cmd):
             workloads.setdefault(r["workload"], []).append(r)

@@ -1,4 +1,5 @@
-// ipc-managerd: parses the command line (CLI11) and runs the manager daemon's engine.
+// ipc-managerd: parses the command line (CLI11) and the configuration file, and runs the manager daemon's engine.
+#include "config_file.hpp"
 #include "server.hpp"
 
 #include <ipc/lifecycle.hpp>
@@ -14,14 +15,17 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace {
 
-// "100mb", "2G", "4096" -> bytes (Redis's memtoull units: k/kb/m/mb/g/gb).
-std::size_t parse_size(const std::string& s) {
+// "100mb", "2G", "4096" -> bytes (Redis's memtoull units: k/kb/m/mb/g/gb); `option` names it in errors.
+std::size_t parse_size(const std::string& s, const std::string& option) {
   std::size_t i = 0;
   while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-  if (i == 0) throw CLI::ValidationError("size", "not a size: " + s);
+  if (i == 0) throw CLI::ValidationError(option, "not a size: " + s);
   unsigned long long n = std::stoull(s.substr(0, i));
   std::string unit = s.substr(i);
   for (auto& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -33,7 +37,7 @@ std::size_t parse_size(const std::string& s) {
   else if (unit == "mb") mul = 1024 * 1024;
   else if (unit == "g") mul = 1000ULL * 1000 * 1000;
   else if (unit == "gb") mul = 1024ULL * 1024 * 1024;
-  else throw CLI::ValidationError("size", "unknown unit in " + s);
+  else throw CLI::ValidationError(option, "unknown unit in " + s);
   return static_cast<std::size_t>(n * mul);
 }
 
@@ -55,10 +59,14 @@ int managerd_main(int argc, char** argv) {
   Options o;
   CLI::App app{"ipc-managerd: the ipckit manager daemon (shared dicts, lists, counters over RESP)"};
   app.set_version_flag("--version", "ipc-managerd 0.1.0");
-  std::string tcp, passfile, maxmemory, bulk, qbuf, aof_min, fsync = "everysec";
+  std::string tcp, passfile, maxmemory, bulk, qbuf, obuf, aof_min, fsync = "everysec";
   std::vector<std::string> saves;
   bool no_unix = false, no_save_on_shutdown = false, daemonize = false;
-  std::string pidfile;
+  std::string pidfile, config_path;
+  app.add_option("config", config_path,
+                 "Configuration file of \"directive value\" lines (redis.conf-style): the long options without "
+                 "\"--\"; flags take yes or no. The command line wins over the file.")
+      ->configurable(false);
   app.add_option("--socket", o.socket_path, "Unix socket path (default " + default_socket_path() + ")");
   app.add_flag("--no-unix", no_unix, "Do not listen on a Unix socket (TCP only)");
   app.add_option("--tcp", tcp, "Also listen on TCP HOST:PORT (needs --requirepass-file)");
@@ -78,6 +86,8 @@ int managerd_main(int argc, char** argv) {
   app.add_option("--maxmemory", maxmemory, "Refuse writes past this much memory (e.g. 100mb); 0 = no limit");
   app.add_option("--proto-max-bulk-len", bulk, "Largest string a request may carry (default 512mb)");
   app.add_option("--client-query-buffer-limit", qbuf, "Largest unparsed input per client (default 1gb)");
+  app.add_option("--client-output-buffer-limit", obuf,
+                 "Close a client whose unsent replies pass this (default 1gb; checked while EXEC builds its reply)");
   app.add_option("--busy-poll-us", o.busy_poll_us, "After a busy iteration, poll this many microseconds for more requests before sleeping (0 = off)");
   app.add_option("--logfile", o.logfile, "Log to this file (reopened on SIGHUP) instead of stderr");
   app.add_flag("-v,--verbose", o.verbose, "Log debug lines too");
@@ -91,14 +101,23 @@ int managerd_main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
+  // The file fills the options the command line left unset (CONFIG GET then reports its values).
+  std::vector<std::pair<std::string, std::string>> from_file;
+  try {
+    if (!config_path.empty()) from_file = apply_config(app, read_config_file(config_path));
+  } catch (const ConfigFileError& e) {
+    std::fprintf(stderr, "ipc-managerd: error: %s\n", e.what());
+    return 2;
+  }
   try {
     o.unix_socket = !no_unix;
     o.save_on_shutdown = !no_save_on_shutdown;
     o.appendfsync = fsync == "always" ? FsyncPolicy::always : fsync == "no" ? FsyncPolicy::no : FsyncPolicy::everysec;
-    if (!maxmemory.empty()) o.maxmemory = parse_size(maxmemory);
-    if (!bulk.empty()) o.proto_max_bulk_len = parse_size(bulk);
-    if (!qbuf.empty()) o.client_query_buffer_limit = parse_size(qbuf);
-    if (!aof_min.empty()) o.auto_aof_rewrite_min_size = parse_size(aof_min);
+    if (!maxmemory.empty()) o.maxmemory = parse_size(maxmemory, "--maxmemory");
+    if (!bulk.empty()) o.proto_max_bulk_len = parse_size(bulk, "--proto-max-bulk-len");
+    if (!qbuf.empty()) o.client_query_buffer_limit = parse_size(qbuf, "--client-query-buffer-limit");
+    if (!obuf.empty()) o.client_output_buffer_limit = parse_size(obuf, "--client-output-buffer-limit");
+    if (!aof_min.empty()) o.auto_aof_rewrite_min_size = parse_size(aof_min, "--auto-aof-rewrite-min-size");
     if (!tcp.empty()) {
       auto colon = tcp.rfind(':');
       o.tcp_host = colon == std::string::npos ? "127.0.0.1" : tcp.substr(0, colon);
@@ -119,7 +138,11 @@ int managerd_main(int argc, char** argv) {
     }
     if (!saves_given && !o.snapshot.empty()) o.save_points = {{3600, 1}, {300, 100}, {60, 10000}};
   } catch (const CLI::Error& e) {
-    std::fprintf(stderr, "ipc-managerd: error: %s\n", e.what());
+    // A value that came from the file is reported with its file and line.
+    std::string where;
+    for (const auto& [option, origin] : from_file)
+      if (std::string_view(e.what()).starts_with(option + ":")) where = origin + ": ";
+    std::fprintf(stderr, "ipc-managerd: error: %s%s\n", where.c_str(), e.what());
     return 2;
   }
   // Paths are made absolute: a daemon works from "/".

@@ -62,11 +62,23 @@ void cmd_exec(Server& srv, Client& c, Args) {
   reply_array(c, queued.size());
   srv.aof_begin_transaction();
   c.in_exec = true;
+  // The reply is checked against the output buffer limit while it grows (Redis checks it on
+  // every addReply): past it the client is closed after EXEC, and the rest of its replies are
+  // dropped as they are made; the commands still all run, so the transaction stays whole.
+  const std::size_t limit = srv.options().client_output_buffer_limit;
   std::vector<std::string_view> views;
   for (auto& cmd : queued) {
     views.assign(cmd.begin(), cmd.end());
     const Command* k = srv.lookup(views[0]);
+    const std::size_t mark = c.out.size();
     srv.call(c, *k, views);
+    if (c.close_asap) {
+      c.out.resize(mark);
+    } else if (c.pending_out() > limit && !c.fake) {
+      c.close_asap = true;
+      std::string().swap(c.out);
+      c.out_sent = 0;
+    }
   }
   c.in_exec = false;
   srv.aof_end_transaction();

@@ -78,11 +78,10 @@ void sd_notify(const std::string& msg) {
   if (len >= sizeof sa.sun_path || (e[0] != '/' && e[0] != '@')) return;
   std::memcpy(sa.sun_path, e, len);
   if (e[0] == '@') sa.sun_path[0] = '\0';  // abstract namespace
-  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return;
-  ::sendto(fd, msg.data(), msg.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&sa),
+  detail::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return;
+  ::sendto(fd.get(), msg.data(), msg.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&sa),
            static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
-  ::close(fd);
 }
 
 // Creates `dir` with mode 0700 if missing; refuses one owned by someone else or open to others.
@@ -116,25 +115,24 @@ void Server::listen_all() {
     struct stat st{};
     if (::lstat(m_socket_path.c_str(), &st) == 0) {
       if (!S_ISSOCK(st.st_mode)) throw std::runtime_error(m_socket_path + " exists and is not a socket");
-      int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      bool live = ::connect(probe, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
-      ::close(probe);
+      detail::UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      bool live = probe && ::connect(probe.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
       if (live) throw std::runtime_error("another server is already listening on " + m_socket_path);
       ::unlink(m_socket_path.c_str());  // stale socket of a dead server
     }
-    m_unix_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (m_unix_fd < 0) throw_errno("socket(AF_UNIX)");
+    m_unix_fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!m_unix_fd) throw_errno("socket(AF_UNIX)");
     mode_t old = ::umask(0177);  // the socket is born 0600: no window where others could connect
-    int rc = ::bind(m_unix_fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    int rc = ::bind(m_unix_fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
     ::umask(old);
     if (rc != 0) throw_errno("bind(" + m_socket_path + ")");
     m_own_socket = true;
     ::chmod(m_socket_path.c_str(), 0600);
-    if (::listen(m_unix_fd, 511) != 0) throw_errno("listen(" + m_socket_path + ")");
+    if (::listen(m_unix_fd.get(), 511) != 0) throw_errno("listen(" + m_socket_path + ")");
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.u64 = static_cast<std::uint64_t>(m_unix_fd);
-    ::epoll_ctl(m_epoll, EPOLL_CTL_ADD, m_unix_fd, &ev);
+    ev.data.u64 = static_cast<std::uint64_t>(m_unix_fd.get());
+    ::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, m_unix_fd.get(), &ev);
   }
   if (!m_opts.tcp_host.empty()) {
     addrinfo hints{}, *res = nullptr;
@@ -145,22 +143,22 @@ void Server::listen_all() {
     int gai = ::getaddrinfo(m_opts.tcp_host.c_str(), port.c_str(), &hints, &res);
     if (gai != 0) throw std::runtime_error("cannot resolve " + m_opts.tcp_host + ": " + ::gai_strerror(gai));
     std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(res, ::freeaddrinfo);
-    m_tcp_fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (m_tcp_fd < 0) throw_errno("socket(tcp)");
+    m_tcp_fd.reset(::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!m_tcp_fd) throw_errno("socket(tcp)");
     int one = 1;
-    ::setsockopt(m_tcp_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::setsockopt(m_tcp_fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     std::string where = m_opts.tcp_host + ":" + port;
-    if (::bind(m_tcp_fd, res->ai_addr, res->ai_addrlen) != 0) throw_errno("bind(" + where + ")");
-    if (::listen(m_tcp_fd, 511) != 0) throw_errno("listen(" + where + ")");
+    if (::bind(m_tcp_fd.get(), res->ai_addr, res->ai_addrlen) != 0) throw_errno("bind(" + where + ")");
+    if (::listen(m_tcp_fd.get(), 511) != 0) throw_errno("listen(" + where + ")");
     sockaddr_storage ss{};
     socklen_t sl = sizeof ss;
-    ::getsockname(m_tcp_fd, reinterpret_cast<sockaddr*>(&ss), &sl);
+    ::getsockname(m_tcp_fd.get(), reinterpret_cast<sockaddr*>(&ss), &sl);
     m_tcp_port = ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
                                                : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.u64 = static_cast<std::uint64_t>(m_tcp_fd);
-    ::epoll_ctl(m_epoll, EPOLL_CTL_ADD, m_tcp_fd, &ev);
+    ev.data.u64 = static_cast<std::uint64_t>(m_tcp_fd.get());
+    ::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, m_tcp_fd.get(), &ev);
     if (!m_opts.port_file.empty()) {
       std::ofstream(m_opts.port_file) << m_tcp_port << "\n";
     }
@@ -189,8 +187,9 @@ void Server::accept_clients(int lfd, bool is_unix) {
   for (int i = 0; i < 1000; ++i) {
     sockaddr_storage ss{};
     socklen_t sl = sizeof ss;
-    int fd = ::accept4(lfd, reinterpret_cast<sockaddr*>(&ss), &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
+    detail::UniqueFd conn(::accept4(lfd, reinterpret_cast<sockaddr*>(&ss), &sl, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    const int fd = conn.get();
+    if (!conn) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE) log(LogLevel::warning, "accept: out of file descriptors");
       return;
@@ -205,7 +204,6 @@ void Server::accept_clients(int lfd, bool is_unix) {
         log(LogLevel::warning, "refused a connection from uid " + std::to_string(cred.uid) + " (pid " +
                                    std::to_string(cred.pid) + "): not allowed (--allow-uid)");
         ++stat_rejected;
-        ::close(fd);
         continue;
       }
       addr = laddr = m_socket_path + ":0";
@@ -221,18 +219,18 @@ void Server::accept_clients(int lfd, bool is_unix) {
       static const char msg[] = "-ERR max number of clients reached\r\n";
       [[maybe_unused]] auto n = ::send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
       ++stat_rejected;
-      ::close(fd);
       continue;
     }
-    if (Client* c = create_client(fd, is_unix, std::move(addr))) c->laddr = std::move(laddr);
+    if (Client* c = create_client(std::move(conn), is_unix, std::move(addr))) c->laddr = std::move(laddr);
   }
 }
 
-Client* Server::create_client(int fd, bool is_unix, std::string addr) {
+Client* Server::create_client(detail::UniqueFd conn, bool is_unix, std::string addr) {
+  const int fd = conn.get();
   if (static_cast<std::size_t>(fd) >= m_clients.size()) m_clients.resize(static_cast<std::size_t>(fd) * 2 + 16);
   auto c = std::make_unique<Client>();
   c->id = m_next_id++;
-  c->fd = fd;
+  c->fd = std::move(conn);
   c->is_unix = is_unix;
   c->addr = std::move(addr);
   c->authenticated = m_opts.requirepass.empty();
@@ -243,10 +241,7 @@ Client* Server::create_client(int fd, bool is_unix, std::string addr) {
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = static_cast<std::uint64_t>(fd);
-  if (::epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    ::close(fd);
-    return nullptr;
-  }
+  if (::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return nullptr;  // closes it
   c->events = EPOLLIN;
   ++m_nclients;
   ++stat_connections;
@@ -264,7 +259,7 @@ void Server::read_from_client(Client& c) {
   // length alone never makes us allocate.
   if (big > want) want = std::min(big, std::max(want, c.in.size()));
   char* p = c.in.prepare(want);
-  ssize_t n = ::read(c.fd, p, want);
+  ssize_t n = ::read(c.fd.get(), p, want);
   if (n == 0) return close_client(c);
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return;
@@ -282,7 +277,7 @@ void Server::read_from_client(Client& c) {
 
 void Server::process_input(Client& c) {
   using detail::resp::Status;
-  while (!c.closing && !c.blocked && !c.close_after_reply) {
+  while (!c.closing && !c.blocked && !c.close_after_reply && !c.close_asap) {
     if (c.pending_out() > kOutputSoftLimit) {
       // Back-pressure: the client does not read its replies; stop reading its requests until
       // the output drains, so our memory stays bounded.
@@ -303,8 +298,9 @@ void Server::process_input(Client& c) {
     c.in.consume(c.parser.consumed());
   }
   if (c.in.size() == 0) c.in.shrink(64 * 1024);
-  if (c.pending_out() > m_opts.client_output_buffer_limit) {
-    log(LogLevel::warning, "closing client " + std::to_string(c.id) + ": output buffer over the limit");
+  if (c.close_asap || c.pending_out() > m_opts.client_output_buffer_limit) {
+    log(LogLevel::warning, "closing client " + std::to_string(c.id) + ": output buffer over the limit (" +
+                               std::to_string(m_opts.client_output_buffer_limit) + " bytes)");
     return close_client(c);
   }
   if (c.pending_out() || c.close_after_reply) queue_write(c);
@@ -318,9 +314,17 @@ void Server::queue_write(Client& c) {
   m_pending_writes.push_back(&c);
 }
 
+void Server::hold_until_logged(Client& c, std::size_t out_mark) {
+  if (!m_aof_fd || c.fake) return;
+  if (c.out_held == Client::kNotHeld) c.out_held = out_mark;
+  c.held_until = m_aof_written + m_aof_buf.size();
+}
+
 void Server::write_to_client(Client& c) {
-  while (c.pending_out() > 0) {
-    ssize_t n = ::send(c.fd, c.out.data() + c.out_sent, c.pending_out(), MSG_NOSIGNAL);
+  if (c.out_held != Client::kNotHeld && m_aof_acked >= c.held_until) c.out_held = Client::kNotHeld;
+  const std::size_t end = std::min(c.out_held, c.out.size());  // replies past a held one wait too
+  while (c.out_sent < end) {
+    ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_sent, end - c.out_sent, MSG_NOSIGNAL);
     if (n > 0) {
       c.out_sent += static_cast<std::size_t>(n);
       continue;
@@ -331,6 +335,7 @@ void Server::write_to_client(Client& c) {
   if (c.pending_out() == 0) {
     c.out.clear();
     c.out_sent = 0;
+    c.out_held = Client::kNotHeld;
     if (c.out.capacity() > 1024 * 1024) std::string().swap(c.out);
     if (c.close_after_reply) return close_client(c);
     c.want_write = false;
@@ -341,9 +346,13 @@ void Server::write_to_client(Client& c) {
   } else {
     if (c.out_sent > 1024 * 1024) {
       c.out.erase(0, c.out_sent);
+      if (c.out_held != Client::kNotHeld) c.out_held -= c.out_sent;
       c.out_sent = 0;
     }
-    c.want_write = true;
+    // Stopped at a reply waiting for the log: aof_flush queues the client again once it is in.
+    bool waiting_for_log = c.out_sent == c.out_held;
+    c.want_write = !waiting_for_log;
+    if (waiting_for_log && std::find(m_held.begin(), m_held.end(), &c) == m_held.end()) m_held.push_back(&c);
   }
   update_events(c);
 }
@@ -355,8 +364,8 @@ void Server::update_events(Client& c) {
   if (want == c.events) return;
   epoll_event ev{};
   ev.events = want;
-  ev.data.u64 = static_cast<std::uint64_t>(c.fd);
-  ::epoll_ctl(m_epoll, EPOLL_CTL_MOD, c.fd, &ev);
+  ev.data.u64 = static_cast<std::uint64_t>(c.fd.get());
+  ::epoll_ctl(m_epoll.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
   c.events = want;
 }
 
@@ -366,7 +375,7 @@ void Server::close_client(Client& c) {
   unblock_client(c);
   unwatch_all(c);
   pubsub_drop_client(c);
-  ::epoll_ctl(m_epoll, EPOLL_CTL_DEL, c.fd, nullptr);
+  ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
   --m_nclients;
   m_to_free.push_back(&c);  // freed after this loop iteration: its fd must not be reused before
 }
@@ -374,9 +383,8 @@ void Server::close_client(Client& c) {
 void Server::free_closed_clients() {
   for (Client* c : m_to_free) {
     m_unblocked.erase(std::remove(m_unblocked.begin(), m_unblocked.end(), c), m_unblocked.end());
-    int fd = c->fd;
-    ::close(fd);
-    m_clients[static_cast<std::size_t>(fd)].reset();
+    m_held.erase(std::remove(m_held.begin(), m_held.end(), c), m_held.end());
+    m_clients[static_cast<std::size_t>(c->fd.get())].reset();  // closes its socket
   }
   m_to_free.clear();
 }
@@ -385,7 +393,7 @@ void Server::free_closed_clients() {
 
 void Server::handle_signal() {
   signalfd_siginfo si{};
-  while (::read(m_signalfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+  while (::read(m_signalfd.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
     if (si.ssi_signo == SIGHUP) {
       log_open(m_opts.logfile);
       log(LogLevel::info, "SIGHUP: log reopened");
@@ -441,15 +449,22 @@ void Server::before_sleep() {
 
 void Server::notify_ready() {
   if (m_opts.ready_fd >= 0) {
-    [[maybe_unused]] auto n = ::write(m_opts.ready_fd, "1\n", 2);
-    ::close(m_opts.ready_fd);
-    m_opts.ready_fd = -1;
+    detail::UniqueFd ready(std::exchange(m_opts.ready_fd, -1));
+    [[maybe_unused]] auto n = ::write(ready.get(), "1\n", 2);
   }
   if (m_opts.on_ready) m_opts.on_ready();
   sd_notify("READY=1\nMAINPID=" + std::to_string(::getpid()) + "\nSTATUS=Ready to accept connections");
 }
 
 int Server::run() {
+  set_up();
+  event_loop();
+  tear_down();
+  return 0;
+}
+
+// Descriptor limit, signals, persistence loaded, listeners open; then tells whoever waits.
+void Server::set_up() {
   ::signal(SIGPIPE, SIG_IGN);
   // Enough descriptors for --maxclients (Redis does the same at start).
   rlimit rl{};
@@ -467,28 +482,31 @@ int Server::run() {
   }
   if (!m_opts.tcp_host.empty() && m_opts.requirepass.empty())
     throw std::runtime_error("--tcp needs --requirepass-file: TCP clients must authenticate");
-  m_epoll = ::epoll_create1(EPOLL_CLOEXEC);
-  if (m_epoll < 0) throw_errno("epoll_create1");
+  m_epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!m_epoll) throw_errno("epoll_create1");
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGHUP);
   ::sigprocmask(SIG_BLOCK, &mask, nullptr);
-  m_signalfd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (m_signalfd < 0) throw_errno("signalfd");
+  m_signalfd.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!m_signalfd) throw_errno("signalfd");
   epoll_event sev{};
   sev.events = EPOLLIN;
-  sev.data.u64 = static_cast<std::uint64_t>(m_signalfd);
-  ::epoll_ctl(m_epoll, EPOLL_CTL_ADD, m_signalfd, &sev);
+  sev.data.u64 = static_cast<std::uint64_t>(m_signalfd.get());
+  ::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, m_signalfd.get(), &sev);
 
   load_persistence();
   listen_all();
-  log(LogLevel::info, "ready: " + (m_unix_fd >= 0 ? "unix socket " + m_socket_path : std::string()) +
-                          (m_tcp_fd >= 0 ? " tcp " + m_opts.tcp_host + ":" + std::to_string(m_tcp_port) : "") +
-                          ", " + std::to_string(db.size()) + " keys loaded");
+  log(LogLevel::info, "ready: " + (m_unix_fd ? "unix socket " + m_socket_path : std::string()) +
+                          (m_tcp_fd ? " tcp " + m_opts.tcp_host + ":" + std::to_string(m_tcp_port) : "") +
+                          ", " + std::to_string(db.total_size()) + " keys loaded");
   notify_ready();
+}
 
+// Serves until a shutdown is requested (SHUTDOWN, SIGTERM, SIGINT).
+void Server::event_loop() {
   std::vector<epoll_event> events(1024);
   m_last_cron = now_ms();
   while (!m_shutdown) {
@@ -501,21 +519,21 @@ int Server::run() {
       // 16 sleeps do not spin, so the waste stays small; sched_yield lets a client on this CPU run.
       auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(m_opts.busy_poll_us);
       do {
-        n = ::epoll_wait(m_epoll, events.data(), static_cast<int>(events.size()), 0);
+        n = ::epoll_wait(m_epoll.get(), events.data(), static_cast<int>(events.size()), 0);
         if (n == 0) ::sched_yield();
       } while (n == 0 && std::chrono::steady_clock::now() < until);
       m_spin_backoff = n > 0 ? 0 : 16;
     }
-    if (n == 0) n = ::epoll_wait(m_epoll, events.data(), static_cast<int>(events.size()), timeout);
+    if (n == 0) n = ::epoll_wait(m_epoll.get(), events.data(), static_cast<int>(events.size()), timeout);
     m_was_busy = n > 0;
     if (n < 0 && errno != EINTR) throw_errno("epoll_wait");
     for (int i = 0; i < n; ++i) {
       int fd = static_cast<int>(events[static_cast<std::size_t>(i)].data.u64);
       std::uint32_t ev = events[static_cast<std::size_t>(i)].events;
-      if (fd == m_signalfd) {
+      if (fd == m_signalfd.get()) {
         handle_signal();
-      } else if (fd == m_unix_fd || fd == m_tcp_fd) {
-        accept_clients(fd, fd == m_unix_fd);
+      } else if (fd == m_unix_fd.get() || fd == m_tcp_fd.get()) {
+        accept_clients(fd, fd == m_unix_fd.get());
       } else if (static_cast<std::size_t>(fd) < m_clients.size() && m_clients[static_cast<std::size_t>(fd)]) {
         Client& c = *m_clients[static_cast<std::size_t>(fd)];
         if (c.closing) continue;
@@ -533,7 +551,10 @@ int Server::run() {
     if (now_ms() - m_last_cron >= kCronMs) cron();
     before_sleep();
   }
+}
 
+// Sends the last replies, closes every client and removes the socket file.
+void Server::tear_down() {
   sd_notify("STOPPING=1");
   for (auto& c : m_clients)
     if (c) {
@@ -543,15 +564,10 @@ int Server::run() {
   free_closed_clients();
   if (m_own_socket) ::unlink(m_socket_path.c_str());
   log(LogLevel::info, "bye");
-  return 0;
 }
 
 Server::~Server() {
-  m_aof_syncer.reset();  // stop the fsync thread before its fd goes
-  for (int fd : {m_epoll, m_signalfd, m_unix_fd, m_tcp_fd, m_aof_fd})
-    if (fd >= 0) ::close(fd);
-  for (auto& c : m_clients)
-    if (c && c->fd >= 0 && !c->closing) ::close(c->fd);
+  m_aof_syncer.reset();  // stop the fsync thread before its fd goes; the UniqueFds close the rest
 }
 
 int run_server(Options opts) {

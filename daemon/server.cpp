@@ -1,6 +1,8 @@
 // The command table, dispatch (arity, auth, MULTI, OOM), server commands (PING INFO CLIENT ...), logging.
 #include "server.hpp"
 
+#include <ipc/detail/hmac.hpp>
+
 #include <malloc.h>
 #include <sys/resource.h>
 #include <sys/time.h>
@@ -322,6 +324,26 @@ void Server::execute(Client& c, Args argv) {
       return reject(c, "OOM command not allowed when used memory > 'maxmemory'.");
     }
   }
+  if (m_aof_write_errno != 0 || (m_aof_syncer && m_aof_syncer->fsync_errno != 0) ||
+      (!last_bgsave_ok && !m_opts.save_points.empty())) {
+    // The disk does not take writes: refuse them, as Redis does (PING too, so that monitoring
+    // notices); reads go on.
+    bool writes = (cmd->flags & kWrite) || cmd->proc == cmd_ping;
+    if (cmd->proc == cmd_exec)
+      for (auto& q : c.queued)
+        if (const Command* k = lookup(q[0]); k && (k->flags & kWrite)) writes = true;
+    if (writes && !m_loading) {
+      std::string why = disk_error();
+      if (cmd->proc == cmd_exec && c.in_multi) {
+        c.in_multi = c.multi_error = false;
+        c.queued.clear();
+        unwatch_all(c);
+        return reply_error_code(c, "EXECABORT Transaction discarded because of: " + why);
+      }
+      ++cmd->rejected_calls;
+      return reject(c, why);
+    }
+  }
   if (c.resp == 2 && c.subscribed() && !(cmd->flags & kPubsubOk)) {
     ++cmd->rejected_calls;
     return reject(c, "ERR Can't execute '" + std::string(cmd->name) +
@@ -336,7 +358,7 @@ void Server::execute(Client& c, Args argv) {
 }
 
 void Server::propagate(const std::vector<std::string>& argv) {
-  if (m_aof_fd < 0 || m_loading) return;
+  if (!m_aof_fd || m_loading) return;
   if (m_aof_db != db.selected()) {
     aof_append_strings({"SELECT", std::to_string(db.selected())});
     m_aof_db = db.selected();
@@ -344,10 +366,23 @@ void Server::propagate(const std::vector<std::string>& argv) {
   aof_append_strings(argv);
 }
 
+std::string Server::disk_error() const {
+  if (!last_bgsave_ok && !m_opts.save_points.empty())
+    return "MISCONF ipc-managerd is configured to save snapshots, but it's currently unable to persist to disk. "
+           "Commands that may modify the data set are disabled, because this instance is configured to report "
+           "errors during writes if snapshotting fails. Please check the ipc-managerd log for details about the "
+           "snapshot error.";
+  int err = m_aof_write_errno;
+  if (err == 0 && m_aof_syncer) err = m_aof_syncer->fsync_errno;
+  if (err == 0) return {};
+  return std::string("MISCONF Errors writing to the AOF file: ") + std::strerror(err);
+}
+
 void Server::call(Client& c, const Command& cmd, Args argv) {
   long long before = total_changes;
   if (db.selected() != c.db) db.select(c.db);
-  std::size_t out_before = c.out.size();
+  const std::size_t out_mark = c.out.size();
+  const std::size_t log_mark = m_aof_buf.size();
   bool skip_reply = c.reply_skip;
   c.reply_skip = false;
   cmd.proc(*this, c, argv);
@@ -359,12 +394,12 @@ void Server::call(Client& c, const Command& cmd, Args argv) {
   ++stat_commands;
   c.last_cmd = &cmd;
   if (cmd.flags & kContainer) c.last_sub = argv.size() > 1 ? lower(argv[1]) : std::string();
-  if (c.out.size() > out_before && c.out[out_before] == '-') {
+  if (c.out.size() > out_mark && c.out[out_mark] == '-') {
     ++cmd.failed_calls;
-    std::string_view e(c.out.data() + out_before + 1, c.out.size() - out_before - 1);
+    std::string_view e(c.out.data() + out_mark + 1, c.out.size() - out_mark - 1);
     count_error(e.substr(0, e.find('\r')));
   }
-  if (m_aof_fd >= 0 && !m_loading && (cmd.flags & kWrite) && total_changes != before) {
+  if (m_aof_fd && !m_loading && (cmd.flags & kWrite) && total_changes != before) {
     if (m_aof_db != db.selected()) {
       aof_append_strings({"SELECT", std::to_string(db.selected())});
       m_aof_db = db.selected();
@@ -375,7 +410,9 @@ void Server::call(Client& c, const Command& cmd, Args argv) {
       for (auto& p : c.propagate) aof_append_strings(p);
   }
   if (!c.propagate.empty()) c.propagate.clear();
-  if ((c.reply_off || skip_reply) && !c.in_exec) c.out.resize(out_before);
+  if ((c.reply_off || skip_reply) && !c.in_exec) c.out.resize(out_mark);
+  // The reply acknowledges what was just logged (EXEC: the whole transaction): it waits for the log.
+  if (m_aof_buf.size() != log_mark && !c.in_exec) hold_until_logged(c, out_mark);
   if (!m_ready_keys.empty() && !c.in_exec) serve_ready_lists();
 }
 
@@ -445,9 +482,17 @@ void cmd_time(Server&, Client& c, Args) {
   reply_bulk(c, std::to_string(tv.tv_usec));
 }
 
+bool Server::password_matches(std::string_view pass) const {
+  if (m_opts.requirepass.empty()) return false;
+  // detail::secret_equal compares keyed digests of both: neither an early exit nor a length
+  // check tells how close a guess came (Redis's time_independent_strcmp).
+  return detail::secret_equal(pass, m_opts.requirepass);
+}
+
 namespace {
 bool check_password(Server& srv, Client& c, std::string_view user, std::string_view pass) {
-  if (user == "default" && !srv.auth_password().empty() && pass == srv.auth_password()) {
+  bool match = srv.password_matches(pass);  // computed for any user name: the time is the same
+  if (user == "default" && match) {
     c.authenticated = true;
     return true;
   }
@@ -560,10 +605,13 @@ std::string Server::info(std::string_view sections) {
   bool deflt = sections.empty() || asked("default") || everything;
   auto want = [&](std::string_view name) { return deflt || asked(name); };
   std::string s;
-  char buf[1024];
-  auto add = [&](const char* fmt, auto... a) {
-    std::snprintf(buf, sizeof buf, fmt, a...);
-    s += buf;
+  auto add = [&](const char* fmt, auto... a) {  // sized to fit: file paths may be long
+    int n = std::snprintf(nullptr, 0, fmt, a...);
+    if (n <= 0) return;
+    std::size_t at = s.size();
+    s.resize(at + static_cast<std::size_t>(n) + 1);
+    std::snprintf(s.data() + at, static_cast<std::size_t>(n) + 1, fmt, a...);
+    s.resize(at + static_cast<std::size_t>(n));
   };
   long long now = now_ms();
   if (want("server")) {
@@ -591,14 +639,15 @@ std::string Server::info(std::string_view sections) {
     add("# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:%lld\r\n"
         "rdb_bgsave_in_progress:%d\r\nrdb_last_save_time:%lld\r\nrdb_last_bgsave_status:%s\r\nsnapshot_file:%s\r\n"
         "aof_enabled:%d\r\naof_file:%s\r\naof_fsync:%s\r\naof_rewrite_in_progress:%d\r\naof_rewrite_scheduled:0\r\n"
-        "aof_rewrites:%lld\r\naof_last_bgrewrite_status:%s\r\naof_last_write_status:ok\r\naof_current_size:%zu\r\n"
-        "aof_base_size:%zu\r\n\r\n",
+        "aof_rewrites:%lld\r\naof_last_bgrewrite_status:%s\r\naof_last_write_status:%s\r\naof_current_size:%zu\r\n"
+        "aof_base_size:%zu\r\naof_buffer_length:%zu\r\n\r\n",
         changes_since_save, bgsave_child > 0 ? 1 : 0, last_save_ms / 1000, last_bgsave_ok ? "ok" : "err",
-        m_opts.snapshot.c_str(), m_aof_fd >= 0 ? 1 : 0, m_opts.appendonly.c_str(),
+        m_opts.snapshot.c_str(), m_aof_fd ? 1 : 0, m_opts.appendonly.c_str(),
         m_opts.appendfsync == FsyncPolicy::always ? "always"
         : m_opts.appendfsync == FsyncPolicy::everysec ? "everysec" : "no",
-        aof_rewrite_child > 0 ? 1 : 0, aof_rewrites, last_aof_rewrite_ok ? "ok" : "err", m_aof_size,
-        m_aof_base_size);
+        aof_rewrite_child > 0 ? 1 : 0, aof_rewrites, last_aof_rewrite_ok ? "ok" : "err",
+        m_aof_write_errno == 0 && !(m_aof_syncer && m_aof_syncer->fsync_errno != 0) ? "ok" : "err", m_aof_size,
+        m_aof_base_size, m_aof_buf.size());
   }
   if (want("stats")) {
     add("# Stats\r\ntotal_connections_received:%lld\r\ntotal_commands_processed:%lld\r\n"
@@ -1111,7 +1160,7 @@ std::string Server::client_info(const Client& k) const {
                 "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d sub=%zu psub=%zu "
                 "ssub=0 multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 rbs=%zu rbp=0 obl=%zu oll=0 "
                 "omem=%zu tot-mem=%zu events=r%s cmd=%s user=default redir=-1 resp=%d\n",
-                static_cast<unsigned long long>(k.id), k.addr.c_str(), k.laddr.c_str(), k.fd, k.name.c_str(),
+                static_cast<unsigned long long>(k.id), k.addr.c_str(), k.laddr.c_str(), k.fd.get(), k.name.c_str(),
                 (now - k.ctime) / 1000, (now - k.last_interaction) / 1000, flags, k.db, k.channels.size(),
                 k.patterns.size(), k.in_multi ? static_cast<int>(k.queued.size()) : -1, k.in.size(),
                 k.in.capacity() - k.in.size(), k.in.capacity(), k.pending_out(), k.out.capacity(),

@@ -2,12 +2,15 @@
 #pragma once
 
 #include <ipc/detail/resp.hpp>
+#include <ipc/detail/unique_fd.hpp>
 
 #include <sys/types.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <algorithm>
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -314,7 +317,7 @@ struct Command;
 /// One connection (Redis's client struct).
 struct Client {
   std::uint64_t id = 0;
-  int fd = -1;
+  detail::UniqueFd fd;  // the connection (none for the replay client)
   bool is_unix = true;
   std::string addr;
   std::string laddr;  // the local address the client connected to
@@ -330,6 +333,7 @@ struct Client {
   bool reply_skip = false;     // CLIENT REPLY SKIP: the reply of the running command is dropped
   bool reply_skip_next = false;  // ... set by SKIP itself, for the command after it
   bool close_after_reply = false;
+  bool close_asap = false;     // closed without its pending replies (output buffer limit passed)
   bool closing = false;
   bool pending_write = false;  // queued in Server::m_pending_writes
   bool want_write = false;     // EPOLLOUT registered
@@ -364,6 +368,11 @@ struct Client {
   std::string last_sub;  // the subcommand of a container command (CLIENT LIST's cmd=client|info)
   // Commands to log in the append-only file instead of the request (set by handlers).
   std::vector<std::vector<std::string>> propagate;
+  // Replies from out[out_held] on acknowledge writes that are not in the log yet: they leave only
+  // once the log holds its first `held_until` bytes (written, and fsynced under appendfsync always).
+  static constexpr std::size_t kNotHeld = static_cast<std::size_t>(-1);
+  std::size_t out_held = kNotHeld;
+  std::uint64_t held_until = 0;
   std::size_t pending_out() const noexcept { return out.size() - out_sent; }
 };
 
@@ -408,11 +417,13 @@ std::span<const Command> command_table();
 // ---- reply helpers (all append to the client's output buffer) ----
 
 inline void reply_ok(Client& c) { c.out.append("+OK\r\n", 5); }
-inline void reply_err(Client& c, std::string_view msg) {  // adds "ERR " unless msg has a code
+/// Replies `-ERR <msg>`; for another error code (WRONGTYPE, EXECABORT, ...) use reply_error_code.
+inline void reply_err(Client& c, std::string_view msg) {
   c.out.append("-ERR ", 5);
   c.out.append(msg);
   c.out.append("\r\n", 2);
 }
+/// Replies `-<msg>`, where `msg` starts with its own code ("WRONGTYPE ...", "MISCONF ...").
 inline void reply_error_code(Client& c, std::string_view msg) { detail::resp::add_error(c.out, msg); }
 inline void reply_wrongtype(Client& c) {
   c.out.append("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
@@ -508,8 +519,10 @@ IPCKIT_CMD(cmd_punsubscribe); IPCKIT_CMD(cmd_publish); IPCKIT_CMD(cmd_pubsub);
 // multi.cpp
 IPCKIT_CMD(cmd_multi); IPCKIT_CMD(cmd_exec); IPCKIT_CMD(cmd_discard); IPCKIT_CMD(cmd_watch);
 IPCKIT_CMD(cmd_unwatch);
-// persistence.cpp
-IPCKIT_CMD(cmd_save); IPCKIT_CMD(cmd_bgsave); IPCKIT_CMD(cmd_lastsave); IPCKIT_CMD(cmd_bgrewriteaof);
+// rdb.cpp
+IPCKIT_CMD(cmd_save); IPCKIT_CMD(cmd_bgsave); IPCKIT_CMD(cmd_lastsave);
+// aof.cpp
+IPCKIT_CMD(cmd_bgrewriteaof);
 // server.cpp
 IPCKIT_CMD(cmd_ping); IPCKIT_CMD(cmd_echo); IPCKIT_CMD(cmd_auth); IPCKIT_CMD(cmd_hello);
 IPCKIT_CMD(cmd_info); IPCKIT_CMD(cmd_shutdown); IPCKIT_CMD(cmd_client); IPCKIT_CMD(cmd_command);
@@ -526,6 +539,7 @@ struct AofSyncer {
   std::condition_variable cv;
   bool stop = false;
   std::atomic<bool> dirty{false};
+  std::atomic<int> fsync_errno{0};  ///< errno of the last failed fdatasync, 0 after a good one
   int fd;
   std::thread th;
 
@@ -534,7 +548,8 @@ struct AofSyncer {
 };
 
 /// The daemon: one epoll loop over the listeners, the clients, a signalfd (networking.cpp);
-/// command dispatch (server.cpp); persistence (persistence.cpp). Single-threaded.
+/// command dispatch (server.cpp); persistence (persistence.cpp: snapshots in rdb.cpp, the
+/// append-only log in aof.cpp). Single-threaded.
 class Server {
  public:
   explicit Server(Options opts);
@@ -577,14 +592,20 @@ class Server {
   void call(Client& c, const Command& cmd, Args argv);
   /// Looks a command up by name, any case.
   const Command* lookup(std::string_view name) const;
+  /// Why writes are refused, as a Redis -MISCONF error (without the '-'): the append-only log
+  /// could not be written or fsynced, or the last snapshot failed while save points are set.
+  /// Empty while the disk takes writes.
+  std::string disk_error() const;
   /// Writes the snapshot now (SAVE / SHUTDOWN). Returns false after logging on failure.
   bool save_snapshot();
-  /// Forks a child that writes the snapshot (BGSAVE). Returns false when one runs already.
-  bool bgsave(std::string& err);
+  /// Forks a child that writes the snapshot (BGSAVE). Throws std::runtime_error without a
+  /// snapshot file or when one runs already, std::system_error when fork fails.
+  void bgsave();
   /// Forks a child that writes the keyspace as a new, minimal append-only log; writes made
   /// meanwhile go to the old log and to a buffer appended to the new one before it replaces
-  /// the old (BGREWRITEAOF). Returns false (with `err`) without a log or when one runs already.
-  bool bgrewriteaof(std::string& err);
+  /// the old (BGREWRITEAOF). Throws std::runtime_error without a log, when one runs already or
+  /// while the log cannot be written; std::system_error when fork fails.
+  void bgrewriteaof();
   /// The INFO text for `section` (empty = default sections).
   std::string info(std::string_view section);
   /// CLIENT LIST text.
@@ -655,18 +676,20 @@ class Server {
   long long start_ms = 0;
   long long total_changes = 0;       ///< keyspace changes since start (never reset)
   std::string auth_password() const { return m_opts.requirepass; }
+  /// True when `pass` is the configured password; the time taken does not depend on where (or
+  /// whether) they differ (Redis's time_independent_strcmp). False without a password.
+  bool password_matches(std::string_view pass) const;
   std::size_t client_count() const noexcept { return m_nclients; }
   std::size_t blocked_count() const noexcept { return m_nblocked; }
   std::uint16_t tcp_port() const noexcept { return m_tcp_port; }
   const std::string& socket_path() const noexcept { return m_socket_path; }
 
  private:
-  friend struct ServerAccess;
   void notify_slow(int type, std::string_view event, std::string_view key);
   // networking.cpp
   void listen_all();
   void accept_clients(int lfd, bool is_unix);
-  Client* create_client(int fd, bool is_unix, std::string addr);
+  Client* create_client(detail::UniqueFd conn, bool is_unix, std::string addr);
   void read_from_client(Client& c);
   void process_input(Client& c);
   void write_to_client(Client& c);
@@ -676,6 +699,7 @@ class Server {
   void update_events(Client& c);
   void handle_signal();
   void before_sleep();
+  void hold_until_logged(Client& c, std::size_t out_mark);
   void cron();
   int next_timeout_ms() const;
   void notify_ready();
@@ -683,11 +707,17 @@ class Server {
   void serve_ready_lists();
   void unblock_client(Client& c);
   void expire_blocked_clients();
-  // persistence.cpp
+  // networking.cpp: run() is set_up(), event_loop(), tear_down()
+  void set_up();
+  void event_loop();
+  void tear_down();
+  // persistence.cpp, rdb.cpp, aof.cpp
   void load_persistence();
   void aof_append(Args argv);
   void aof_append_strings(const std::vector<std::string>& argv);
-  void aof_flush();
+  bool aof_flush();
+  void aof_commit(std::size_t n);
+  void aof_write_failed(int err, const char* what);
   void reap_bgsave();
   void autosave();
   void aof_open_and_replay();
@@ -702,7 +732,7 @@ class Server {
   long long m_last_bgsave_try = 0;
 
   Options m_opts;
-  int m_epoll = -1, m_signalfd = -1, m_unix_fd = -1, m_tcp_fd = -1;
+  detail::UniqueFd m_epoll, m_signalfd, m_unix_fd, m_tcp_fd;
   std::string m_socket_path;
   bool m_own_socket = false;
   std::uint16_t m_tcp_port = 0;
@@ -732,11 +762,14 @@ class Server {
   std::size_t m_pubsub_clients = 0;
   long long m_mem_checked_at = 0;
   // append-only log
-  int m_aof_fd = -1;
-  std::string m_aof_buf;
-  bool m_aof_dirty = false;       // written but not fsynced
+  detail::UniqueFd m_aof_fd;
+  std::string m_aof_buf;            // commands not written to the log yet
+  std::uint64_t m_aof_written = 0;  // bytes written to the log since start (m_aof_buf comes after)
+  std::uint64_t m_aof_acked = 0;    // ... of which replies may acknowledge (fsynced under always)
+  int m_aof_write_errno = 0;        // errno of the last failed write or fsync, 0 once one works
+  long long m_aof_error_logged = 0; // when that failure was last logged (ms)
+  std::vector<Client*> m_held;      // clients whose next reply waits for the log
   std::size_t m_aof_tx_mark = 0;  // size of m_aof_buf before "MULTI"
-  long long m_aof_last_fsync = 0;
   std::unique_ptr<AofSyncer> m_aof_syncer;
   std::size_t m_aof_size = 0;       // bytes in the log file
   std::size_t m_aof_base_size = 0;  // its size after the last rewrite (or at start)
@@ -774,7 +807,7 @@ void remove_from_index(Index& index, const std::vector<std::string>& keys, Clien
   }
 }
 
-/// Snapshot I/O (persistence.cpp), exposed for tests and the fuzz target.
+/// Snapshot I/O (rdb.cpp), exposed for tests and the fuzz target.
 /// Serialises `db` to bytes (magic, version, entries, CRC-64).
 std::string snapshot_encode(Db& db);
 /// Replaces the contents of `db` with the snapshot in `bytes`. Throws ipc::ProtocolError with a

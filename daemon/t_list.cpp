@@ -573,6 +573,8 @@ void Server::serve_ready_lists() {
         Client* c = bit->second.front();  // FIFO: the longest waiting client first
         List& l = v->list();
         std::string k(key);  // the client's blocked_keys own q's storage: copy before unblocking
+        const std::size_t out_mark = c->out.size();
+        const std::size_t log_mark = m_aof_buf.size();
         if (!c->block_target.empty()) {
           Value* dv = db.find(c->block_target);
           if (dv && dv->type() != Type::list) {
@@ -597,6 +599,8 @@ void Server::serve_ready_lists() {
         }
         for (auto& p : c->propagate) propagate(p);
         c->propagate.clear();
+        // the element is this client's only once the pop is logged
+        if (m_aof_buf.size() != log_mark) hold_until_logged(*c, out_mark);
         unblock_client(*c);
         queue_write(*c);
       }

@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Reply r;
   std::size_t used = 0;
   std::string err;
-  if (parse_reply(all, r, used, err, lim) == Status::request) {
+  if (parse_reply(all, r, used, err, lim) == Status::reply) {
     if (used > size) __builtin_trap();
     (void)format_reply(r);
   }

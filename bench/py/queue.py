@@ -4,7 +4,7 @@ import sys
 
 # This file is called queue.py, like the standard module multiprocessing imports: drop its own
 # directory from the path so that `import queue` finds the standard one.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+if sys.path and os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpath(__file__)):
     sys.path.pop(0)
 
 import json  # noqa: E402

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -67,6 +68,8 @@ Connection::Connection(detail::UniqueFd fd, bool readable, bool writable)
 
 Connection::Connection(Connection&& o) noexcept
     : m_fd(std::move(o.m_fd)),
+      m_nb_fd(std::move(o.m_nb_fd)),
+      m_nb_unavailable(o.m_nb_unavailable),
       m_readable(std::exchange(o.m_readable, false)),
       m_writable(std::exchange(o.m_writable, false)),
       m_is_socket(o.m_is_socket),
@@ -86,6 +89,8 @@ Connection& Connection::operator=(Connection&& o) noexcept {
   if (this != &o) {
     close();
     m_fd = std::move(o.m_fd);
+    m_nb_fd = std::move(o.m_nb_fd);
+    m_nb_unavailable = o.m_nb_unavailable;
     m_readable = std::exchange(o.m_readable, false);
     m_writable = std::exchange(o.m_writable, false);
     m_is_socket = o.m_is_socket;
@@ -107,6 +112,7 @@ Connection& Connection::operator=(Connection&& o) noexcept {
 Connection::~Connection() = default;
 
 void Connection::close() noexcept {
+  m_nb_fd.reset();
   m_fd.reset();
   m_rpos = m_rend = 0;
   m_in_frame = false;
@@ -166,18 +172,45 @@ void Connection::send_frame(const void* data, std::size_t size, Timeout timeout)
   write_all(iov, size ? 2 : 1, timeout);
 }
 
+// The fd for a bounded send on a pipe or FIFO end: a non-blocking file description of the same
+// pipe, private to this Connection. O_NONBLOCK belongs to the description, which fork shares:
+// setting it on m_fd, even briefly, makes another process's blocking send fail with EAGAIN,
+// and its restore makes our bounded send block. Opening /proc/self/fd/N makes a new
+// description (pipes have no per-call MSG_DONTWAIT; RWF_NOWAIT covers only anonymous pipes on
+// Linux >= 6.4). -1 when the reader is gone (ENXIO); -2 when /proc cannot do it.
+int Connection::nonblocking_pipe_fd() {
+  if (m_nb_fd) return m_nb_fd.get();
+  if (m_nb_unavailable) return -2;
+  std::string self = "/proc/self/fd/" + std::to_string(m_fd.get());
+  int fd;
+  do {
+    fd = ::open(self.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    if (errno == ENXIO) return -1;  // no reader left: the write would fail with EPIPE
+    m_nb_unavailable = true;
+    return -2;
+  }
+  m_nb_fd.reset(fd);
+  return fd;
+}
+
 void Connection::write_all(iovec* iov, int iovcnt, Timeout timeout) {
   Deadline deadline(timeout);
   const bool bounded = !deadline.infinite();
   std::size_t total = 0, written = 0;
   for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
-  // A bounded send must not block in write(): sockets take MSG_DONTWAIT per call; a pipe's
-  // file description is made non-blocking for the duration (only for bounded sends, so the
-  // unbounded hot path stays one syscall).
-  int restore_flags = -1;
+  // A bounded send never blocks in write() and never touches m_fd's flags: sockets take
+  // MSG_DONTWAIT per call, pipes write through their own non-blocking description. Without
+  // /proc, a pipe waits for POLLOUT and then writes at most PIPE_BUF (which the free buffer
+  // slot POLLOUT promises takes at once, unless another writer fills it first).
+  int fd = m_fd.get();
+  bool poll_first = false;
   if (bounded && !m_is_socket) {
-    int fl = ::fcntl(m_fd.get(), F_GETFL);
-    if (fl >= 0 && !(fl & O_NONBLOCK) && ::fcntl(m_fd.get(), F_SETFL, fl | O_NONBLOCK) == 0) restore_flags = fl;
+    int nb = nonblocking_pipe_fd();
+    if (nb == -1) throw ConnectionClosed("send: the peer closed the connection");
+    if (nb >= 0) fd = nb;
+    poll_first = nb == -2;
   }
   // Sockets: MSG_NOSIGNAL turns a dead peer into EPIPE without a signal, at no extra cost.
   // Pipes have no such flag: block SIGPIPE in this thread around the write and consume the
@@ -192,23 +225,37 @@ void Connection::write_all(iovec* iov, int iovcnt, Timeout timeout) {
     if (!guard) ::pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
   }
   int err = 0;
+  auto wait_writable = [&] {  // false on timeout
+    pollfd p{fd, POLLOUT, 0};
+    timespec ts = deadline.relative_timespec();
+    return ::ppoll(&p, 1, bounded ? &ts : nullptr, nullptr) != 0;
+  };
   while (iovcnt > 0) {
     ssize_t n;
     if (m_is_socket) {
       msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = static_cast<std::size_t>(iovcnt);
-      n = ::sendmsg(m_fd.get(), &msg, MSG_NOSIGNAL | (bounded ? MSG_DONTWAIT : 0));
+      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | (bounded ? MSG_DONTWAIT : 0));
+    } else if (poll_first) {
+      if (!wait_writable()) {
+        err = ETIMEDOUT;
+        break;
+      }
+      iovec part[2];
+      int parts = 0;
+      for (std::size_t room = PIPE_BUF; parts < iovcnt && parts < 2 && room > 0; ++parts) {
+        part[parts] = {iov[parts].iov_base, std::min(room, iov[parts].iov_len)};
+        room -= part[parts].iov_len;
+      }
+      n = ::writev(fd, part, parts);
     } else {
-      n = ::writev(m_fd.get(), iov, iovcnt);
+      n = ::writev(fd, iov, iovcnt);
     }
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {  // full (bounded send, or a non-blocking fd handed to us): wait
-        pollfd p{m_fd.get(), POLLOUT, 0};
-        timespec ts = deadline.relative_timespec();
-        int r = ::ppoll(&p, 1, bounded ? &ts : nullptr, nullptr);
-        if (r == 0) {
+        if (!wait_writable()) {
           err = ETIMEDOUT;
           break;
         }
@@ -237,7 +284,6 @@ void Connection::write_all(iovec* iov, int iovcnt, Timeout timeout) {
     }
     ::pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
   }
-  if (restore_flags >= 0) ::fcntl(m_fd.get(), F_SETFL, restore_flags);
   if (err == ETIMEDOUT) {
     if (written == 0) throw TimeoutError("send: timed out; nothing was sent");
     close();  // the peer holds part of a frame: the stream is unusable
@@ -245,7 +291,7 @@ void Connection::write_all(iovec* iov, int iovcnt, Timeout timeout) {
                        "; the connection is closed");
   }
   if (err == EPIPE || err == ECONNRESET) throw ConnectionClosed("send: the peer closed the connection");
-  if (err) throw_system_error(err, "send(fd " + std::to_string(m_fd.get()) + ")");
+  if (err) throw_system_error(err, "send(fd " + std::to_string(fd) + ")");
 }
 
 // ---- Receiving ----
@@ -516,8 +562,11 @@ detail::UniqueFd make_socket(int family, const std::string& what) {
   return fd;
 }
 
-// True when `path` is a socket file that nobody listens on any more (its Listener died).
-bool is_stale_socket(const std::string& path) {
+// True when `path` is a socket file that nobody listens on any more (its Listener died), and
+// it is ours to replace. Throws std::system_error (EADDRINUSE) when such a file belongs to
+// another user: in a sticky directory root could remove it, but ipckit never takes over or
+// removes another user's file.
+bool is_stale_socket(const std::string& path, std::string_view address) {
   struct stat st{};
   if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
   detail::UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
@@ -525,7 +574,27 @@ bool is_stale_socket(const std::string& path) {
   sockaddr_un un{};
   un.sun_family = AF_UNIX;
   std::strncpy(un.sun_path, path.c_str(), sizeof(un.sun_path) - 1);
-  return ::connect(probe.get(), reinterpret_cast<sockaddr*>(&un), sizeof un) != 0 && errno == ECONNREFUSED;
+  if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&un), sizeof un) == 0 || errno != ECONNREFUSED) return false;
+  if (st.st_uid != ::geteuid())
+    throw_system_error(EADDRINUSE, "bind(" + std::string(address) + "): a stale socket file owned by uid " +
+                                       std::to_string(st.st_uid) +
+                                       " is in the way; ipckit replaces only its own (remove it or choose another path)");
+  return true;
+}
+
+// Sets the mode of the socket file just bound at `path` without following a link, after
+// checking it is a socket of ours (not something swapped in since bind). Returns its stat.
+struct stat chmod_bound_socket(const std::string& path, mode_t mode) {
+  detail::UniqueFd fd(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st{};
+  if (!fd || ::fstat(fd.get(), &st) != 0) throw_errno("open(" + path + ")");
+  if (!S_ISSOCK(st.st_mode) || st.st_uid != ::geteuid())
+    throw_system_error(EPERM, "bind(" + path + "): the socket file was replaced by another file");
+  // chmod through the O_PATH fd: /proc/self/fd/N names exactly that inode.
+  if (::chmod(("/proc/self/fd/" + std::to_string(fd.get())).c_str(), mode) != 0 &&
+      ::fchmodat(AT_FDCWD, path.c_str(), mode, AT_SYMLINK_NOFOLLOW) != 0)
+    throw_errno("chmod(" + path + ")");
+  return st;
 }
 
 // ---- Authkey handshake (mutual HMAC-SHA256 challenge, as multiprocessing.connection) ----
@@ -548,27 +617,29 @@ bool equals(std::span<const std::byte> b, std::string_view s) {
   return b.size() == s.size() && std::memcmp(b.data(), s.data(), s.size()) == 0;
 }
 
-// Answers a challenge message with its digest. Throws AuthenticationError when it is not one.
-void answer(Connection& c, std::string_view key, std::span<const std::byte> challenge) {
+// Answers a challenge message with its digest, sending for at most `timeout`. Throws
+// AuthenticationError when it is not a challenge.
+void answer(Connection& c, std::string_view key, std::span<const std::byte> challenge, Timeout timeout) {
   if (challenge.size() <= kChallenge.size() ||
       std::memcmp(challenge.data(), kChallenge.data(), kChallenge.size()) != 0)
     throw AuthenticationError("authkey handshake: the peer did not send a challenge");
   auto digest = detail::hmac_sha256(key, challenge);
-  c.send_bytes(std::span<const std::byte>(digest));
+  c.send_bytes(std::span<const std::byte>(digest), 0, Connection::npos, timeout);
 }
 
-// Checks the digest of `challenge`, tells the peer the verdict, throws AuthenticationError if wrong.
+// Checks the digest of `challenge` in constant time, tells the peer the verdict (sending for at
+// most `timeout`), throws AuthenticationError if wrong.
 void verify(Connection& c, std::string_view key, std::span<const std::byte> challenge,
-            std::span<const std::byte> digest) {
+            std::span<const std::byte> digest, Timeout timeout) {
   auto expected = detail::hmac_sha256(key, challenge);
   if (!detail::digest_equal(expected, digest)) {
     try {
-      c.send_bytes(kFailure);
+      c.send_bytes(kFailure, timeout);
     } catch (const Error&) {
     }
     throw AuthenticationError("authkey handshake: digest received was wrong");
   }
-  c.send_bytes(kWelcome);
+  c.send_bytes(kWelcome, timeout);
 }
 
 void expect_welcome(std::span<const std::byte> reply) {
@@ -593,6 +664,9 @@ Listener::Listener(std::string_view address, std::optional<std::string> authkey,
     : m_authkey(std::move(authkey)), m_owner_pid(::getpid()) {
   SockAddr a = parse_address(address);
   m_fd = make_socket(a.family, std::string(address));
+  // Non-blocking from birth (so no shared file description is ever flipped): accept() and wait()
+  // poll first, and a client that went away in between gives EAGAIN instead of a block.
+  if (::fcntl(m_fd.get(), F_SETFL, O_NONBLOCK) != 0) throw_errno("fcntl(" + std::string(address) + ")");
   if (a.family != AF_UNIX) {
     int one = 1;
     ::setsockopt(m_fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -600,17 +674,19 @@ Listener::Listener(std::string_view address, std::optional<std::string> authkey,
   if (a.family == AF_UNIX && !a.abstract) {
     // Nobody can connect before listen(), so chmod between bind and listen leaves no window in
     // which the socket is reachable with the umask's looser mode.
+    // bind() never follows a link or reuses a file (EADDRINUSE).
     int rc = ::bind(m_fd.get(), a.addr(), a.len);
-    if (rc != 0 && errno == EADDRINUSE && is_stale_socket(a.path)) {
-      ::unlink(a.path.c_str());  // left behind by a Listener that died
+    if (rc != 0 && errno == EADDRINUSE && is_stale_socket(a.path, address)) {
+      ::unlink(a.path.c_str());  // left behind by a Listener of ours that died
       rc = ::bind(m_fd.get(), a.addr(), a.len);
     }
     if (rc != 0) throw_errno("bind(" + std::string(address) + ")");
     struct stat st{};
-    if (::chmod(a.path.c_str(), 0600) != 0 || ::stat(a.path.c_str(), &st) != 0) {
-      int e = errno;
-      ::unlink(a.path.c_str());
-      throw_system_error(e, "chmod(" + a.path + ")");
+    try {
+      st = chmod_bound_socket(a.path, 0600);
+    } catch (const std::system_error& e) {
+      if (e.code().value() != EPERM) ::unlink(a.path.c_str());  // ours: do not leave it behind
+      throw;
     }
     m_dev = st.st_dev;
     m_ino = st.st_ino;
@@ -635,7 +711,8 @@ Listener::Listener(Listener&& o) noexcept
       m_ino(o.m_ino),
       m_owner_pid(o.m_owner_pid),
       m_handshake_timeout(o.m_handshake_timeout),
-      m_pending(std::move(o.m_pending)) {}
+      m_pending(std::move(o.m_pending)),
+      m_finished(std::move(o.m_finished)) {}
 
 Listener& Listener::operator=(Listener&& o) noexcept {
   if (this != &o) {
@@ -649,6 +726,7 @@ Listener& Listener::operator=(Listener&& o) noexcept {
     m_owner_pid = o.m_owner_pid;
     m_handshake_timeout = o.m_handshake_timeout;
     m_pending = std::move(o.m_pending);
+    m_finished = std::move(o.m_finished);
   }
   return *this;
 }
@@ -657,6 +735,7 @@ Listener::~Listener() { close(); }
 
 void Listener::close() noexcept {
   m_pending.clear();
+  m_finished.clear();
   m_fd.reset();
   if (!m_unlink_path.empty() && ::getpid() == m_owner_pid) {
     // Unlink only the file we bound: another Listener may have replaced a stale one since.
@@ -673,90 +752,120 @@ std::vector<int> Listener::wait_fds() const {
   return fds;
 }
 
-Connection Listener::accept(Timeout timeout) {
-  if (!m_fd) throw ValueError("accept: listener is closed");
-  Deadline deadline(timeout);
-  for (;;) {
-    // Drop handshakes that ran out of time.
-    std::erase_if(m_pending, [](const Pending& p) { return p.deadline.expired(); });
-    std::vector<pollfd> pfds{{m_fd.get(), POLLIN, 0}};
-    auto wait_until = deadline.at();
-    for (auto& p : m_pending) {
-      pfds.push_back({p.conn.fileno(), POLLIN, 0});
-      wait_until = std::min(wait_until, p.deadline.at());
-    }
-    Deadline step(deadline.infinite() && m_pending.empty()
-                      ? Timeout{}
-                      : Timeout{std::max(wait_until - Deadline::Clock::now(), Deadline::Clock::duration::zero())});
-    timespec ts = step.relative_timespec();
-    int r = ::ppoll(pfds.data(), pfds.size(), step.infinite() ? nullptr : &ts, nullptr);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) throw_errno("poll(listener)");
+Deadline::Clock::time_point Listener::next_expiry() const noexcept {
+  auto at = Deadline::Clock::time_point::max();
+  for (auto& p : m_pending) at = std::min(at, p.deadline.at());
+  return at;
+}
 
-    // Progress the pending handshakes first: they arrived earlier.
-    for (std::size_t i = 1; i < pfds.size(); ++i) {
-      if (!pfds[i].revents) continue;
-      auto it = std::find_if(m_pending.begin(), m_pending.end(),
-                             [&](const Pending& p) { return p.conn.fileno() == pfds[i].fd; });
-      if (it == m_pending.end()) continue;
-      Pending& p = *it;
+// Takes every step that needs no waiting: drops handshakes past their limit, advances those
+// whose peer has spoken, accepts the clients queued on the socket (with an authkey each gets
+// its challenge; without one, one client at a time is kept). Finished clients go to
+// m_finished. Never blocks: every send and receive here has a zero timeout.
+void Listener::advance() {
+  std::erase_if(m_pending, [](const Pending& p) { return p.deadline.expired(); });
+  if (!m_pending.empty()) {
+    std::vector<pollfd> pfds;
+    pfds.reserve(m_pending.size());
+    for (auto& p : m_pending) pfds.push_back({p.conn.fileno(), POLLIN, 0});
+    timespec zero{0, 0};
+    if (::ppoll(pfds.data(), pfds.size(), &zero, nullptr) > 0) {
       const std::string& key = *m_authkey;
-      try {
-        // Several handshake messages may sit in the buffer already: take all that are there.
-        for (bool more = true; more;) {
-          auto msg = p.conn.try_recv_bytes(kHandshakeMax, std::chrono::seconds(0));
-          if (!msg) break;  // part of a message: wait for the rest
-          switch (p.stage) {
-            case Pending::kAwaitDigest:
-              verify(p.conn, key, p.challenge, *msg);
+      for (std::size_t i = 0; i < m_pending.size(); ++i) {
+        if (!pfds[i].revents) continue;
+        Pending& p = m_pending[i];
+        try {
+          // Several handshake messages may sit in the buffer already: take all that are there.
+          // A part of a message, or nothing yet: wait for the rest.
+          for (auto msg = p.conn.try_recv_bytes(kHandshakeMax, std::chrono::seconds(0)); msg;
+               msg = p.conn.has_buffered_message() ? p.conn.try_recv_bytes(kHandshakeMax, std::chrono::seconds(0))
+                                                   : std::nullopt) {
+            if (p.stage == Pending::kAwaitDigest) {
+              verify(p.conn, key, p.challenge, *msg, std::chrono::seconds(0));
               p.stage = Pending::kAwaitChallenge;
-              break;
-            case Pending::kAwaitChallenge:
-              answer(p.conn, key, *msg);
+            } else if (p.stage == Pending::kAwaitChallenge) {
+              answer(p.conn, key, *msg, std::chrono::seconds(0));
               p.stage = Pending::kAwaitWelcome;
-              break;
-            case Pending::kAwaitWelcome: {
+            } else {
               expect_welcome(*msg);
-              Connection done = std::move(p.conn);
-              m_pending.erase(it);
-              return done;
+              m_finished.push_back({std::move(p.conn), {}});  // leaves p.conn closed
+              break;
             }
           }
-          more = p.conn.has_buffered_message();
+        } catch (const AuthenticationError& e) {
+          m_finished.push_back({Connection(), e.what()});
+          p.conn.close();
+        } catch (const ProtocolError& e) {
+          m_finished.push_back({Connection(), std::string("authkey handshake: ") + e.what()});
+          p.conn.close();
+        } catch (const Error&) {  // the client hung up, or its buffer is full: drop it quietly
+          p.conn.close();
         }
-      } catch (const AuthenticationError&) {
-        m_pending.erase(it);
-        throw;
-      } catch (const ProtocolError& e) {
-        m_pending.erase(it);
-        throw AuthenticationError(std::string("authkey handshake: ") + e.what());
-      } catch (const Error&) {  // the client hung up or misbehaved: drop it quietly
-        m_pending.erase(it);
       }
+      std::erase_if(m_pending, [](const Pending& p) { return p.conn.closed(); });
     }
-
-    if (pfds[0].revents) {
-      detail::UniqueFd fd(::accept4(m_fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
-      if (!fd) {
-        if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED) continue;
-        throw_errno("accept(" + m_address + ")");
-      }
-      int one = 1;
-      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on unix
-      Connection conn(std::move(fd), true, true);
-      if (!m_authkey) return conn;
-      Pending p{std::move(conn), make_challenge(), Pending::kAwaitDigest, Deadline(m_handshake_timeout)};
-      try {
-        p.conn.send_bytes(std::span<const std::byte>(p.challenge));
-      } catch (const Error&) {
-        continue;  // gone already
-      }
-      // Bound the memory and fds a flood of silent clients can pin: drop the oldest.
-      if (m_pending.size() >= kMaxPendingHandshakes) m_pending.erase(m_pending.begin());
-      m_pending.push_back(std::move(p));
-    }
-    if (deadline.expired()) throw TimeoutError("accept(" + m_address + "): timed out");
   }
+  // One client at a time without an authkey (the backlog keeps the others); with one, up to
+  // a batch per call so that a flood cannot keep a caller here.
+  for (int batch = 0; batch < 64 && (m_authkey || m_finished.empty()); ++batch) {
+    detail::UniqueFd fd(::accept4(m_fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!fd) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      throw_errno("accept(" + m_address + ")");
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on unix
+    Connection conn(std::move(fd), true, true);
+    if (!m_authkey) {
+      m_finished.push_back({std::move(conn), {}});
+      break;
+    }
+    Pending p{std::move(conn), make_challenge(), Pending::kAwaitDigest, Deadline(m_handshake_timeout)};
+    try {
+      p.conn.send_bytes(std::span<const std::byte>(p.challenge), 0, Connection::npos, std::chrono::seconds(0));
+    } catch (const Error&) {
+      continue;  // gone already
+    }
+    // Bound the memory and fds a flood of silent clients can pin: drop the oldest.
+    if (m_pending.size() >= kMaxPendingHandshakes) m_pending.erase(m_pending.begin());
+    m_pending.push_back(std::move(p));
+  }
+}
+
+// Sleeps until the socket or a pending handshake has something, a handshake runs out of time,
+// or `deadline` passes. False when `deadline` has passed.
+bool Listener::wait_for_progress(const Deadline& deadline) {
+  if (deadline.expired()) return false;
+  std::vector<pollfd> pfds{{m_fd.get(), POLLIN, 0}};
+  for (auto& p : m_pending) pfds.push_back({p.conn.fileno(), POLLIN, 0});
+  auto until = std::min(deadline.at(), next_expiry());
+  Deadline step(until == Deadline::Clock::time_point::max()
+                    ? Timeout{}
+                    : Timeout{std::max(until - Deadline::Clock::now(), Deadline::Clock::duration::zero())});
+  timespec ts = step.relative_timespec();
+  if (::ppoll(pfds.data(), pfds.size(), step.infinite() ? nullptr : &ts, nullptr) < 0 && errno != EINTR)
+    throw_errno("poll(" + m_address + ")");
+  return true;
+}
+
+bool Listener::poll(Timeout timeout) {
+  if (!m_fd) throw ValueError("poll: listener is closed");
+  Deadline deadline(timeout);
+  for (;;) {
+    advance();
+    if (!m_finished.empty()) return true;
+    if (!wait_for_progress(deadline)) return false;
+  }
+}
+
+Connection Listener::accept(Timeout timeout) {
+  if (!m_fd) throw ValueError("accept: listener is closed");
+  if (!poll(timeout)) throw TimeoutError("accept(" + m_address + "): timed out");
+  Finished f = std::move(m_finished.front());
+  m_finished.erase(m_finished.begin());
+  if (!f.error.empty()) throw AuthenticationError(f.error);
+  return std::move(f.conn);
 }
 
 // ---- Client ----
@@ -800,12 +909,12 @@ Connection Client(std::string_view address, std::optional<std::string> authkey, 
       // Answer the server's challenge, then challenge the server (Python's answer_challenge
       // followed by deliver_challenge).
       Bytes challenge = c.recv_bytes(kHandshakeMax, remaining());
-      answer(c, *authkey, challenge);
+      answer(c, *authkey, challenge, remaining());
       expect_welcome(c.recv_bytes(kHandshakeMax, remaining()));
       Bytes mine = make_challenge();
-      c.send_bytes(std::span<const std::byte>(mine));
+      c.send_bytes(std::span<const std::byte>(mine), 0, Connection::npos, remaining());
       Bytes digest = c.recv_bytes(kHandshakeMax, remaining());
-      verify(c, *authkey, mine, digest);
+      verify(c, *authkey, mine, digest, remaining());
     } catch (const ProtocolError& e) {
       throw AuthenticationError(std::string("authkey handshake: ") + e.what());
     } catch (const ConnectionClosed&) {
@@ -818,49 +927,92 @@ Connection Client(std::string_view address, std::optional<std::string> authkey, 
 
 // ---- wait ----
 
-std::vector<Waitable> wait(std::span<const Waitable> objects, Timeout timeout) {
+// Every wait form lands here. One pass polls every fd (a Listener contributes its socket and
+// its pending handshakes); a Listener that had something is advanced, and counts as ready only
+// once a client is finished, so the pass repeats (until the deadline) when only a handshake
+// moved. A handshake's own limit also wakes the pass, so a silent client is dropped on time.
+std::vector<std::size_t> detail::wait_ready(std::span<const Waitable> objects, Timeout timeout) {
+  Deadline deadline(timeout);
   std::vector<pollfd> pfds;
   std::vector<std::size_t> owner;  // index into objects for each pollfd
-  bool any_buffered = false;
-  for (std::size_t i = 0; i < objects.size(); ++i) {
-    const Waitable& w = objects[i];
-    if (w.connection()) {
-      if (w.connection()->closed()) throw ValueError("wait: connection is closed");
-      any_buffered = any_buffered || w.connection()->has_buffered_message();
-      pfds.push_back({w.connection()->fileno(), POLLIN, 0});
-      owner.push_back(i);
-    } else if (w.listener()) {
-      if (w.listener()->fileno() < 0) throw ValueError("wait: listener is closed");
-      for (int fd : w.listener()->wait_fds()) {
-        pfds.push_back({fd, POLLIN, 0});
-        owner.push_back(i);
+  std::vector<bool> ready(objects.size());
+  for (;;) {
+    pfds.clear();
+    owner.clear();
+    bool any = false;
+    auto until = deadline.at();
+    for (std::size_t i = 0; i < objects.size(); ++i) {
+      const Waitable& w = objects[i];
+      if (Connection* c = w.connection()) {
+        if (c->closed()) throw ValueError("wait: connection is closed");
+        if (c->has_buffered_message()) ready[i] = any = true;  // ready now, poll the rest only
+      } else if (Listener* l = w.listener()) {
+        if (l->fileno() < 0) throw ValueError("wait: listener is closed");
+        if (!l->m_finished.empty()) ready[i] = any = true;
+        for (auto& p : l->m_pending) {
+          pfds.push_back({p.conn.fileno(), POLLIN, 0});
+          owner.push_back(i);
+        }
+        until = std::min(until, l->next_expiry());
       }
-    } else {
       pfds.push_back({w.fd(), POLLIN, 0});
       owner.push_back(i);
     }
-  }
-  // A Connection holding a whole buffered message is ready now: only poll the others, without waiting.
-  Deadline deadline(any_buffered ? Timeout(std::chrono::seconds(0)) : timeout);
-  for (;;) {
-    timespec ts = deadline.relative_timespec();
-    int r = ::ppoll(pfds.data(), pfds.size(), deadline.infinite() ? nullptr : &ts, nullptr);
+    Deadline step(any ? Timeout(std::chrono::seconds(0))
+                  : until == Deadline::Clock::time_point::max()
+                      ? Timeout{}
+                      : Timeout{std::max(until - Deadline::Clock::now(), Deadline::Clock::duration::zero())});
+    timespec ts = step.relative_timespec();
+    int r = ::ppoll(pfds.data(), pfds.size(), step.infinite() ? nullptr : &ts, nullptr);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) throw_errno("poll");
-    break;
+    std::vector<bool> stirred(objects.size());
+    for (std::size_t k = 0; k < pfds.size(); ++k)
+      if (pfds[k].revents) (objects[owner[k]].listener() ? stirred : ready)[owner[k]] = true;
+    for (std::size_t i = 0; i < objects.size(); ++i) {
+      Listener* l = objects[i].listener();
+      if (!l || ready[i] || !(stirred[i] || l->next_expiry() <= Deadline::Clock::now())) continue;
+      l->advance();
+      if (!l->m_finished.empty()) ready[i] = any = true;
+    }
+    if (!any)
+      for (bool b : ready) any = any || b;
+    if (any || deadline.expired()) break;
   }
-  std::vector<bool> ready(objects.size(), false);
-  for (std::size_t k = 0; k < pfds.size(); ++k)
-    if (pfds[k].revents) ready[owner[k]] = true;
-  std::vector<Waitable> out;
+  std::vector<std::size_t> out;
   for (std::size_t i = 0; i < objects.size(); ++i)
-    if (ready[i] || (objects[i].connection() && objects[i].connection()->has_buffered_message()))
-      out.push_back(objects[i]);
+    if (ready[i]) out.push_back(i);
+  return out;
+}
+
+std::vector<Waitable> wait(std::span<const Waitable> objects, Timeout timeout) {
+  std::vector<Waitable> out;
+  for (std::size_t i : detail::wait_ready(objects, timeout)) out.push_back(objects[i]);
   return out;
 }
 
 std::vector<Waitable> wait(std::initializer_list<Waitable> objects, Timeout timeout) {
   return wait(std::span<const Waitable>(objects.begin(), objects.size()), timeout);
+}
+
+std::vector<int> wait(std::span<const int> fds, Timeout timeout) {
+  std::vector<Waitable> list(fds.begin(), fds.end());
+  std::vector<int> out;
+  for (std::size_t i : detail::wait_ready(list, timeout)) out.push_back(fds[i]);
+  return out;
+}
+
+std::vector<int> wait(std::initializer_list<int> fds, Timeout timeout) {
+  return wait(std::span<const int>(fds.begin(), fds.size()), timeout);
+}
+
+std::vector<Process*> wait(std::span<Process* const> processes, Timeout timeout) {
+  std::vector<Waitable> list;
+  list.reserve(processes.size());
+  for (Process* p : processes) list.emplace_back(*p);
+  std::vector<Process*> out;
+  for (std::size_t i : detail::wait_ready(list, timeout)) out.push_back(processes[i]);
+  return out;
 }
 
 }  // namespace ipc

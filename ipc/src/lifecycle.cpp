@@ -209,17 +209,11 @@ std::optional<pid_t> stop_daemon(const fs::path& path, Timeout timeout, int sig)
   if (read_pidfile(path) != pid) return pid;
   if (pidfd_send_signal(pidfd.get(), sig) < 0 && errno != ESRCH)
     throw_errno("pidfd_send_signal(" + std::to_string(*pid) + ", " + std::to_string(sig) + ")");
-  pollfd p{pidfd.get(), POLLIN, 0};
-  for (;;) {
-    int r = ::poll(&p, 1, deadline.poll_ms());
-    if (r > 0) break;
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) throw_errno("poll(pidfd of " + std::to_string(*pid) + ")");
+  if (!detail::wait_pidfd(pidfd.get(), deadline.poll_ms()))
     throw TimeoutError("stop_daemon: pid " + std::to_string(*pid) + " (pidfile " + path.string() +
                        ") still runs after signal " + std::to_string(sig));
-  }
   siginfo_t info{};
-  ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd.get()), &info, WEXITED | WNOHANG);  // if ours
+  detail::reap_pidfd(pidfd.get(), info);  // if ours
   return pid;
 }
 
@@ -351,23 +345,19 @@ Daemon daemonize(const DaemonOptions& o) {
 namespace proc {
 
 std::optional<Stat> stat(pid_t pid) {
-  if (pid <= 0) return std::nullopt;
-  auto text = read_file(proc_path(pid, "stat"));
-  if (!text) return std::nullopt;
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split at the last ')'.
-  auto open = text->find('(');
-  auto close = text->rfind(')');
-  if (open == std::string::npos || close == std::string::npos || close < open)
-    throw ProtocolError("cannot parse " + proc_path(pid, "stat"));
+  auto p = detail::read_proc_stat(pid);
+  if (!p) return std::nullopt;
   Stat s;
   s.pid = pid;
-  s.comm = text->substr(open + 1, close - open - 1);
-  long threads = 0;
-  int n = std::sscanf(text->c_str() + close + 1,
-                      " %c %d %d %d %d %d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld %*d %llu", &s.state,
-                      &s.ppid, &s.pgrp, &s.session, &s.tty_nr, &s.tpgid, &threads, &s.starttime);
-  if (n != 8) throw ProtocolError("cannot parse " + proc_path(pid, "stat"));
-  s.num_threads = static_cast<int>(threads);
+  s.comm = std::move(p->comm);
+  s.state = p->state;
+  s.ppid = p->ppid;
+  s.pgrp = p->pgrp;
+  s.session = p->session;
+  s.tty_nr = p->tty_nr;
+  s.tpgid = p->tpgid;
+  s.num_threads = static_cast<int>(p->num_threads);
+  s.starttime = p->starttime;
   return s;
 }
 
@@ -458,22 +448,13 @@ bool wait_exit(pid_t pid, Timeout timeout, int* exitcode) {
     if (errno == ESRCH) return true;
     throw_errno("pidfd_open(" + std::to_string(pid) + ")");
   }
-  Deadline deadline(timeout);
-  pollfd p{pidfd.get(), POLLIN, 0};
-  for (;;) {
-    int r = ::poll(&p, 1, deadline.poll_ms());
-    if (r > 0) break;
-    if (r == 0) return false;
-    if (errno != EINTR) throw_errno("poll(pidfd of " + std::to_string(pid) + ")");
-  }
+  if (!detail::wait_pidfd(pidfd.get(), Deadline(timeout).poll_ms())) return false;
   siginfo_t info{};
-  for (;;) {
-    if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd.get()), &info, WEXITED | WNOHANG) == 0) break;
-    if (errno == EINTR) continue;
-    if (errno == ECHILD) return true;  // not our child: its own parent reaps it
-    throw_errno("waitid(pidfd of " + std::to_string(pid) + ")");
+  if (int err = detail::reap_pidfd(pidfd.get(), info)) {
+    if (err == ECHILD) return true;  // not our child: its own parent reaps it
+    throw_system_error(err, "waitid(pidfd of " + std::to_string(pid) + ")");
   }
-  if (exitcode && info.si_pid != 0) *exitcode = info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
+  if (exitcode && info.si_pid != 0) *exitcode = detail::exit_code_of(info);
   return true;
 }
 

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <new>
 
+#include <ipc/detail/fork.hpp>
 #include <ipc/detail/proc_util.hpp>
 #include <ipc/detail/unique_fd.hpp>
 
@@ -87,13 +88,10 @@ bool try_reap_locked(ChildRecord& rec) {
   if (rec.exitcode) return true;
   if (rec.pidfd < 0) return false;
   siginfo_t info{};
-  for (;;) {
-    if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(rec.pidfd), &info, WEXITED | WNOHANG) == 0) break;
-    if (errno == EINTR) continue;
-    throw_errno("waitid(pidfd of pid " + std::to_string(rec.pid) + ")");
-  }
+  if (int err = reap_pidfd(rec.pidfd, info))
+    throw_system_error(err, "waitid(pidfd of pid " + std::to_string(rec.pid) + ")");
   if (info.si_pid == 0) return false;  // still running
-  rec.exitcode = info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
+  rec.exitcode = exit_code_of(info);
   return true;
 }
 
@@ -108,14 +106,6 @@ void prune_locked(ProcessState& s) {
   });
 }
 
-bool poll_readable(int fd, int timeout_ms) {
-  pollfd p{fd, POLLIN, 0};
-  for (;;) {
-    int r = ::poll(&p, 1, timeout_ms);
-    if (r >= 0) return r > 0;
-    if (errno != EINTR) throw_errno("poll(pidfd)");
-  }
-}
 
 /// Terminates daemonic children, then joins every child: Python's behaviour at interpreter
 /// exit. A daemonic child that ignores SIGTERM gets SIGKILL after a second.
@@ -138,7 +128,7 @@ void finish_children() noexcept {
           if (try_reap_locked(*k)) break;
         }
         if (k->daemon && grace.expired()) pidfd_send_signal(k->pidfd, SIGKILL);
-        poll_readable(k->pidfd, k->daemon && !grace.expired() ? grace.poll_ms() : -1);
+        wait_pidfd(k->pidfd, k->daemon && !grace.expired() ? grace.poll_ms() : -1);
       }
     } catch (...) {
     }
@@ -296,6 +286,7 @@ void Process::start() {
   }
   const pid_t self = ::getpid();
   rec->parent = self;
+  detail::warn_if_multithreaded_fork();
   detail::flush_std_streams();  // or the child would print the parent's buffered output again
   pid_t pid = ::fork();
   if (pid < 0) throw_errno("fork");
@@ -371,7 +362,7 @@ bool Process::join(Timeout timeout) {
       }
     }
     if (deadline.expired()) return false;
-    detail::poll_readable(m_child->pidfd, deadline.poll_ms());
+    detail::wait_pidfd(m_child->pidfd, deadline.poll_ms());
   }
 }
 
@@ -451,13 +442,13 @@ int ParentProcess::sentinel() const {
 
 bool ParentProcess::is_alive() const {
   int fd = sentinel();
-  return fd >= 0 && !detail::poll_readable(fd, 0);
+  return fd >= 0 && !detail::wait_pidfd(fd, 0);
 }
 
 bool ParentProcess::join(Timeout timeout) const {
   int fd = sentinel();
   if (fd < 0) return true;  // already gone
-  return detail::poll_readable(fd, Deadline(timeout).poll_ms());
+  return detail::wait_pidfd(fd, Deadline(timeout).poll_ms());
 }
 
 Process& current_process() {
@@ -491,35 +482,6 @@ int cpu_count() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
-std::vector<int> wait(std::span<const int> fds, Timeout timeout) {
-  std::vector<pollfd> pfds;
-  pfds.reserve(fds.size());
-  for (int fd : fds) pfds.push_back(pollfd{fd, POLLIN, 0});
-  Deadline deadline(timeout);
-  for (;;) {
-    int r = ::poll(pfds.data(), pfds.size(), deadline.poll_ms());
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) throw_errno("poll");
-    std::vector<int> ready;
-    for (auto& p : pfds)
-      if (p.revents != 0) ready.push_back(p.fd);
-    return ready;
-  }
-}
-
-std::vector<int> wait(std::initializer_list<int> fds, Timeout timeout) {
-  return wait(std::span<const int>(fds.begin(), fds.size()), timeout);
-}
-
-std::vector<Process*> wait(std::span<Process* const> processes, Timeout timeout) {
-  std::vector<int> fds;
-  fds.reserve(processes.size());
-  for (auto* p : processes) fds.push_back(p->sentinel());
-  auto ready = wait(std::span<const int>(fds), timeout);
-  std::vector<Process*> out;
-  for (std::size_t i = 0; i < processes.size(); ++i)
-    if (std::find(ready.begin(), ready.end(), fds[i]) != ready.end()) out.push_back(processes[i]);
-  return out;
-}
+// The ipc::wait forms are defined with the others in connection.cpp (one implementation).
 
 }  // namespace ipc

@@ -1,6 +1,8 @@
 // Queue, SimpleQueue and JoinableQueue: making and opening the shared ring, status errors.
 #include <ipc/queues.hpp>
 
+#include <chrono>
+#include <cstdio>
 #include <string>
 
 namespace ipc::detail {
@@ -10,24 +12,51 @@ QueueCore::QueueCore(SharedMemory mem, bool joinable, std::uint64_t elem_size, s
     : shm(std::move(mem)), ring(shm.bytes(), joinable, elem_size, type_hash, what.c_str()) {}
 
 std::shared_ptr<QueueCore> make_queue(const QueueSpec& spec, std::size_t maxsize, std::size_t capacity) {
-  auto mem = SharedMemory::anonymous(Ring::bytes_needed(capacity));
-  Ring::init(mem.bytes(), capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash);
+  auto mem = SharedMemory::anonymous(Ring::bytes_needed(capacity, spec.at_least_once));
+  Ring::init(mem.bytes(), capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash, spec.at_least_once);
   return std::make_shared<QueueCore>(std::move(mem), spec.joinable, spec.elem_size, spec.type_hash,
                                      "anonymous queue");
 }
 
-std::shared_ptr<QueueCore> create_queue(const QueueSpec& spec, std::string_view name, std::size_t maxsize,
-                                        std::size_t capacity, mode_t mode) {
+namespace {
+
+/// The named segment of a queue, created (its ring laid out before others can see it) or, with
+/// `or_open`, opened when it exists (an existing queue of another capacity has another size:
+/// SharedMemory refuses it). Throws as SharedMemory::create/create_or_open.
+std::shared_ptr<QueueCore> map_named_queue(const QueueSpec& spec, std::string_view name, std::size_t maxsize,
+                                           std::size_t capacity, mode_t mode, bool or_open) {
   ShmOptions opts;
   opts.mode = mode;
   opts.kind = spec.kind;
   opts.type_tag = spec.type_hash;
+  opts.type_name = std::string(spec.type_name);
   opts.init = [&](std::span<std::byte> mem) {
-    Ring::init(mem, capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash);
+    Ring::init(mem, capacity, maxsize, spec.joinable, spec.elem_size, spec.type_hash, spec.at_least_once);
   };
-  auto mem = SharedMemory::create(name, Ring::bytes_needed(capacity), opts);
+  const std::size_t size = Ring::bytes_needed(capacity, spec.at_least_once);
+  auto mem = or_open ? SharedMemory::create_or_open(name, size, opts) : SharedMemory::create(name, size, opts);
   std::string what = "queue " + mem.name();
   return std::make_shared<QueueCore>(std::move(mem), spec.joinable, spec.elem_size, spec.type_hash, what);
+}
+
+}  // namespace
+
+std::shared_ptr<QueueCore> create_queue(const QueueSpec& spec, std::string_view name, std::size_t maxsize,
+                                        std::size_t capacity, mode_t mode) {
+  return map_named_queue(spec, name, maxsize, capacity, mode, false);
+}
+
+std::shared_ptr<QueueCore> create_or_open_queue(const QueueSpec& spec, std::string_view name, std::size_t maxsize,
+                                                std::size_t capacity, mode_t mode) {
+  auto core = map_named_queue(spec, name, maxsize, capacity, mode, true);
+  const std::string what = "queue " + core->shm.name();
+  if (core->ring.maxsize() != maxsize)
+    throw ValueError(what + " exists with maxsize " + std::to_string(core->ring.maxsize()) + ", not " +
+                     std::to_string(maxsize));
+  if (core->ring.at_least_once() != spec.at_least_once)
+    throw ValueError(what + " exists with " + (core->ring.at_least_once() ? "at-least-once" : "at-most-once") +
+                     " delivery");
+  return core;
 }
 
 std::shared_ptr<QueueCore> open_queue(const QueueSpec& spec, std::string_view name) {
@@ -37,18 +66,41 @@ std::shared_ptr<QueueCore> open_queue(const QueueSpec& spec, std::string_view na
   return std::make_shared<QueueCore>(std::move(mem), spec.joinable, spec.elem_size, spec.type_hash, what);
 }
 
-void throw_put_status(RingStatus st, std::size_t done, std::size_t total) {
-  if (st == RingStatus::closed) {
-    if (total > 1) throw QueueClosed("queue is closed (" + std::to_string(done) + " of " + std::to_string(total) + " items put)");
-    throw QueueClosed("queue is closed");
-  }
-  if (total > 1) throw QueueFull("queue is full (" + std::to_string(done) + " of " + std::to_string(total) + " items put)");
-  throw QueueFull("queue is full");
+namespace {
+
+/// "queue /ipckit-jobs" or "anonymous queue".
+std::string describe(const QueueCore& core) {
+  return core.shm.name().empty() ? std::string("anonymous queue") : "queue " + core.shm.name();
 }
 
-void throw_get_status(RingStatus st) {
-  if (st == RingStatus::closed) throw QueueClosed("queue is closed and drained");
-  throw QueueEmpty("queue is empty");
+/// " after waiting 1.5 s" or " (did not wait)".
+std::string waited_for(Timeout t) {
+  if (t.infinite()) return {};
+  if (t.value().count() == 0) return " (did not wait)";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, " after waiting %.3g s", std::chrono::duration<double>(t.value()).count());
+  return buf;
+}
+
+}  // namespace
+
+void throw_put_status(const QueueCore& core, RingStatus st, Timeout waited, std::size_t done, std::size_t total) {
+  std::string count = total > 1 ? " (" + std::to_string(done) + " of " + std::to_string(total) + " items put)" : "";
+  if (st == RingStatus::closed) throw QueueClosed(describe(core) + " is closed" + count);
+  throw QueueFull(describe(core) + " is full" + waited_for(waited) + count);
+}
+
+void throw_get_status(const QueueCore& core, RingStatus st, Timeout waited) {
+  if (st == RingStatus::closed) throw QueueClosed(describe(core) + " is closed and drained");
+  throw QueueEmpty(describe(core) + " is empty" + waited_for(waited));
+}
+
+void throw_tasks_lost(const std::string& name, std::uint64_t lost, std::uint64_t total) {
+  throw TasksLost(std::to_string(lost) + (lost == 1 ? " task" : " tasks") + " of " +
+                      (name.empty() ? std::string("an anonymous queue") : "queue " + name) +
+                      " died with the consumer that held " + (lost == 1 ? "it" : "them") + " (" +
+                      std::to_string(total) + " since the queue was made)",
+                  lost);
 }
 
 void throw_bad_frame(std::size_t got, std::size_t want) {

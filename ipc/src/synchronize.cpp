@@ -1,9 +1,14 @@
 // Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition and Barrier in shared memory.
 #include <ipc/synchronize.hpp>
 
+#include <sched.h>
+#include <time.h>
+
 #include <algorithm>
 #include <atomic>
 #include <new>
+#include <span>
+#include <string>
 
 #include <ipc/detail/futex.hpp>
 #include <ipc/errors.hpp>
@@ -39,6 +44,19 @@ struct BarrierState {
   // Bit g%64 tells whether generation g ended broken (by reset while broken or while waited on),
   // so a waiter that wakes after a later generation began still learns how its own one ended.
   std::uint64_t ended_broken;
+  std::uint32_t nslots;         // presence slots after this struct (see BarrierSlot)
+  std::uint64_t last_scan_ns;   // CLOCK_MONOTONIC of the last look for dead waiters
+};
+
+/// One waiter's presence. A waiter takes a free slot when it arrives and holds the slot's robust
+/// mutex until it leaves wait(), so a waiter that dies (SIGKILL included) leaves the mutex marked
+/// owner-died by the kernel: the others find it with a non-blocking try_lock and break the
+/// barrier. There are twice as many slots as parties, so that waiters of the last generation that
+/// have not yet left never starve the next one. Zeroed memory is a free slot.
+struct BarrierSlot {
+  RobustMutex presence;
+  std::uint32_t occupied;  // written under the state lock, like gen
+  std::uint32_t gen;       // the generation its occupant arrived in
 };
 
 namespace {
@@ -276,7 +294,11 @@ SharedMemory make_condition(OpenMode how, std::string_view name, mode_t mode) {
 
 Condition::Condition() : Condition(make_condition(OpenMode::anonymous, {}, 0600)) {}
 Condition::Condition(SharedMemory shm) noexcept
-    : m_shm(std::move(shm)), m_state(static_cast<detail::ConditionState*>(m_shm.data())) {}
+    : m_shm(std::move(shm)), m_state(static_cast<detail::ConditionState*>(m_shm.data())), m_mutex(&m_state->mutex) {}
+Condition::Condition(Lock& lock) : Condition(make_condition(OpenMode::anonymous, {}, 0600)) {
+  m_mutex = detail::LockAccess::mutex_of(lock);
+  m_external = true;
+}
 Condition Condition::create(std::string_view name, mode_t mode) {
   return Condition(make_condition(OpenMode::create, name, mode));
 }
@@ -286,32 +308,32 @@ Condition Condition::create_or_open(std::string_view name, mode_t mode) {
 }
 
 bool Condition::acquire(Timeout timeout) {
-  auto st = timeout.infinite() ? m_state->mutex.lock() : m_state->mutex.lock(Deadline(timeout));
+  auto st = timeout.infinite() ? m_mutex->lock() : m_mutex->lock(Deadline(timeout));
   return st != detail::LockStatus::timed_out;
 }
 
-void Condition::release() { m_state->mutex.unlock(); }
+void Condition::release() { m_mutex->unlock(); }
 
 bool Condition::wait(Timeout timeout) {
-  if (!m_state->mutex.held_by_caller()) throw ValueError("cannot wait on un-acquired Condition");
+  if (!m_mutex->held_by_caller()) throw ValueError("cannot wait on un-acquired Condition");
   Deadline deadline(timeout);
   // Read the sequence while holding the lock: a notify after our unlock changes it, so the
   // futex wait below cannot miss it.
   std::uint32_t seq = m_state->seq.load();
   m_state->waiters.fetch_add(1);
-  m_state->mutex.unlock();
+  m_mutex->unlock();
   detail::FutexResult r = detail::FutexResult::woken;
   while (m_state->seq.load() == seq) {
     r = detail::futex_wait(m_state->seq, seq, deadline);
     if (r == detail::FutexResult::timed_out) break;
   }
   m_state->waiters.fetch_sub(1);
-  m_state->mutex.lock();
+  m_mutex->lock();
   return r != detail::FutexResult::timed_out || m_state->seq.load() != seq;
 }
 
 void Condition::notify(std::uint32_t n) {
-  if (!m_state->mutex.held_by_caller()) throw ValueError("cannot notify on un-acquired Condition");
+  if (!m_mutex->held_by_caller()) throw ValueError("cannot notify on un-acquired Condition");
   if (n == 0) return;
   m_state->seq.fetch_add(1);
   if (m_state->waiters.load() > 0) detail::futex_wake(m_state->seq, n > INT_MAX ? INT_MAX : static_cast<int>(n));
@@ -320,25 +342,53 @@ void Condition::notify(std::uint32_t n) {
 void Condition::notify_all() { notify(INT_MAX); }
 
 void Condition::drop() noexcept {
-  if (m_shm && m_state) detail::release_if_held(&m_state->mutex);
+  // A caller's lock is the caller's business; our own must not stay held once unmapped.
+  if (m_shm && m_state && !m_external) detail::release_if_held(m_mutex);
 }
 
-bool Condition::owner_died() const noexcept { return m_state->mutex.recovered(); }
-bool Condition::held() const noexcept { return m_state->mutex.held_by_caller(); }
+bool Condition::owner_died() const noexcept { return m_mutex->recovered(); }
+bool Condition::held() const noexcept { return m_mutex->held_by_caller(); }
 
 // ---- Barrier ----
 
 namespace {
+constexpr std::size_t kBarrierSlotsOffset = (sizeof(detail::BarrierState) + 63) / 64 * 64;
+constexpr std::uint32_t kMaxParties = 1u << 20;
+
+std::size_t barrier_bytes(std::uint32_t nslots) {
+  return kBarrierSlotsOffset + std::size_t{nslots} * sizeof(detail::BarrierSlot);
+}
+
 SharedMemory make_barrier(OpenMode how, std::string_view name, std::uint32_t parties, mode_t mode) {
-  return detail::map_state<detail::BarrierState>(how, name, kKindBarrier, mode, [&](detail::BarrierState& s) {
-    s.mutex.init();
-    s.seq.store(0);
-    s.parties = parties;
-    s.count = 0;
-    s.gen = 0;
-    s.broken = 0;
-    s.ended_broken = 0;
+  const std::uint32_t nslots = 2 * parties;
+  // Opening: any size; the segment's own slot count is checked below.
+  std::size_t size = how == OpenMode::open ? 0 : barrier_bytes(nslots);
+  auto shm = map_object(how, name, size, kKindBarrier, mode, 0, [&](std::span<std::byte> bytes) {
+    auto* s = new (bytes.data()) detail::BarrierState;
+    s->mutex.init();
+    s->seq.store(0);
+    s->parties = parties;
+    s->count = 0;
+    s->gen = 0;
+    s->broken = 0;
+    s->ended_broken = 0;
+    s->nslots = nslots;  // the slots are zeroed memory: free
+    s->last_scan_ns = 0;
   });
+  auto* s = static_cast<detail::BarrierState*>(shm.data());
+  if (shm.size() < kBarrierSlotsOffset || s->nslots < s->parties || shm.size() < barrier_bytes(s->nslots))
+    throw ProtocolError("barrier " + shm.name() + " has a corrupt header (or was made by an older ipckit)");
+  return shm;
+}
+
+detail::BarrierSlot* slots_of(detail::BarrierState* s) {
+  return reinterpret_cast<detail::BarrierSlot*>(reinterpret_cast<std::byte*>(s) + kBarrierSlotsOffset);
+}
+
+std::uint64_t monotonic_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 /// Releases the barrier's mutex on scope exit.
@@ -357,8 +407,20 @@ constexpr std::chrono::milliseconds kDeathPoll{100};
 
 std::uint32_t check_parties(std::uint32_t parties) {
   if (parties == 0) throw ValueError("a Barrier needs at least one party");
+  if (parties > kMaxParties)
+    throw ValueError("a Barrier has at most " + std::to_string(kMaxParties) + " parties, not " + std::to_string(parties));
   return parties;
 }
+
+/// Frees the caller's presence slot on scope exit; the state lock must be held then.
+struct SlotGuard {
+  detail::BarrierSlot* slot = nullptr;
+  ~SlotGuard() {
+    if (!slot) return;
+    slot->occupied = 0;
+    detail::release_if_held(&slot->presence);
+  }
+};
 }  // namespace
 
 Barrier::Barrier(std::uint32_t parties, std::function<void()> action, Timeout timeout)
@@ -394,6 +456,43 @@ void Barrier::lock_state() {
   if (m_state->mutex.lock() == detail::LockStatus::owner_died) break_locked();
 }
 
+bool Barrier::take_slot(detail::BarrierSlot*& out) {
+  auto* slots = slots_of(m_state);
+  const std::uint32_t n = m_state->nslots;
+  // Start at the arrival index: in the common case that slot is free.
+  for (std::uint32_t k = 0; k < n; ++k) {
+    auto& sl = slots[(m_state->count + k) % n];
+    if (sl.occupied) continue;
+    // A free slot's presence is unlocked (the leaver unlocks it with the state lock held, as
+    // we hold it now), or owner-died if the leaver died between the two: either way it is ours.
+    if (sl.presence.try_lock() == detail::LockStatus::timed_out) continue;
+    sl.occupied = 1;
+    sl.gen = m_state->gen;
+    out = &sl;
+    return true;
+  }
+  return false;
+}
+
+bool Barrier::reap_dead_waiters() {
+  auto* slots = slots_of(m_state);
+  bool current = false;
+  for (std::uint32_t i = 0; i < m_state->nslots; ++i) {
+    auto& sl = slots[i];
+    if (!sl.occupied || sl.presence.held_by_caller()) continue;
+    auto st = sl.presence.try_lock();
+    if (st == detail::LockStatus::timed_out) continue;  // held: its waiter is alive
+    // Its waiter died (it holds the presence from arrival until it leaves): free the slot. A
+    // waiter of an earlier generation had been let through already; one of this generation
+    // was counted as arrived and will never come.
+    if (sl.gen == m_state->gen) current = true;
+    sl.occupied = 0;
+    sl.presence.unlock();
+  }
+  m_state->last_scan_ns = monotonic_ns();
+  return current;
+}
+
 void Barrier::break_locked() noexcept {
   m_state->broken = 1;
   m_state->seq.fetch_add(1);
@@ -404,10 +503,34 @@ std::uint32_t Barrier::wait(std::optional<Timeout> timeout) {
   Deadline deadline(timeout.value_or(m_timeout));
   lock_state();
   StateGuard guard{m_state->mutex};
-  if (m_state->broken) throw BrokenBarrierError("barrier is broken");
+  SlotGuard presence;  // destroyed before guard: freed with the state lock held
+  for (;;) {
+    if (m_state->broken) throw BrokenBarrierError("barrier is broken");
+    if (take_slot(presence.slot)) break;
+    // No free slot: some are held by dead waiters, or by waiters of the last generation that
+    // are still leaving.
+    if (reap_dead_waiters()) {
+      break_locked();
+      throw BrokenBarrierError("barrier is broken: a waiting party died");
+    }
+    if (take_slot(presence.slot)) break;
+    m_state->mutex.unlock();
+    if (deadline.expired()) {
+      lock_state();
+      break_locked();
+      throw BrokenBarrierError("barrier wait timed out (the barrier is now broken)");
+    }
+    ::sched_yield();
+    lock_state();
+  }
   std::uint32_t gen = m_state->gen;
   std::uint32_t index = m_state->count++;
   if (m_state->count == m_state->parties) {
+    // A party counted in this generation that died while waiting must not be let through.
+    if (reap_dead_waiters()) {
+      break_locked();
+      throw BrokenBarrierError("barrier is broken: a waiting party died");
+    }
     if (m_action) {
       try {
         m_action();
@@ -438,6 +561,13 @@ std::uint32_t Barrier::wait(std::optional<Timeout> timeout) {
       return index;
     }
     if (m_state->broken) throw BrokenBarrierError("barrier is broken");
+    // Look for waiters that died, at most once per poll interval whoever looks: every waiter
+    // wakes once per interval, and a scan costs a try_lock per slot.
+    if (monotonic_ns() - m_state->last_scan_ns >= static_cast<std::uint64_t>(kDeathPoll.count()) * 1'000'000u &&
+        reap_dead_waiters()) {
+      break_locked();
+      throw BrokenBarrierError("barrier is broken: a waiting party died");
+    }
     if (r == detail::FutexResult::timed_out || deadline.expired()) {
       break_locked();
       throw BrokenBarrierError("barrier wait timed out (the barrier is now broken)");

@@ -22,11 +22,8 @@ namespace {
 
 /// A raw (unframed) socket connected to a unix: Listener at `path`.
 int raw_connect(const std::filesystem::path& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un un{};
-  un.sun_family = AF_UNIX;
-  std::strcpy(un.sun_path, path.c_str());
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof un) == 0);
+  int fd = ipc::test::connect_unix(path);
+  REQUIRE(fd >= 0);
   return fd;
 }
 

@@ -21,14 +21,17 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Resident memory of `pid` in KiB (VmRSS), -1 if unknown.
-long rss_kib(pid_t pid) {
+// A memory figure of `pid` in KiB from /proc/<pid>/status ("VmRSS", "VmHWM" = peak RSS), -1 if unknown.
+long status_kib(pid_t pid, const std::string& field) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
   return -1;
 }
+
+// Resident memory of `pid` in KiB (VmRSS), -1 if unknown.
+long rss_kib(pid_t pid) { return status_kib(pid, "VmRSS"); }
 
 void check_serving(const ServerProcess& srv) {
   RespClient other(srv.socket());
@@ -191,6 +194,35 @@ TEST_CASE("a client that never reads its replies cannot grow the server's memory
   }
   check_serving(srv);
   CHECK(rss_kib(srv.pid()) - before < 64 * 1024);
+}
+
+TEST_CASE("an EXEC whose reply passes the output buffer limit closes the client without building it all" * doctest::timeout(120)) {
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir, {"--client-output-buffer-limit", "8mb"});
+  RespClient c(srv.socket());
+  for (int batch = 0; batch < 10; ++batch) {  // a list of 1000 x 1 KiB
+    std::vector<std::string> push{"RPUSH", "big"};
+    for (int i = 0; i < 100; ++i) push.push_back(std::string(1024, static_cast<char>('a' + batch)));
+    REQUIRE(c.cmd(push).type == Reply::Type::integer);
+  }
+  long before = rss_kib(srv.pid());
+  RespClient hog(srv.socket());
+  REQUIRE(text(hog.cmd({"PING"})) == "PONG");  // connected: two clients now
+  std::string tx = "*1\r\n$5\r\nMULTI\r\n";
+  for (int i = 0; i < 100; ++i) tx += "*4\r\n$6\r\nLRANGE\r\n$3\r\nbig\r\n$1\r\n0\r\n$2\r\n-1\r\n";
+  tx += "*1\r\n$4\r\nEXEC\r\n";
+  hog.send(tx);  // 100 MiB of replies asked for, never read
+  bool gone = false;
+  for (int i = 0; i < 3000 && !gone; ++i) {
+    gone = info_field(c, "clients", "connected_clients") == "1";
+    if (!gone) ::usleep(10'000);
+  }
+  CHECK(gone);
+  long peak = status_kib(srv.pid(), "VmHWM");
+  INFO("RSS before " << before << " KiB, peak after " << peak << " KiB");
+  CHECK(peak - before < 48 * 1024);
+  CHECK(srv.log().find("output buffer over the limit") != std::string::npos);
+  check_serving(srv);
 }
 
 TEST_CASE("maxclients refuses the extra connection with an error" * doctest::timeout(60)) {

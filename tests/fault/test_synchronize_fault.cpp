@@ -293,4 +293,66 @@ TEST_SUITE("owner death") {
     barrier.reset();
     CHECK_FALSE(barrier.broken());
   }
+
+  TEST_CASE("a party killed while waiting breaks a Barrier for the parties that arrive after" * doctest::timeout(120)) {
+    ipc::Barrier barrier(3);
+    // 0: BrokenBarrierError, 1: passed, 2: the wait timed out.
+    auto waiter = [&] {
+      try {
+        barrier.wait(20s);
+      } catch (const ipc::BrokenBarrierError& e) {
+        return std::string(e.what()).find("timed out") == std::string::npos ? 0 : 2;
+      }
+      return 1;
+    };
+    ipc::Process victim{waiter};
+    victim.start();
+    ipc::Deadline d(30s);
+    while (barrier.n_waiting() < 1 && !d.expired()) std::this_thread::yield();
+    REQUIRE(barrier.n_waiting() == 1);
+    victim.kill();
+    REQUIRE(victim.join(20s));
+    ipc::Process a{waiter}, b{waiter};
+    a.start();
+    b.start();
+    REQUIRE(a.join(60s));
+    REQUIRE(b.join(60s));
+    CHECK(*a.exitcode() == 0);
+    CHECK(*b.exitcode() == 0);
+    CHECK(barrier.broken());
+    // reset() makes it usable again, by three live parties.
+    barrier.reset();
+    ipc::Process c{waiter}, e{waiter};
+    c.start();
+    e.start();
+    CHECK(waiter() == 1);
+    REQUIRE(c.join(60s));
+    REQUIRE(e.join(60s));
+    CHECK(*c.exitcode() == 1);
+    CHECK(*e.exitcode() == 1);
+  }
+
+  TEST_CASE("a party killed while waiting breaks a Barrier for the parties already waiting" * doctest::timeout(120)) {
+    ipc::Barrier barrier(3);
+    auto waiter = [&] {
+      try {
+        barrier.wait(20s);
+      } catch (const ipc::BrokenBarrierError& e) {
+        return std::string(e.what()).find("timed out") == std::string::npos ? 0 : 2;
+      }
+      return 1;
+    };
+    ipc::Process victim{waiter}, a{waiter};
+    victim.start();
+    a.start();
+    ipc::Deadline d(30s);
+    while (barrier.n_waiting() < 2 && !d.expired()) std::this_thread::yield();
+    REQUIRE(barrier.n_waiting() == 2);
+    victim.kill();
+    REQUIRE(victim.join(20s));
+    REQUIRE(a.join(60s));
+    CHECK(*a.exitcode() == 0);
+    CHECK(barrier.broken());
+    CHECK(waiter() == 0);
+  }
 }

@@ -162,7 +162,7 @@ TEST_CASE("one-shot commands print replies and exit 0 or 1 on an error reply" * 
   CHECK(r.code == 0);
   CHECK(r.out == "PONG\n");
   CHECK(ctl({"hset", "h", "a", "1", "b", "2"}).out == "2\n");
-  CHECK(ctl({"--json", "hgetall", "h"}).out == "[\"a\",\"1\",\"b\",\"2\"]\n");
+  CHECK(ctl({"--json", "hgetall", "h"}).out == "{\"a\":\"1\",\"b\":\"2\"}\n");  // field/value pairs: an object
   CHECK(ctl({"--json", "get", "nope"}).out == "null\n");
   r = ctl({"incr", "h"});
   CHECK(r.code == 1);

@@ -134,6 +134,27 @@ TEST_CASE("SHUTDOWN NOSAVE stops the server and removes its socket" * doctest::t
   CHECK_FALSE(std::filesystem::exists(srv.socket()));
 }
 
+TEST_CASE("AUTH accepts only the exact password and not a prefix an extension or a same-length guess" * doctest::timeout(60)) {
+  // The comparison is of keyed digests in constant time; what a test can pin is that it is exact.
+  TempDir dir;
+  {
+    std::ofstream(dir / "pass") << "s3cret-pass\n";
+  }
+  auto srv = ServerProcess::managerd(dir, {"--requirepass-file", (dir / "pass").string()});
+  RespClient c(srv.socket());
+  std::vector<std::string> guesses{"", "s", "s3cret-pas", "s3cret-passs", "s3cret-pasS", "S3cret-pass",
+                                   std::string("s3cret-pass\0", 12)};
+  for (const auto& guess : guesses) {
+    CAPTURE(guess);
+    CHECK(text(c.cmd({"AUTH", guess})) == "WRONGPASS invalid username-password pair or user is disabled.");
+    CHECK(text(c.cmd({"AUTH", "default", guess})) == "WRONGPASS invalid username-password pair or user is disabled.");
+  }
+  CHECK(text(c.cmd({"AUTH", "other", "s3cret-pass"})) == "WRONGPASS invalid username-password pair or user is disabled.");
+  CHECK(text(c.cmd({"GET", "k"})) == "NOAUTH Authentication required.");
+  CHECK(text(c.cmd({"AUTH", "default", "s3cret-pass"})) == "OK");
+  CHECK(text(c.cmd({"GET", "k"})) == "(nil)");
+}
+
 TEST_CASE("a password protects the server and TCP needs one" * doctest::timeout(60)) {
   TempDir dir;
   {

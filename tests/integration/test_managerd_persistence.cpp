@@ -2,6 +2,7 @@
 // append-only log (replay, truncated tail cut, kill -9 under appendfsync always loses no acked write).
 #include <doctest/doctest.h>
 
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <filesystem>
@@ -41,19 +42,10 @@ void check_filled(RespClient& c) {
   CHECK(ttl.integer > 900);
 }
 
-/// One field of INFO persistence, e.g. "aof_rewrites".
-std::string info_field(RespClient& c, const std::string& name) {
-  std::string info = c.cmd({"INFO", "persistence"}).str;
-  auto at = info.find(name + ":");
-  if (at == std::string::npos) return {};
-  auto end = info.find("\r\n", at);
-  return info.substr(at + name.size() + 1, end - at - name.size() - 1);
-}
-
 /// Waits (up to 30 s) until INFO reports `rewrites` completed log rewrites and none running.
 bool wait_rewrites(RespClient& c, int rewrites) {
   for (int i = 0; i < 3000; ++i) {
-    if (info_field(c, "aof_rewrite_in_progress") == "0" && std::stoi(info_field(c, "aof_rewrites")) >= rewrites)
+    if (info_field(c, "persistence", "aof_rewrite_in_progress") == "0" && std::stoi(info_field(c, "persistence", "aof_rewrites")) >= rewrites)
       return true;
     std::this_thread::sleep_for(10ms);
   }
@@ -108,11 +100,11 @@ TEST_CASE("BGREWRITEAOF compacts the log and keeps the writes made while it runs
     c.cmd({"RPUSH", "list", "a", "b"});
     c.cmd({"DEL", "key:7"});
     REQUIRE(wait_rewrites(c, 1));
-    CHECK(info_field(c, "aof_last_bgrewrite_status") == "ok");
+    CHECK(info_field(c, "persistence", "aof_last_bgrewrite_status") == "ok");
     auto after = std::filesystem::file_size(aof);
     INFO("log " << before << " bytes before the rewrite, " << after << " after");
     CHECK(after + 500000 < before);  // 50000 INCRs (23 bytes each) became one SET
-    CHECK(std::to_string(after) == info_field(c, "aof_current_size"));
+    CHECK(std::to_string(after) == info_field(c, "persistence", "aof_current_size"));
     c.cmd({"SET", "after", "x"});  // the server appends to the new log
     CHECK(rewrite_temp_files(dir) == 0);
     srv.stop();
@@ -136,15 +128,15 @@ TEST_CASE("the log is rewritten by itself once it grew by the configured percent
                                              "--auto-aof-rewrite-percentage", "100"});
     RespClient c(srv.socket());
     int sent = 0;
-    while (info_field(c, "aof_rewrites") == "0" && sent < 200000) {
+    while (info_field(c, "persistence", "aof_rewrites") == "0" && sent < 200000) {
       pipeline(c, {"INCR", "ctr"}, 1000);
       sent += 1000;
     }
     REQUIRE(wait_rewrites(c, 1));
     CHECK(sent > 2000);  // not before the log reached 64 KiB: about 2900 INCRs of 23 bytes
     // The new log holds one SET plus the INCRs that arrived while the rewrite ran.
-    CHECK(std::stoull(info_field(c, "aof_base_size")) < static_cast<unsigned long long>(sent) * 23);
-    CHECK(info_field(c, "aof_last_bgrewrite_status") == "ok");
+    CHECK(std::stoull(info_field(c, "persistence", "aof_base_size")) < static_cast<unsigned long long>(sent) * 23);
+    CHECK(info_field(c, "persistence", "aof_last_bgrewrite_status") == "ok");
     srv.stop();
     auto srv2 = ServerProcess::managerd(dir, {"--appendonly", aof});
     RespClient c2(srv2.socket());
@@ -167,6 +159,51 @@ TEST_CASE("kill -9 during a rewrite keeps the old log whole and leaves no temp f
   CHECK(c.cmd({"DBSIZE"}).integer == 100000);
   CHECK(text(c.cmd({"GET", "key:99999"})) == "value-99999");
   CHECK(rewrite_temp_files(dir) == 0);
+}
+
+TEST_CASE("a BGSAVE child dies with the server and its temp file is removed at the next start" * doctest::timeout(180)) {
+  TempDir dir;
+  auto snap = (dir / "dump.snap").string();
+  std::ofstream(dir / "dump.snap.tmp-99999") << "half a snapshot of a server killed while saving";
+  auto gone = [](pid_t pid) {
+    char st = proc_state(pid);
+    return st == '\0' || st == 'Z';
+  };
+  pid_t child = -1;
+  {
+    auto srv = ServerProcess::managerd(dir, {"--snapshot", snap, "--save", "3600 1", "--no-save-on-shutdown"});
+    RespClient c(srv.socket());
+    many_keys(c, 200000);
+    // Stop the child once it writes its temp file (it has asked to die with the server by then);
+    // if it finishes first, try again.
+    bool caught = false;
+    for (int attempt = 0; attempt < 20 && !caught; ++attempt) {
+      for (int i = 0; i < 3000 && info_field(c, "persistence", "rdb_bgsave_in_progress") != "0"; ++i)
+        std::this_thread::sleep_for(10ms);
+      REQUIRE(text(c.cmd({"BGSAVE"})) == "Background saving started");
+      auto log = srv.log();
+      auto at = log.rfind("background snapshot started by pid ");
+      REQUIRE(at != std::string::npos);
+      child = static_cast<pid_t>(std::stol(log.substr(at + 35)));
+      auto tmp = dir / ("dump.snap.tmp-" + std::to_string(child));
+      while (!caught && !gone(child)) {
+        if (std::filesystem::exists(tmp)) {
+          ::kill(child, SIGSTOP);
+          caught = true;
+        }
+      }
+    }
+    REQUIRE(caught);
+    srv.kill9();
+  }
+  for (int i = 0; i < 3000 && !gone(child); ++i) std::this_thread::sleep_for(10ms);
+  CHECK(gone(child));
+  if (!gone(child)) ::kill(child, SIGKILL);
+  auto srv = ServerProcess::managerd(dir, {"--snapshot", snap});
+  int temps = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir.path()))
+    if (e.path().filename().string().starts_with("dump.snap.tmp-")) ++temps;
+  CHECK(temps == 0);
 }
 
 TEST_CASE("BGREWRITEAOF without a log is an error" * doctest::timeout(60)) {

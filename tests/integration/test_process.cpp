@@ -2,6 +2,9 @@
 #include <doctest/doctest.h>
 
 #include <ipc/process.hpp>
+#include <ipc/queues.hpp>
+#include <ipc/sharedctypes.hpp>
+#include <ipc/synchronize.hpp>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -10,13 +13,18 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "child_pipe.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -88,6 +96,43 @@ TEST_SUITE("Process") {
     REQUIRE(p.exitcode().has_value());
     CHECK(*p.exitcode() == 7);
     CHECK_FALSE(p.is_alive());
+  }
+
+  TEST_CASE("shared objects are passed as arguments as in Python" * doctest::timeout(60)) {
+    // Python: Process(target=f, args=(v, lock, arr, q)). Non-copyable shared objects are passed
+    // by reference (the child is a fork: it sees the same objects); copyable handles are copied.
+    ipc::Value<int> v(0);
+    ipc::Lock lock;
+    ipc::Array<int> arr(3);
+    ipc::Event done;
+    ipc::Queue<int> q;
+    ipc::Process p{[](ipc::Value<int>& v, ipc::Lock& lock, ipc::Array<int>& arr, ipc::Event& done,
+                      ipc::Queue<int> q, int n) {
+                     std::scoped_lock g(lock);
+                     v.value(n);
+                     arr[1] = n + 1;
+                     q.put(n + 2);
+                     done.set();
+                     return 0;
+                   },
+                   v, lock, arr, done, q, 40};
+    // A generic lambda gets the objects themselves too, and std::ref still works.
+    ipc::Process p2{[](auto& v, auto& arr) {
+                      *v.locked() += 100;
+                      arr[2] = 9;
+                    },
+                    std::ref(v), arr};
+    p.start();
+    REQUIRE(p.join(30s));
+    CHECK(*p.exitcode() == 0);
+    p2.start();
+    REQUIRE(p2.join(30s));
+    CHECK(*p2.exitcode() == 0);
+    CHECK(v.value() == 140);
+    CHECK(arr.to_vector() == std::vector<int>{0, 41, 9});
+    CHECK(q.get(10s) == 42);
+    CHECK(done.is_set());
+    CHECK_FALSE(lock.locked());
   }
 
   TEST_CASE("the child's parent pid is the caller's pid and its pid differs") {
@@ -365,4 +410,42 @@ TEST_SUITE("Process") {
   }
 
   TEST_CASE("cpu_count is positive") { CHECK(ipc::cpu_count() >= 1); }
+
+  TEST_CASE("starting processes from a multi-threaded parent warns once on stderr" * doctest::timeout(60)) {
+    // 0: no thread; 1: a thread runs while processes start; 2: the same, warning silenced.
+    for (int mode = 0; mode < 3; ++mode) {
+      ipc::test::ChildPipe err;
+      ipc::Process parent{[&] {
+        ::dup2(err.w, 2);
+        if (mode == 2) ::setenv("IPCKIT_FORK_WARNING", "0", 1);
+        std::atomic<bool> stop{false};
+        std::thread t;
+        if (mode > 0) t = std::thread([&] {
+          while (!stop.load()) std::this_thread::sleep_for(1ms);
+        });
+        for (int i = 0; i < 3; ++i) {
+          ipc::Process child{[] { return 0; }};
+          child.start();
+          if (!child.join(30s) || *child.exitcode() != 0) return 2;
+        }
+        stop = true;
+        if (t.joinable()) t.join();
+        std::fputs("end\n", stderr);
+        return 0;
+      }};
+      parent.start();
+      REQUIRE(parent.join(30s));
+      CHECK(*parent.exitcode() == 0);
+      std::string out;
+      for (std::string line; (line = err.line()) != "end";) {
+        REQUIRE(!line.empty());
+        out += line + "\n";
+      }
+      std::size_t warnings = 0;
+      for (auto at = out.find("is multi-threaded"); at != std::string::npos; at = out.find("is multi-threaded", at + 1))
+        ++warnings;
+      CHECK(warnings == (mode == 1 ? 1u : 0u));
+      if (mode == 1) CHECK(out.find("use of fork() may lead to deadlocks in the child") != std::string::npos);
+    }
+  }
 }

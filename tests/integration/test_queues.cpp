@@ -425,7 +425,7 @@ TEST_SUITE("Queue") {
     auto raw = ipc::SharedMemory::open(name);
     auto* version = reinterpret_cast<std::uint32_t*>(static_cast<std::byte*>(raw.data()) + 8);
     const std::uint32_t current = *version;
-    REQUIRE(current == 2);
+    REQUIRE(current == 3);
     *version = 99;
     try {
       ipc::Queue<int>::open(name);
@@ -446,6 +446,65 @@ TEST_SUITE("Queue") {
       CHECK(ipc::test::count_shm_names(my_prefix()) == 2);
     }
     CHECK(ipc::test::count_shm_names(my_prefix()) == 0);
+  }
+}
+
+TEST_SUITE("Queue names and messages") {
+  TEST_CASE("QueueEmpty and QueueFull say which queue and how long they waited") {
+    auto name = ipc::test::unique_name("msg");
+    auto q = ipc::Queue<int>::create(name, 1);
+    try {
+      q.get(50ms);
+      FAIL("get on an empty queue returned");
+    } catch (const ipc::QueueEmpty& e) {
+      CHECK(std::string(e.what()) == "queue " + q.name() + " is empty after waiting 0.05 s");
+    }
+    try {
+      q.get_nowait();
+      FAIL("get_nowait on an empty queue returned");
+    } catch (const ipc::QueueEmpty& e) {
+      CHECK(std::string(e.what()) == "queue " + q.name() + " is empty (did not wait)");
+    }
+    q.put(1);
+    try {
+      q.put(2, 1500ms);
+      FAIL("put on a full queue returned");
+    } catch (const ipc::QueueFull& e) {
+      CHECK(std::string(e.what()) == "queue " + q.name() + " is full after waiting 1.5 s");
+    }
+    ipc::JoinableQueue<int> anon;
+    try {
+      anon.get_many(3, 0ms);
+      FAIL("get_many on an empty queue returned");
+    } catch (const ipc::QueueEmpty& e) {
+      CHECK(std::string(e.what()) == "anonymous queue is empty (did not wait)");
+    }
+  }
+
+  TEST_CASE("create_or_open creates a named queue once and opens it after" * doctest::timeout(60)) {
+    auto name = ipc::test::unique_name("coo");
+    auto q = ipc::Queue<int>::create_or_open(name, 8, 4096);
+    ipc::Process other{[&] {
+      auto o = ipc::Queue<int>::create_or_open(name, 8, 4096);
+      o.put(42);
+      return 0;
+    }};
+    other.start();
+    REQUIRE(other.join(30s));
+    CHECK(*other.exitcode() == 0);
+    CHECK(q.get(10s) == 42);
+    // An existing queue of another shape is refused.
+    CHECK_THROWS_AS(ipc::Queue<int>::create_or_open(name, 9, 4096), ipc::ValueError);
+    CHECK_THROWS(ipc::Queue<int>::create_or_open(name, 8, 8192));
+    CHECK_THROWS_AS(ipc::Queue<long>::create_or_open(name, 8, 4096), ipc::ValueError);
+    CHECK_THROWS_AS(ipc::JoinableQueue<int>::create_or_open(name, 8, 4096), ipc::ValueError);
+    auto s = ipc::SimpleQueue<int>::create_or_open(ipc::test::unique_name("coo-simple"), 4096);
+    s.put(1);
+    CHECK(s.get() == 1);
+    auto j = ipc::JoinableQueue<int>::create_or_open(ipc::test::unique_name("coo-j"), 0, 4096, 0600,
+                                                      ipc::Delivery::at_least_once);
+    CHECK(j.delivery() == ipc::Delivery::at_least_once);
+    CHECK_THROWS_AS(ipc::JoinableQueue<int>::create_or_open(j.name(), 0, 4096), ipc::ValueError);
   }
 }
 
@@ -516,5 +575,39 @@ TEST_SUITE("JoinableQueue") {
     q.task_done();
     CHECK_THROWS_AS(q.task_done(), ipc::ValueError);
     CHECK(q.unfinished() == 0);
+  }
+
+  TEST_CASE("an at-least-once queue passes items in order and frees the ring as tasks are done" * doctest::timeout(60)) {
+    ipc::JoinableQueue<std::uint64_t> q(0, 256, ipc::Delivery::at_least_once);  // room for 15 items
+    std::uint64_t next_put = 0, next_get = 0;
+    for (int round = 0; round < 200; ++round) {
+      while (q.try_put(next_put, 0ms)) ++next_put;
+      CHECK(q.qsize() == 15);
+      auto batch = q.get_many(4, 1s);
+      for (auto x : batch) CHECK(x == next_get++);
+      // Taken but not done: the bytes stay, no room yet.
+      CHECK_FALSE(q.try_put(next_put, 0ms));
+      for (std::size_t i = 0; i < batch.size(); ++i) q.task_done();
+      CHECK(q.try_put(next_put, 0ms));
+      ++next_put;
+    }
+    while (auto x = q.try_get(0ms)) {
+      CHECK(*x == next_get++);
+      q.task_done();
+    }
+    CHECK(next_get == next_put);
+    CHECK(q.join(0ms));
+    CHECK(q.redelivered() == 0);
+  }
+
+  TEST_CASE("an at-least-once named queue is opened with its delivery mode") {
+    auto name = ipc::test::unique_name("alo");
+    auto q = ipc::JoinableQueue<int>::create(name, 0, 4096, 0600, ipc::Delivery::at_least_once);
+    auto o = ipc::JoinableQueue<int>::open(name);
+    CHECK(o.delivery() == ipc::Delivery::at_least_once);
+    o.put(5);
+    CHECK(q.get(1s) == 5);
+    q.task_done();
+    CHECK(o.join(1s));
   }
 }

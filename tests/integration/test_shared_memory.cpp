@@ -3,7 +3,10 @@
 
 #include <ipc/errors.hpp>
 #include <ipc/process.hpp>
+#include <ipc/queues.hpp>
 #include <ipc/shared_memory.hpp>
+#include <ipc/sharedctypes.hpp>
+#include <ipc/synchronize.hpp>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -125,7 +128,7 @@ TEST_SUITE("SharedMemory") {
     CHECK_THROWS_WITH_AS(ipc::SharedMemory::open(name, {.size = 200}), doctest::Contains("has size 100, expected 200"),
                          ipc::ValueError);
     CHECK_THROWS_WITH_AS(ipc::SharedMemory::open(name, {.kind = ipc::shm_kind("valu")}),
-                         doctest::Contains("holds a 'lock', not a 'valu'"), ipc::ValueError);
+                         doctest::Contains("holds a 'lock' (Lock), not a 'valu' (Value)"), ipc::ValueError);
     CHECK(ipc::SharedMemory::open(name, {.size = 100, .kind = ipc::shm_kind("lock")}).size() == 100);
   }
 
@@ -144,9 +147,9 @@ TEST_SUITE("SharedMemory") {
     SUBCASE("wrong version") {
       auto name = ipc::test::unique_name("version");
       auto a = ipc::SharedMemory::create(name, 32);
-      // The version field follows the 8-byte magic and 4-byte state word.
+      // The version field follows the 8-byte magic and 4-byte state word of the 128-byte header.
       std::uint32_t v = 99;
-      std::memcpy(static_cast<char*>(a.data()) - 64 + 12, &v, 4);
+      std::memcpy(static_cast<char*>(a.data()) - 128 + 12, &v, 4);
       CHECK_THROWS_WITH_AS(ipc::SharedMemory::open(name), doctest::Contains("version 99"), ipc::ProtocolError);
     }
     SUBCASE("too small") {
@@ -187,6 +190,59 @@ TEST_SUITE("SharedMemory") {
     REQUIRE(creator.join(10s));
     CHECK(*creator.exitcode() == 0);
     CHECK(ipc::test::count_shm_names(name.substr(1)) == 0);
+  }
+
+  TEST_CASE("close and buf work as Python's close() and buf") {
+    auto name = ipc::test::unique_name("close");
+    auto shm = ipc::SharedMemory::create(name, 32, {.type_name = "Point"});
+    CHECK(shm.buf().size() == 32);
+    CHECK(static_cast<void*>(shm.buf().data()) == shm.data());
+    auto all = ipc::list_segments();
+    auto it = std::find_if(all.begin(), all.end(), [&](auto& s) { return s.name == name; });
+    REQUIRE(it != all.end());
+    CHECK(it->kind == "SharedMemory");
+    CHECK(it->type_name == "Point");
+    {
+      auto opener = ipc::SharedMemory::open(name, {.size = 32});
+      opener.close();  // an opener only unmaps
+      CHECK_FALSE(opener);
+      CHECK(opener.buf().empty());
+    }
+    CHECK(ipc::test::count_shm_names(name.substr(1)) == 1);
+    shm.close();  // the creator also unlinks
+    CHECK_FALSE(shm);
+    CHECK(shm.size() == 0);
+    CHECK(ipc::test::count_shm_names(name.substr(1)) == 0);
+    shm.close();  // twice is harmless
+    CHECK(ipc::shm_type_name<int>() == "int");
+    CHECK(ipc::shm_type_name<std::uint64_t>().find("long") != std::string_view::npos);
+  }
+
+  TEST_CASE("list_segments names the kind in full and the element type of named objects") {
+    auto vname = ipc::test::unique_name("kv");
+    auto aname = ipc::test::unique_name("ka");
+    auto qname = ipc::test::unique_name("kq");
+    auto lname = ipc::test::unique_name("kl");
+    auto v = ipc::Value<int>::create(vname, 5);
+    auto a = ipc::Array<double>::create(aname, 4);
+    auto q = ipc::JoinableQueue<long>::create(qname);
+    auto l = ipc::Lock::create(lname);
+    auto all = ipc::list_segments();
+    auto get = [&](const std::string& n) -> const ipc::SegmentInfo& {
+      auto it = std::find_if(all.begin(), all.end(), [&](auto& s) { return s.name == n; });
+      REQUIRE(it != all.end());
+      return *it;
+    };
+    CHECK(get(vname).kind == "Value");
+    CHECK(get(vname).type_name == "int");
+    CHECK(get(aname).kind == "Array");
+    CHECK(get(aname).type_name == "double");
+    CHECK(get(qname).kind == "JoinableQueue");
+    CHECK(get(qname).kind_tag == "jque");
+    CHECK(get(qname).type_name == "long int");
+    CHECK(get(lname).kind == "Lock");
+    CHECK(get(lname).type_name.empty());
+    CHECK(ipc::shm_kind_name(ipc::shm_kind("zzzz")) == "zzzz");
   }
 
   TEST_CASE("a forked child holding the creator's handle does not unlink the name") {
@@ -255,7 +311,9 @@ TEST_SUITE("SharedMemory") {
     REQUIRE(d != all.end());
     CHECK(l->valid);
     CHECK(l->size == 123);
-    CHECK(l->kind == "lock");
+    CHECK(l->kind == "Lock");
+    CHECK(l->kind_tag == "lock");
+    CHECK(l->users == std::vector<pid_t>{::getpid()});
     CHECK(l->creator_pid == ::getpid());
     CHECK(l->creator_alive);
     CHECK(l->mode == 0600);
@@ -263,10 +321,13 @@ TEST_SUITE("SharedMemory") {
     CHECK(d->size == 77);
     CHECK(d->creator_pid == p.pid());
     CHECK_FALSE(d->creator_alive);
-    auto removed = ipc::collect_stale_segments(my_prefix());
+    CHECK(d->users.empty());
+    std::vector<std::string> removed;
+    CHECK(ipc::test::gc_until_gone(dead_name.substr(1), [&] {
+      for (auto& n : ipc::collect_stale_segments("/" + my_prefix())) removed.push_back(n);
+    }));
     CHECK(std::find(removed.begin(), removed.end(), dead_name) != removed.end());
     CHECK(std::find(removed.begin(), removed.end(), live_name) == removed.end());
-    CHECK(ipc::test::count_shm_names(dead_name.substr(1)) == 0);
     CHECK(ipc::test::count_shm_names(live_name.substr(1)) == 1);
   }
 

@@ -4,14 +4,17 @@
 #include <ipc/errors.hpp>
 #include <ipc/process.hpp>
 #include <ipc/sharedctypes.hpp>
+#include <ipc/synchronize.hpp>
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_support.hpp"
@@ -45,6 +48,110 @@ TEST_SUITE("Value") {
       CHECK(*p.exitcode() == 0);
     }
     CHECK(counter.value() == static_cast<long>(kProcs) * kIncrements);
+  }
+
+  TEST_CASE("the Python form with v.get_lock(): v.value += 1 gives the exact total in 8 processes" * doctest::timeout(170)) {
+    // Python:  with v.get_lock(): v.value += 1
+    ipc::Value<long> v(0);
+    constexpr int kProcs = 8;
+    constexpr int kIncrements = 100000;
+    std::vector<ipc::Process> ps;
+    for (int i = 0; i < kProcs; ++i)
+      ps.emplace_back([&] {
+        for (int k = 0; k < kIncrements; ++k) {
+          std::scoped_lock g{v.get_lock()};
+          v.value(v.value() + 1);
+        }
+      });
+    for (auto& p : ps) p.start();
+    for (auto& p : ps) {
+      REQUIRE(p.join(160s));
+      CHECK(*p.exitcode() == 0);
+    }
+    CHECK(v.value() == static_cast<long>(kProcs) * kIncrements);
+  }
+
+  TEST_CASE("accessors called with the lock held neither deadlock nor release it") {
+    ipc::Value<int> v(1);
+    ipc::Array<int> a{1, 2, 3};
+    {
+      std::scoped_lock g{v.get_lock(), a.get_lock()};
+      v.value(v.value() + 1);
+      CHECK(a.to_vector() == std::vector<int>{1, 2, 3});
+      {
+        auto inner = v.locked();  // re-entered, as with Python's RLock
+        *inner += 10;
+        auto arr = a.locked();
+        arr[0] = 7;
+      }
+      // The inner accessors did not release what the scoped_lock holds.
+      CHECK(v.get_lock().held());
+      CHECK(a.get_lock().held());
+      // get_lock() itself is a non-recursive Lock.
+      CHECK_THROWS_AS(v.get_lock().acquire(), ipc::ValueError);
+    }
+    CHECK_FALSE(v.get_lock().locked());
+    CHECK_FALSE(a.get_lock().locked());
+    CHECK(v.value() == 12);
+    CHECK(a[0] == 7);
+  }
+
+  TEST_CASE("a Value and an Array and a Condition share a caller's Lock" * doctest::timeout(120)) {
+    // Python: lock = Lock(); v = Value('i', 0, lock=lock); a = Array('i', 2, lock=lock);
+    //         cond = Condition(lock)
+    ipc::Lock lock;
+    ipc::Value<int> v(0, lock);
+    ipc::Array<int> a(2, lock);
+    ipc::Condition cond(lock);
+    {
+      std::scoped_lock g{lock};
+      CHECK(v.get_lock().held());
+      CHECK(a.get_lock().held());
+      CHECK(cond.held());
+    }
+    constexpr int kProcs = 4, kIncrements = 5000;
+    std::vector<ipc::Process> ps;
+    for (int i = 0; i < kProcs; ++i)
+      ps.emplace_back([&] {
+        for (int k = 0; k < kIncrements; ++k) {
+          std::scoped_lock g{lock};
+          v.value(v.value() + 1);
+          a[0] += 1;
+          a.locked()[1] = v.value();  // re-entered accessor
+          cond.notify_all();
+        }
+      });
+    for (auto& p : ps) p.start();
+    {
+      std::scoped_lock g{cond};
+      CHECK(cond.wait_for([&] { return v.value() == kProcs * kIncrements; }, 100s));
+      CHECK(a[0] == kProcs * kIncrements);
+      CHECK(a[1] == kProcs * kIncrements);
+    }
+    for (auto& p : ps) {
+      REQUIRE(p.join(100s));
+      CHECK(*p.exitcode() == 0);
+    }
+    CHECK_FALSE(lock.locked());
+  }
+
+  TEST_CASE("an accessor destroyed in another thread neither throws nor releases the lock") {
+    ipc::Value<int> v(0);
+    auto g = std::make_unique<ipc::LockedValue<int>>(v.locked());
+    **g = 5;
+    std::thread t([&] { g.reset(); });  // ~LockedValue in a thread that does not hold the lock
+    t.join();
+    CHECK(g == nullptr);
+    CHECK(v.get_lock().held());  // still held by this thread, which took it
+    v.get_lock().release();
+    CHECK(v.value() == 5);
+    // An accessor whose lock was released by hand ends quietly too.
+    ipc::Array<int> a(1);
+    {
+      auto acc = a.locked();
+      a.get_lock().release();
+    }
+    CHECK_FALSE(a.get_lock().locked());
   }
 
   TEST_CASE("value get and set and get_lock and structs") {

@@ -163,68 +163,23 @@ std::string ServerProcess::log() const { return slurp(m_log); }
 
 // ---- RespClient ----
 
-RespClient::RespClient(const std::string& path) {
+namespace {
+
+detail::RespConnection connect_retrying(const std::string& path) {
   auto end = Clock::now() + std::chrono::seconds(10);
   for (;;) {
-    m_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
-    if (::connect(m_fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) return;
-    ::close(m_fd);
-    m_fd = -1;
-    if (Clock::now() > end) throw std::runtime_error("cannot connect to " + path);
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-}
-
-RespClient::RespClient(RespClient&& o) noexcept : m_fd(std::exchange(o.m_fd, -1)), m_buf(std::move(o.m_buf)) {}
-
-RespClient::~RespClient() {
-  if (m_fd >= 0) ::close(m_fd);
-}
-
-void RespClient::send(std::string_view bytes) {
-  std::size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::send(m_fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) throw std::runtime_error("send failed: " + std::string(std::strerror(errno)));
-    off += static_cast<std::size_t>(n);
-  }
-}
-
-std::string RespClient::read_raw(std::chrono::milliseconds timeout) {
-  auto end = Clock::now() + timeout;
-  for (;;) {
-    Reply r;
-    std::size_t used = 0;
-    std::string err;
-    auto st = detail::resp::parse_reply(m_buf, r, used, err);
-    if (st == detail::resp::Status::request) {
-      std::string raw = m_buf.substr(0, used);
-      m_buf.erase(0, used);
-      return raw;
+    try {
+      return detail::RespConnection::unix_socket(path, std::chrono::seconds(10));
+    } catch (const std::system_error&) {
+      if (Clock::now() > end) throw std::runtime_error("cannot connect to " + path);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    if (st == detail::resp::Status::error) throw std::runtime_error("bad reply: " + err);
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count();
-    if (left <= 0) throw std::runtime_error("timed out waiting for a reply");
-    pollfd pf{m_fd, POLLIN, 0};
-    if (::poll(&pf, 1, static_cast<int>(left)) != 1) continue;
-    char buf[65536];
-    ssize_t n = ::read(m_fd, buf, sizeof buf);
-    if (n <= 0) throw std::runtime_error("connection closed by the server");
-    m_buf.append(buf, static_cast<std::size_t>(n));
   }
 }
 
-Reply RespClient::read(std::chrono::milliseconds timeout) {
-  std::string raw = read_raw(timeout);
-  Reply r;
-  std::size_t used = 0;
-  std::string err;
-  detail::resp::parse_reply(raw, r, used, err);
-  return r;
-}
+}  // namespace
+
+RespClient::RespClient(const std::string& path) : m_conn(connect_retrying(path)) {}
 
 std::string RespClient::raw_cmd(const std::vector<std::string>& args) {
   std::vector<std::string_view> v(args.begin(), args.end());
@@ -236,28 +191,11 @@ std::string RespClient::raw_cmd(const std::vector<std::string>& args) {
 
 Reply RespClient::cmd(std::vector<std::string> args, std::chrono::milliseconds timeout) {
   std::vector<std::string_view> v(args.begin(), args.end());
-  std::string out;
-  detail::resp::add_command(out, v);
-  send(out);
-  return read(timeout);
+  return m_conn.call(std::span<const std::string_view>(v), timeout);
 }
 
 Reply RespClient::cmd(std::initializer_list<std::string_view> args) {
-  return cmd(std::vector<std::string>(args.begin(), args.end()));
-}
-
-bool RespClient::closed_by_peer(std::chrono::milliseconds timeout) {
-  auto end = Clock::now() + timeout;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count();
-    if (left <= 0) return false;
-    pollfd pf{m_fd, POLLIN, 0};
-    if (::poll(&pf, 1, static_cast<int>(left)) != 1) continue;
-    char buf[65536];
-    ssize_t n = ::read(m_fd, buf, sizeof buf);
-    if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
-    if (n < 0) return false;
-  }
+  return m_conn.call(args, std::chrono::seconds(10));
 }
 
 RunResult run_program(const std::vector<std::string>& argv, const std::string& input) {
@@ -301,6 +239,14 @@ std::string text(const Reply& r) {
     }
     default: return r.str;
   }
+}
+
+std::string info_field(RespClient& c, const std::string& section, const std::string& name) {
+  std::string info = c.cmd({"INFO", section}).str;
+  auto at = info.find("\n" + name + ":");  // every field line follows the "# Section" line
+  if (at == std::string::npos) return {};
+  at += 1 + name.size() + 1;
+  return info.substr(at, info.find("\r\n", at) - at);
 }
 
 }  // namespace ipc::test

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ipc/detail/resp.hpp>
+#include <ipc/detail/resp_client.hpp>
 
 #include <sys/types.h>
 
@@ -51,34 +52,31 @@ class ServerProcess {
   std::string m_log;
 };
 
-/// A blocking RESP client over a Unix socket; every read is bounded by a timeout.
+/// The library's RESP client (detail::RespConnection) with the tests' defaults: connects to a
+/// Unix socket (retrying while the server starts) and bounds every wait by 10 s unless told.
 class RespClient {
  public:
   /// Connects to `path` (retries for up to 10 s while the server starts).
   explicit RespClient(const std::string& path);
-  RespClient(RespClient&& o) noexcept;
-  ~RespClient();
-  /// Sends one command and returns its reply (throws std::runtime_error on timeout/EOF).
+  /// Sends one command and returns its reply (throws ipc::TimeoutError / ConnectionClosed).
   Reply cmd(std::vector<std::string> args, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   Reply cmd(std::initializer_list<std::string_view> args);
   /// Sends one command and returns the raw bytes of its reply.
   std::string raw_cmd(const std::vector<std::string>& args);
   /// Sends raw bytes.
-  void send(std::string_view bytes);
+  void send(std::string_view bytes) { m_conn.send(bytes, std::chrono::seconds(10)); }
   /// Reads one reply; throws on timeout or EOF.
-  Reply read(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  Reply read(std::chrono::milliseconds timeout = std::chrono::seconds(10)) { return m_conn.read(timeout); }
   /// Reads the raw bytes of one reply.
-  std::string read_raw(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  std::string read_raw(std::chrono::milliseconds timeout = std::chrono::seconds(10)) { return m_conn.read_raw(timeout); }
   /// True when the server closed the connection (waits up to `timeout`); buffered replies are dropped.
-  bool closed_by_peer(std::chrono::milliseconds timeout = std::chrono::seconds(10));
-  int fd() const noexcept { return m_fd; }
+  bool closed_by_peer(std::chrono::milliseconds timeout = std::chrono::seconds(10)) { return m_conn.wait_closed(timeout); }
+  int fd() const noexcept { return m_conn.fd(); }
 
  private:
-  int m_fd = -1;
-  std::string m_buf;
+  detail::RespConnection m_conn;
 };
 
-/// Output of a finished program.
 struct RunResult {
   int code = -1;  ///< exit code, -1 when killed or timed out
   std::string out, err;
@@ -88,5 +86,8 @@ RunResult run_program(const std::vector<std::string>& argv, const std::string& i
 
 /// Shorthand for a reply's text (bulk/simple/error) or integer as text; "(nil)" for nil.
 std::string text(const Reply& r);
+
+/// One field of `INFO <section>` (e.g. "aof_last_write_status"), empty when absent.
+std::string info_field(RespClient& c, const std::string& section, const std::string& name);
 
 }  // namespace ipc::test

@@ -2,15 +2,20 @@
 #include "test_support.hpp"
 
 #include <dirent.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
+#include <chrono>
 
 namespace ipc::test {
 
@@ -19,6 +24,16 @@ std::string unique_name(std::string_view what) {
   // processes and runs.
   static std::atomic<int> counter{0};
   return "/ipckit-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + "-" + std::string(what);
+}
+
+int connect_unix(const std::filesystem::path& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  std::strncpy(un.sun_path, path.c_str(), sizeof(un.sun_path) - 1);
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof un) == 0) return fd;
+  if (fd >= 0) ::close(fd);
+  return -1;
 }
 
 TempDir::TempDir() {
@@ -75,6 +90,16 @@ int count_shm_names(std::string_view prefix) {
   for (auto& e : std::filesystem::directory_iterator("/dev/shm"))
     if (e.path().filename().string().starts_with(prefix)) ++n;
   return n;
+}
+
+bool gc_until_gone(std::string_view entry_prefix, const std::function<void()>& gc) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (;;) {
+    gc();
+    if (count_shm_names(entry_prefix) == 0) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling, not waiting out a race
+  }
 }
 
 void become_subreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 1); }

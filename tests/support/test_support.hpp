@@ -4,10 +4,14 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
 namespace ipc::test {
+
+/// A raw (unframed) stream socket connected to the unix socket file at `path`, or -1.
+int connect_unix(const std::filesystem::path& path);
 
 /// A name no other test (or run) uses: "/ipckit-test-<pid>-<n>-<what>".
 std::string unique_name(std::string_view what);
@@ -39,6 +43,11 @@ pid_t proc_ppid(pid_t pid);
 
 /// Names in /dev/shm that start with `prefix`.
 int count_shm_names(std::string_view prefix);
+
+/// Runs `gc` until no name in /dev/shm starts with `entry_prefix` or 20 s passed; true when
+/// none is left. gc rightly keeps a segment while any process holds it open, and a concurrent
+/// listing (another test, ipc-shm list) holds each segment open for a moment.
+bool gc_until_gone(std::string_view entry_prefix, const std::function<void()>& gc);
 
 /// Makes this process a child subreaper, so that grandchildren orphaned by a test are
 /// re-parented here (and can be reaped) instead of escaping to init.

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <ipc/connection.hpp>
+#include <ipc/detail/hmac.hpp>
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -309,5 +310,22 @@ TEST_SUITE("Connection") {
     // The fd overloads still work.
     c.send(3);
     CHECK(ipc::wait({d.fileno()}, 1s) == std::vector<int>{d.fileno()});
+  }
+}
+
+TEST_SUITE("authkey digests") {
+  TEST_CASE("digests and secrets compare equal only when identical") {
+    auto d1 = ipc::detail::hmac_sha256("key", std::as_bytes(std::span<const char>("challenge", 9)));
+    auto d2 = ipc::detail::hmac_sha256("key", std::as_bytes(std::span<const char>("challenge", 9)));
+    auto d3 = ipc::detail::hmac_sha256("kez", std::as_bytes(std::span<const char>("challenge", 9)));
+    CHECK(ipc::detail::digest_equal(d1, d2));
+    CHECK_FALSE(ipc::detail::digest_equal(d1, d3));
+    CHECK_FALSE(ipc::detail::digest_equal(d1, std::span<const std::byte>(d2).first(31)));
+    CHECK(ipc::detail::secret_equal("sesame", "sesame"));
+    CHECK(ipc::detail::secret_equal("", ""));
+    CHECK_FALSE(ipc::detail::secret_equal("sesame", "sesamf"));
+    CHECK_FALSE(ipc::detail::secret_equal("sesame", "sesame!"));
+    CHECK_FALSE(ipc::detail::secret_equal("sesame", ""));
+    CHECK_FALSE(ipc::detail::secret_equal(std::string_view("a\0b", 3), std::string_view("a\0c", 3)));
   }
 }

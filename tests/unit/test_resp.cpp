@@ -113,7 +113,7 @@ TEST_CASE("the reply parser decodes nested arrays and refuses bad input") {
   std::size_t used = 0;
   std::string err;
   std::string buf = "*3\r\n:1\r\n$-1\r\n*2\r\n+OK\r\n$3\r\nabc\r\n";
-  REQUIRE(parse_reply(buf, r, used, err) == Status::request);
+  REQUIRE(parse_reply(buf, r, used, err) == Status::reply);
   CHECK(used == buf.size());
   REQUIRE(r.elements.size() == 3);
   CHECK(r.elements[2].elements[1].str == "abc");

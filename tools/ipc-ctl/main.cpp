@@ -38,9 +38,20 @@ nlohmann::json to_json(const Reply& r) {
   return nullptr;
 }
 
+// Replies that are field/value pairs on the wire (HGETALL) become a JSON object: {"f": "v", ...}.
+nlohmann::json to_json(const Reply& r, std::string_view command) {
+  if (command == "hgetall" && r.type == Reply::Type::array && r.elements.size() % 2 == 0) {
+    auto o = nlohmann::json::object();
+    for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) o[r.elements[i].str] = to_json(r.elements[i + 1]);
+    return o;
+  }
+  return to_json(r);
+}
+
 // redis-cli's --no-raw output on a terminal, raw output (one value per line) otherwise.
-std::string render(const Reply& r, bool json, bool tty) {
-  if (json) return to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+// `command` is the lower-cased command name (it shapes the JSON of some replies).
+std::string render(const Reply& r, bool json, bool tty, std::string_view command = {}) {
+  if (json) return to_json(r, command).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (tty) return ipc::detail::resp::format_reply(r);
   switch (r.type) {
     case Reply::Type::nil: case Reply::Type::nil_array: return "";
@@ -158,7 +169,7 @@ int interactive(RespConnection& conn, const Ctl& o) {
     if (first == "exit" || first == "quit") break;
     std::vector<std::string_view> v(args.begin(), args.end());
     Reply r = conn.call(v, o.limit());
-    std::printf("%s\n", render(r, o.json, tty).c_str());
+    std::printf("%s\n", render(r, o.json, tty, first).c_str());
     std::fflush(stdout);
     if (r.type == Reply::Type::error) rc = 1;
   }
@@ -201,7 +212,7 @@ int ctl_main(int argc, char** argv) {
     if (first == "shutdown") return 0;  // the server closes the connection when it stops
     throw;
   }
-  std::string out = render(r, o.json, ::isatty(1));
+  std::string out = render(r, o.json, ::isatty(1), first);
   if (r.type == Reply::Type::error && !o.json) {
     std::fprintf(stderr, "%s\n", out.c_str());
     return 1;

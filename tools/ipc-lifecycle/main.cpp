@@ -1,6 +1,4 @@
 // ipc-lifecycle: watch zombie, orphan, daemonic-child and daemon lifecycles happen, checked from /proc.
-#include <ipc/lifecycle_demo.hpp>
-
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -8,7 +6,9 @@
 #include <iostream>
 #include <string>
 
-namespace demo = ipc::lifecycle_demo;
+#include "lessons.hpp"
+
+namespace demo = lifecycle_tool;
 
 int main(int argc, char** argv) {
   CLI::App app{"ipc-lifecycle: watch process lifecycles happen. Every state shown is read from /proc and\n"

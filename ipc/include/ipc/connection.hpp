@@ -20,9 +20,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <concepts>
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <span>
 #include <string>
 #include <string_view>
@@ -38,6 +40,12 @@
 struct iovec;  // <sys/uio.h>
 
 namespace ipc {
+
+class Waitable;
+namespace detail {
+/// The one implementation behind every ipc::wait form: indices of the ready objects, ascending.
+std::vector<std::size_t> wait_ready(std::span<const Waitable> objects, Timeout timeout);
+}  // namespace detail
 
 /// Credentials of the process at the other end of a Unix socket (SO_PEERCRED, taken at connect).
 struct PeerCredentials {
@@ -184,12 +192,17 @@ class Connection {
   void send_frame(const void* data, std::size_t size, Timeout timeout);
   void release_big_frame() noexcept { m_frame = Bytes(); }  // do not keep a huge buffer around
   void write_all(::iovec* iov, int iovcnt, Timeout timeout);
+  int nonblocking_pipe_fd();
   bool fill(Deadline& deadline);
   bool wait_readable(Deadline& deadline);
   [[noreturn]] void fail_stream(const std::string& why);
   void check_readable(const char* what) const;
 
   detail::UniqueFd m_fd;
+  // A pipe or FIFO end's own non-blocking file description of the same pipe, opened on the
+  // first bounded send (m_fd's description may be shared with other processes: its flags stay).
+  detail::UniqueFd m_nb_fd;
+  bool m_nb_unavailable = false;  // /proc could not reopen the pipe: poll, then write PIPE_BUF
   bool m_readable = false;
   bool m_writable = false;
   bool m_is_socket = false;
@@ -246,12 +259,19 @@ class Listener {
   ~Listener();
 
   /// Waits for a client and returns its Connection. With an authkey, handshakes of several
-  /// clients run interleaved, so a client that connects and never speaks does not hold up the
-  /// others; one that has not finished within handshake_timeout() is dropped (as is the
-  /// oldest when 256 are pending). Throws
-  /// TimeoutError when `timeout` passes first, AuthenticationError when a client's digest is
-  /// wrong (that client is disconnected; the Listener stays usable), ValueError when closed.
+  /// clients run interleaved and are kept between calls (and advanced by ipc::wait), so a client
+  /// that connects and never speaks holds up neither accept() nor the caller's other work; one
+  /// that has not finished within handshake_timeout() is dropped (as is the oldest when 256 are
+  /// pending). After ipc::wait() or poll() reported the listener ready, accept() does not block.
+  /// Throws TimeoutError when `timeout` passes first, AuthenticationError when a client's digest
+  /// is wrong (that client is disconnected; the Listener stays usable), ValueError when closed,
+  /// std::system_error when accept(2) fails (EMFILE, ...).
   Connection accept(Timeout timeout = {});
+
+  /// True when accept() will return a client (or throw AuthenticationError) without waiting.
+  /// Meanwhile takes new clients and advances their handshakes, waiting at most `timeout`
+  /// (default: not at all). Throws ValueError when closed, std::system_error as accept().
+  bool poll(Timeout timeout = std::chrono::seconds(0));
 
   /// Closes the socket and unlinks its file (if this process created it). Idempotent.
   void close() noexcept;
@@ -267,7 +287,17 @@ class Listener {
   std::vector<int> wait_fds() const;
 
  private:
+  friend std::vector<std::size_t> detail::wait_ready(std::span<const Waitable>, Timeout);
   struct Pending;
+  // A finished handshake: the client's Connection, or why it failed (AuthenticationError).
+  struct Finished {
+    Connection conn;
+    std::string error;
+  };
+  void advance();
+  bool wait_for_progress(const Deadline& deadline);
+  Deadline::Clock::time_point next_expiry() const noexcept;
+
   detail::UniqueFd m_fd;
   std::string m_address;
   std::optional<std::string> m_authkey;
@@ -277,6 +307,7 @@ class Listener {
   pid_t m_owner_pid = 0;
   Timeout m_handshake_timeout = std::chrono::seconds(10);
   std::vector<Pending> m_pending;
+  std::vector<Finished> m_finished;  // handed out by accept(), oldest first
 };
 
 /// Connects to a Listener's address; with an authkey runs the mutual challenge. `timeout` bounds
@@ -296,6 +327,8 @@ class Waitable {
   Waitable(Listener& l) noexcept : m_fd(l.fileno()), m_listener(&l) {}
   /// Ready when the process has ended. Throws ValueError when not started or closed.
   Waitable(Process& p) : m_fd(p.sentinel()), m_process(&p) {}
+  /// Ready when the fd polls readable or hangs up (a pidfd, an eventfd, a raw socket).
+  explicit Waitable(int fd) noexcept : m_fd(fd) {}
 
   /// The fd polled.
   int fd() const noexcept { return m_fd; }
@@ -322,10 +355,28 @@ class Waitable {
 };
 
 /// Waits until at least one object is ready and returns the ready ones in input order (empty on
-/// timeout): multiprocessing.connection.wait. Throws ValueError for a closed object,
-/// std::system_error when poll fails.
+/// timeout): multiprocessing.connection.wait. A Listener is ready when accept() will not block;
+/// waiting advances its authkey handshakes. Throws ValueError for a closed Connection or
+/// Listener, std::system_error when poll fails. The Waitables point at their objects: build
+/// the list for each call, or use wait_indices() for objects kept in a container.
 std::vector<Waitable> wait(std::span<const Waitable> objects, Timeout timeout = {});
 /// Same, for a braced list: `ipc::wait({conn, listener, proc}, 1s)`.
 std::vector<Waitable> wait(std::initializer_list<Waitable> objects, Timeout timeout = {});
+
+/// Waits like wait() on every element of `objects`, a sized random-access range of anything a
+/// Waitable is made from (std::vector<Connection>, std::span<Fifo>, std::vector<Process>,
+/// std::vector<Waitable>, ...), and returns the indices of the ready ones, ascending (empty on
+/// timeout). Indices stay meaningful when the container reallocates; to drop closed
+/// connections, close them while serving and `std::erase_if(v, [](auto& c) { return
+/// c.closed(); })` after the loop, or erase while walking the indices backwards.
+/// Throws as wait().
+template <std::ranges::random_access_range R>
+  requires std::ranges::sized_range<R> && std::constructible_from<Waitable, std::ranges::range_reference_t<R>>
+std::vector<std::size_t> wait_indices(R&& objects, Timeout timeout = {}) {
+  std::vector<Waitable> list;
+  list.reserve(std::ranges::size(objects));
+  for (auto&& obj : objects) list.emplace_back(obj);
+  return detail::wait_ready(list, timeout);
+}
 
 }  // namespace ipc

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -52,11 +53,24 @@ class AuthenticationError : public Error {
   using Error::Error;
 };
 
-/// A pool or executor worker died while it held a task (Python's BrokenProcessPool, but the
-/// pool stays usable).
+/// A worker process died while it held a task, and the task died with it (Python's
+/// BrokenProcessPool, but what raised it stays usable).
 class WorkerLost : public Error {
  public:
   using Error::Error;
+};
+
+/// JoinableQueue::join(): every task was accounted for, but count() of them died with the
+/// consumer process that held them since the previous join on this handle.
+class TasksLost : public WorkerLost {
+ public:
+  /// `count` tasks were lost; `what` says where.
+  TasksLost(const std::string& what, std::uint64_t count) : WorkerLost(what), m_count(count) {}
+  /// How many tasks were lost.
+  std::uint64_t count() const noexcept { return m_count; }
+
+ private:
+  std::uint64_t m_count;
 };
 
 /// Bytes that do not decode: truncated, corrupt or oversized frames, bad headers.
@@ -90,6 +104,34 @@ namespace ipc {
 class BrokenBarrierError : public Error {
  public:
   using Error::Error;
+};
+
+}  // namespace ipc
+
+namespace ipc {
+
+/// A pool task or executor future that was cancelled before it produced a result, or whose
+/// pool was terminated (Python's concurrent.futures.CancelledError).
+class CancelledError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// An exception thrown by a pool task whose type cannot be re-created in the caller: carries the
+/// original (demangled) type name and message. what() is "<type>: <message>".
+class RemoteError : public Error {
+ public:
+  /// The error of a task that threw `type` with `message`.
+  RemoteError(std::string type, std::string message)
+      : Error(type + ": " + message), m_type(std::move(type)), m_message(std::move(message)) {}
+  /// The original exception's type name, e.g. "MyError" or "int".
+  const std::string& type_name() const noexcept { return m_type; }
+  /// The original exception's what(), empty for a non-std::exception.
+  const std::string& message() const noexcept { return m_message; }
+
+ private:
+  std::string m_type;
+  std::string m_message;
 };
 
 }  // namespace ipc

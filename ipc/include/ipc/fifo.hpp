@@ -8,15 +8,34 @@
 // connected and every writer has closed.
 // Messages up to PIPE_BUF - 8 bytes (4088) from several writers never interleave. A reader that
 // serves writers coming and going opens with Mode::read_write, so it never sees EOF in between.
+//
+// A FIFO is a file in a directory others may write to (/tmp): open() never follows a symbolic
+// link and accepts only a FIFO owned by the caller's effective uid (or by the owner named in
+// PathOwner) that grants group and others no more than asked; create() never adopts a path
+// that exists.
 #pragma once
 
 #include <sys/types.h>
 
 #include <filesystem>
+#include <optional>
+#include <utility>
 
 #include <ipc/connection.hpp>
 
 namespace ipc {
+
+/// Whose FIFO Fifo::open() accepts: one owned by `uid` (empty: the caller's effective uid) whose
+/// mode grants group and others nothing beyond `perms`. A symbolic link is never followed.
+/// `{}` is the default; `{other_uid, 0660}` accepts another user's FIFO shared with the group.
+struct PathOwner {
+  /// The caller's own, granting others at most `perms`; or `uid`'s.
+  PathOwner(std::optional<uid_t> uid = std::nullopt, mode_t perms = 0600) noexcept : uid(uid), perms(perms) {}
+  /// The owner required; std::nullopt means geteuid().
+  std::optional<uid_t> uid;
+  /// The most access the file may grant group and others (its owner bits are not checked).
+  mode_t perms;
+};
 
 /// A named pipe end: a Connection (send/recv/poll/wait) with a path, created or opened.
 /// Move-only; not thread-safe; fork-safe (a child never unlinks the creator's FIFO).
@@ -26,14 +45,17 @@ class Fifo : public Connection {
   enum class Mode { read, write, read_write };
 
   /// Creates the FIFO at `path` with `perms` (exactly, umask aside), then opens it. The returned
-  /// object owns the path and unlinks it on destruction. Throws std::system_error (EEXIST when
-  /// the path exists), TimeoutError as open().
+  /// object owns the path and unlinks it on destruction. Never adopts an existing path or
+  /// follows a link. Throws std::system_error (EEXIST when the path exists, EPERM when another
+  /// user replaced it in between), TimeoutError as open().
   static Fifo create(const std::filesystem::path& path, Mode mode, Timeout timeout = {}, mode_t perms = 0600);
 
-  /// Opens an existing FIFO. Mode::write waits up to `timeout` for a reader (TimeoutError);
-  /// Mode::read and Mode::read_write return at once. Throws ValueError when `path` is not a
-  /// FIFO, std::system_error (ENOENT, EACCES, ...).
-  static Fifo open(const std::filesystem::path& path, Mode mode, Timeout timeout = {});
+  /// Opens an existing FIFO that `owner` accepts (default: the caller's own, mode 0600 at most).
+  /// Mode::write waits up to `timeout` for a reader (TimeoutError); Mode::read and
+  /// Mode::read_write return at once. Throws ValueError when `path` is not a FIFO,
+  /// std::system_error: ELOOP for a symbolic link, EPERM for another owner or a mode granting
+  /// more than owner.perms (the message says which), ENOENT, EACCES, ...
+  static Fifo open(const std::filesystem::path& path, Mode mode, Timeout timeout = {}, PathOwner owner = {});
 
   /// A closed Fifo.
   Fifo() noexcept = default;
@@ -58,8 +80,12 @@ class Fifo : public Connection {
 
  private:
   Fifo(detail::UniqueFd fd, Mode mode, std::filesystem::path path);
+  static Fifo open_checked(const std::filesystem::path& path, Mode mode, Timeout timeout, const PathOwner& owner,
+                           const char* what, std::optional<std::pair<dev_t, ino_t>> created);
 
   std::filesystem::path m_path;
+  dev_t m_dev = 0;  // the FIFO this object created: only that file is unlinked
+  ino_t m_ino = 0;
   Mode m_mode = Mode::read;
   pid_t m_owner_pid = 0;  // creator's pid; 0 when not the owner
 };

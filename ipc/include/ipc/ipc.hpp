@@ -12,3 +12,6 @@
 #include <ipc/sharedctypes.hpp>
 #include <ipc/synchronize.hpp>
 #include <ipc/queues.hpp>
+#include <ipc/pool.hpp>
+#include <ipc/executor.hpp>
+#include <ipc/managers.hpp>  // link ipckit::manager to use it

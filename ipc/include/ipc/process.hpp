@@ -13,6 +13,11 @@
 //   other way. Linux ties PDEATHSIG to the thread that forked: start daemonic children from a
 //   thread that lives as long as they should.
 // - A daemonic process cannot start children (ValueError), as in Python.
+// - Forking a multi-threaded process copies only the calling thread: a lock another thread held
+//   at that moment (in malloc, stdio, or the program's own) stays held forever in the child,
+//   which may deadlock there. Start processes before threads. As Python 3.12 does, start() says
+//   so once per process on stderr when the parent has more than one thread
+//   (IPCKIT_FORK_WARNING=0 silences it).
 #pragma once
 
 #include <sys/types.h>
@@ -61,12 +66,34 @@ int invoke_to_code(F& f, A&... a) {
   }
 }
 
+/// How Process keeps an argument `A` (as forwarded) until the child calls the target: a copy
+/// (or the moved-in value), or a reference for an lvalue that cannot be copied (Lock, Value,
+/// Array, Event...: the forked child sees the same object, as Python passes them).
+template <class A>
+using stored_arg_t = std::conditional_t<std::is_lvalue_reference_v<A> && !std::is_copy_constructible_v<std::decay_t<A>>,
+                                        std::reference_wrapper<std::remove_reference_t<A>>, std::decay_t<A>>;
+
+/// A stored argument as the target receives it (a std::ref or a stored reference unwrapped).
+template <class T>
+T& unwrap_arg(T& a) noexcept {
+  return a;
+}
+template <class T>
+T& unwrap_arg(std::reference_wrapper<T>& a) noexcept {
+  return a.get();
+}
+
+/// True when a Process target F can be called with arguments Args (as forwarded).
+template <class F, class... Args>
+inline constexpr bool process_target_ok =
+    std::is_invocable_v<std::decay_t<F>&, std::unwrap_reference_t<stored_arg_t<Args&&>>&...>;
+
 template <class F, class... Args>
 struct BoundTarget final : Target {
   template <class G, class... A>
   explicit BoundTarget(G&& g, A&&... a) : fn(std::forward<G>(g)), args(std::forward<A>(a)...) {}
   int call() override {
-    return std::apply([this](auto&... a) { return invoke_to_code(fn, a...); }, args);
+    return std::apply([this](auto&... a) { return invoke_to_code(fn, unwrap_arg(a)...); }, args);
   }
   F fn;
   std::tuple<Args...> args;
@@ -81,13 +108,21 @@ class Process {
   /// A process whose run() is overridden by a subclass (the default run() does nothing).
   Process();
 
-  /// A process that will call fn(args...) in the child; arguments are copied or moved now.
-  /// An integral return value becomes the exit code; any other return value is ignored (0).
+  /// A process that will call fn(args...) in the child. Arguments are copied or moved now,
+  /// except an lvalue that cannot be copied (a Lock, Value, Array, Event...), which is passed by
+  /// reference, as Python passes shared objects: the child is a fork, so it sees that object,
+  /// which must live until start(). std::ref(x) passes any x by reference. An integral return
+  /// value becomes the exit code; any other return value is ignored (0). A target that cannot
+  /// be called with the arguments is one static_assert error.
   template <class F, class... Args>
-    requires std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>
+    requires(!std::is_base_of_v<Process, std::remove_cvref_t<F>>)
   explicit Process(F&& fn, Args&&... args) : Process() {
-    m_target = std::make_unique<detail::BoundTarget<std::decay_t<F>, std::decay_t<Args>...>>(
-        std::forward<F>(fn), std::forward<Args>(args)...);
+    static_assert(detail::process_target_ok<F, Args...>,
+                  "ipc::Process(fn, args...): fn cannot be called as fn(arg&...), with each argument a copy, or a "
+                  "reference when it is an lvalue that cannot be copied (Lock, Value, Array, ...)");
+    if constexpr (detail::process_target_ok<F, Args...>)
+      m_target = std::make_unique<detail::BoundTarget<std::decay_t<F>, detail::stored_arg_t<Args&&>...>>(
+          std::forward<F>(fn), std::forward<Args>(args)...);
   }
 
   Process(Process&& other) noexcept;

@@ -57,10 +57,12 @@ struct QueueCore {
 
 /// What a queue is made of: its kind tag and element type.
 struct QueueSpec {
+  std::string_view type_name;  // the element type's name, shown by ipc-shm
   std::uint32_t kind;
   bool joinable;
   std::uint64_t elem_size;
   std::uint64_t type_hash;
+  bool at_least_once = false;
 };
 
 /// An anonymous queue (shared with children forked later). Throws ValueError, std::system_error.
@@ -71,10 +73,18 @@ std::shared_ptr<QueueCore> create_queue(const QueueSpec& spec, std::string_view 
 /// An existing named queue, checked against spec. Throws as SharedMemory::open, ValueError on a
 /// kind/type/size mismatch, ProtocolError on another layout version.
 std::shared_ptr<QueueCore> open_queue(const QueueSpec& spec, std::string_view name);
+/// The named queue, created as create_queue does or, when it exists, opened as open_queue does
+/// and checked to have the same capacity and maxsize. Throws as those, ValueError on a mismatch.
+std::shared_ptr<QueueCore> create_or_open_queue(const QueueSpec& spec, std::string_view name, std::size_t maxsize,
+                                                std::size_t capacity, mode_t mode);
 
-/// Throws QueueFull / QueueEmpty / QueueClosed for a status that is not ok.
-[[noreturn]] void throw_put_status(RingStatus st, std::size_t done = 0, std::size_t total = 1);
-[[noreturn]] void throw_get_status(RingStatus st);
+/// Throws QueueFull / QueueEmpty / QueueClosed for a status that is not ok; the message names
+/// the queue `core` and says how long the call waited.
+[[noreturn]] void throw_put_status(const QueueCore& core, RingStatus st, Timeout waited, std::size_t done = 0,
+                                   std::size_t total = 1);
+[[noreturn]] void throw_get_status(const QueueCore& core, RingStatus st, Timeout waited);
+/// Throws TasksLost for `lost` tasks of the queue `name` (empty: anonymous), `total` ever.
+[[noreturn]] void throw_tasks_lost(const std::string& name, std::uint64_t lost, std::uint64_t total);
 /// Throws ProtocolError for a frame whose size is not sizeof(T).
 [[noreturn]] void throw_bad_frame(std::size_t got, std::size_t want);
 
@@ -84,6 +94,20 @@ Bytes& put_scratch() noexcept;
 Bytes& get_scratch() noexcept;
 
 }  // namespace detail
+
+/// How a JoinableQueue treats an item whose consumer dies before task_done().
+enum class Delivery {
+  /// The item is lost with its consumer: join() counts it as done and throws TasksLost.
+  at_most_once,
+  /// The item is put back at the head of the queue, once, and redelivered() counts it; if its
+  /// second consumer dies too, it is lost as above. An item not yet marked done keeps its bytes
+  /// in the ring, so a slow task can make producers wait for room.
+  at_least_once,
+};
+
+/// What JoinableQueue::try_join found: `finished` (false: the timeout came first) and `lost`,
+/// the tasks that died with their consumers since the previous join on that handle.
+using JoinResult = detail::JoinResult;
 
 /// A FIFO queue of T shared by processes: Python's multiprocessing.Queue. T is any
 /// ipc::Serializable type. Handles are cheap to copy (they share the mapping) and may be
@@ -127,11 +151,19 @@ class Queue {
   /// ValueError when it is not a Queue of this T (kind, element size or type differs),
   /// ProtocolError when it has another layout version.
   static Queue open(std::string_view name) { return Queue(detail::open_queue(spec(kKind, false), name)); }
+  /// Creates the named queue, or opens it if it exists (then its maxsize and capacity must be
+  /// those given: ValueError otherwise). Only a handle that created it unlinks it. Throws as
+  /// create() and open().
+  static Queue create_or_open(std::string_view name, std::size_t maxsize = 0,
+                              std::size_t capacity = kDefaultCapacity, mode_t mode = 0600) {
+    return Queue(detail::create_or_open_queue(spec(kKind, false), name, maxsize, capacity, mode));
+  }
 
   /// Puts `item`, waiting until there is room or `timeout` passes. Throws QueueFull on timeout,
   /// QueueClosed when closed, ValueError when the item can never fit.
   void put(const T& item, Timeout timeout = {}) {
-    if (auto st = put_impl(item, Deadline(timeout)); st != detail::RingStatus::ok) detail::throw_put_status(st);
+    if (auto st = put_impl(item, Deadline(timeout)); st != detail::RingStatus::ok)
+      detail::throw_put_status(*m_core, st, timeout);
   }
   /// Puts without waiting for room. Throws QueueFull, QueueClosed, ValueError.
   void put_nowait(const T& item) { put(item, std::chrono::nanoseconds::zero()); }
@@ -145,7 +177,8 @@ class Queue {
   /// on timeout, QueueClosed when closed and drained, ProtocolError when the bytes do not decode.
   T get(Timeout timeout = {}) {
     T out{};
-    if (auto st = get_impl(out, Deadline(timeout)); st != detail::RingStatus::ok) detail::throw_get_status(st);
+    if (auto st = get_impl(out, Deadline(timeout)); st != detail::RingStatus::ok)
+      detail::throw_get_status(*m_core, st, timeout);
     return out;
   }
   /// Takes an item without waiting. Throws QueueEmpty, QueueClosed, ProtocolError.
@@ -185,7 +218,7 @@ class Queue {
       }
       st = m_core->ring.put_many(frames, deadline, done);
     }
-    if (st != detail::RingStatus::ok) detail::throw_put_status(st, done, items.size());
+    if (st != detail::RingStatus::ok) detail::throw_put_status(*m_core, st, timeout, done, items.size());
   }
 
   /// Takes up to `max` items (at least one) under one lock, waiting for the first until
@@ -229,7 +262,7 @@ class Queue {
         }
       }
     }
-    if (st != detail::RingStatus::ok) detail::throw_get_status(st);
+    if (st != detail::RingStatus::ok) detail::throw_get_status(*m_core, st, timeout);
     return out;
   }
 
@@ -265,7 +298,11 @@ class Queue {
  protected:
   explicit Queue(std::shared_ptr<detail::QueueCore> core) : m_core(std::move(core)) {}
   static detail::QueueSpec spec(std::uint32_t kind, bool joinable) noexcept {
-    return {kind, joinable, sizeof(T), detail::queue_type_hash<T>()};
+    return {.type_name = shm_type_name<T>(),
+            .kind = kind,
+            .joinable = joinable,
+            .elem_size = sizeof(T),
+            .type_hash = detail::queue_type_hash<T>()};
   }
 
   detail::RingStatus put_impl(const T& item, const Deadline& deadline) {
@@ -335,6 +372,11 @@ class SimpleQueue : private Queue<T> {
   }
   /// Opens the named simple queue `name`. Throws as Queue::open.
   static SimpleQueue open(std::string_view name) { return SimpleQueue(detail::open_queue(Base::spec(kKind, false), name)); }
+  /// Creates or opens the named simple queue `name`. Throws as Queue::create_or_open.
+  static SimpleQueue create_or_open(std::string_view name, std::size_t capacity = Base::kDefaultCapacity,
+                                    mode_t mode = 0600) {
+    return SimpleQueue(detail::create_or_open_queue(Base::spec(kKind, false), name, 0, capacity, mode));
+  }
 
   using Base::close;
   using Base::closed;
@@ -354,11 +396,17 @@ class SimpleQueue : private Queue<T> {
 /// Python's multiprocessing.JoinableQueue: a Queue whose consumers call task_done() for every
 /// item they got, and join() waits until every item put is done.
 ///
+/// A producer killed inside put() does not make join() hang: join() rolls its uncommitted item
+/// back (lost_items() counts it) without waiting for the next put.
+///
 /// A consumer killed between get and task_done does not make join() hang: the queue tracks, per
 /// consumer process, the items it took and has not marked done; join() (or reclaim_dead())
-/// counts those of a process that has exited as done and lost_tasks() reports them. This
+/// counts those of a process that has exited as done, lost_tasks() counts them, and the next
+/// join() that finishes throws TasksLost saying how many (try_join() returns it). This
 /// accounting is exact when each item is marked done by the process that got it (the usual
 /// pattern); up to 64 consumer processes are tracked at once, more work but are not covered.
+/// With Delivery::at_least_once a dead consumer's items are put back at the head once instead
+/// (redelivered()), and only an item whose second consumer dies too is lost.
 template <Serializable T>
 class JoinableQueue : public Queue<T> {
   using Base = Queue<T>;
@@ -367,35 +415,69 @@ class JoinableQueue : public Queue<T> {
   /// The kind tag of a named JoinableQueue's segment.
   static constexpr std::uint32_t kKind = shm_kind("jque");
 
-  /// An anonymous joinable queue; see Queue's constructor.
-  explicit JoinableQueue(std::size_t maxsize = 0, std::size_t capacity = Base::kDefaultCapacity)
-      : Base(detail::make_queue(Base::spec(kKind, true), maxsize, capacity)) {}
+  /// An anonymous joinable queue; see Queue's constructor, and Delivery.
+  explicit JoinableQueue(std::size_t maxsize = 0, std::size_t capacity = Base::kDefaultCapacity,
+                         Delivery delivery = Delivery::at_most_once)
+      : Base(detail::make_queue(spec_of(delivery), maxsize, capacity)) {}
   /// Creates the named joinable queue `name`. Throws as Queue::create.
   static JoinableQueue create(std::string_view name, std::size_t maxsize = 0,
-                              std::size_t capacity = Base::kDefaultCapacity, mode_t mode = 0600) {
-    return JoinableQueue(detail::create_queue(Base::spec(kKind, true), name, maxsize, capacity, mode));
+                              std::size_t capacity = Base::kDefaultCapacity, mode_t mode = 0600,
+                              Delivery delivery = Delivery::at_most_once) {
+    return JoinableQueue(detail::create_queue(spec_of(delivery), name, maxsize, capacity, mode));
   }
   /// Opens the named joinable queue `name`. Throws as Queue::open.
   static JoinableQueue open(std::string_view name) {
     return JoinableQueue(detail::open_queue(Base::spec(kKind, true), name));
+  }
+  /// Creates or opens the named joinable queue `name` (an existing one must also have this
+  /// delivery mode). Throws as Queue::create_or_open.
+  static JoinableQueue create_or_open(std::string_view name, std::size_t maxsize = 0,
+                                      std::size_t capacity = Base::kDefaultCapacity, mode_t mode = 0600,
+                                      Delivery delivery = Delivery::at_most_once) {
+    return JoinableQueue(detail::create_or_open_queue(spec_of(delivery), name, maxsize, capacity, mode));
   }
 
   /// Marks one item got from the queue as processed. Throws ValueError when called more times
   /// than items were put (Python's "task_done() called too many times").
   void task_done() { this->m_core->ring.task_done(); }
   /// Waits until every item put has been marked done (or was held by a consumer that died);
-  /// false when `timeout` passes first. Throws std::system_error on lock failures.
-  bool join(Timeout timeout = {}) { return this->m_core->ring.join(Deadline(timeout)); }
+  /// false when `timeout` passes first. Throws TasksLost (a WorkerLost) instead of returning
+  /// true when tasks died with their consumers since the previous join on this handle (the wait
+  /// is over then: the next join waits for what is put later); std::system_error on lock
+  /// failures.
+  bool join(Timeout timeout = {}) {
+    auto r = this->m_core->ring.join(Deadline(timeout));
+    if (r.lost != 0) detail::throw_tasks_lost(this->name(), r.lost, lost_tasks());
+    return r.finished;
+  }
+  /// join() without the exception: `finished` is join()'s result, `lost` the tasks lost since
+  /// the previous join on this handle (reported once, here or by join()). Throws
+  /// std::system_error on lock failures.
+  JoinResult try_join(Timeout timeout = {}) { return this->m_core->ring.join(Deadline(timeout)); }
   /// Items put and not yet marked done.
   std::uint64_t unfinished() const noexcept { return this->m_core->ring.unfinished(); }
   /// Items counted as done because the consumer that held them died before task_done().
   std::uint64_t lost_tasks() const noexcept { return this->m_core->ring.lost_tasks(); }
-  /// Counts the items held by dead consumers as done now; returns how many. join() does this by
-  /// itself while it waits. Throws std::system_error on lock failures.
+  /// The delivery mode the queue was made with.
+  Delivery delivery() const noexcept {
+    return this->m_core->ring.at_least_once() ? Delivery::at_least_once : Delivery::at_most_once;
+  }
+  /// Items put back at the head because their consumer died before task_done()
+  /// (Delivery::at_least_once).
+  std::uint64_t redelivered() const noexcept { return this->m_core->ring.redelivered(); }
+  /// Counts the items held by dead consumers as done now (or puts them back, see Delivery) and rolls back the put of a producer
+  /// that died inside put() (its item is in lost_items()); returns how many tasks were
+  /// reclaimed. join() does this by itself while it waits. Throws std::system_error on lock
+  /// failures.
   std::uint64_t reclaim_dead() { return this->m_core->ring.reclaim_dead(); }
 
  private:
   explicit JoinableQueue(std::shared_ptr<detail::QueueCore> core) : Base(std::move(core)) {}
+  static detail::QueueSpec spec_of(Delivery d) noexcept {
+    auto s = Base::spec(kKind, true);
+    s.at_least_once = d == Delivery::at_least_once;
+    return s;
+  }
 };
 
 }  // namespace ipc

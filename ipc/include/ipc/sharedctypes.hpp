@@ -3,7 +3,12 @@
 // The C++ reading of Python's multiprocessing.sharedctypes: T plays the typecode ('i' = int,
 // 'd' = double, 'c' = char, or any trivially copyable struct). Value and Array carry a robust
 // lock (get_lock(), or locked() for a scoped accessor: `*counter.locked() += 1;`) unless built
-// with lock = false; RawValue/RawArray never have one. Like the synchronisation objects, the
+// with lock = false, or use a caller's Lock (`Value<int>(0, lock)`, Python's lock=...);
+// RawValue/RawArray never have one. As with Python's default RLock, the accessors that lock
+// (value(), value(v), to_vector(), locked()) may be called by a thread that already holds the
+// lock: `std::scoped_lock g{v.get_lock()}; v.value(v.value() + 1);` is Python's
+// `with v.get_lock(): v.value += 1`. (get_lock() itself is a Lock: acquiring it twice from one
+// thread is a ValueError.) Like the synchronisation objects, the
 // default constructors map their own anonymous shared memory (shared with children forked
 // later); create/open/create_or_open use a named segment ("/ipckit-<name>", mode 0600, unlinked
 // by the creating handle), whose header records the element type so that opening with another T
@@ -56,7 +61,8 @@ struct CtypesBlock {
 /// from `init` (zeros when empty), or opens it (count 0 = any) and checks kind and type tag.
 /// Throws ValueError for count 0 or a mismatch, and as SharedMemory::create/open.
 CtypesBlock map_ctypes(OpenMode how, std::string_view name, mode_t mode, std::uint32_t kind, std::uint64_t type_tag,
-                       std::size_t count, std::size_t elem_size, bool lock, std::span<const std::byte> init);
+                       std::size_t count, std::size_t elem_size, bool lock, std::span<const std::byte> init,
+                       std::string_view type_name = {});
 
 /// A tag for T: its size and a hash of its type name (same compiler, same tag).
 std::uint64_t type_tag(const std::type_info& type, std::size_t size) noexcept;
@@ -97,20 +103,24 @@ class CtypesHandle {
   const std::string& name() const noexcept { return m_block.shm.name(); }
 
  protected:
-  explicit CtypesHandle(CtypesBlock block) noexcept : m_block(std::move(block)) {
-    if (m_block.header->has_lock) m_lock.emplace(LockAccess::view(&m_block.header->mutex));
+  /// Wraps a mapped block; its own lock (if it has one), or the caller's `external` lock.
+  explicit CtypesHandle(CtypesBlock block, const Lock* external = nullptr) noexcept : m_block(std::move(block)) {
+    if (external) m_lock.emplace(LockAccess::view(LockAccess::mutex_of(*external)));
+    else if (m_block.header->has_lock) m_lock.emplace(LockAccess::view(&m_block.header->mutex));
   }
-  /// Runs f() under the lock when there is one.
+  /// Runs f() under the lock when there is one and the calling thread does not hold it yet.
   template <class F>
   auto with_lock(F f) const {
-    if (!m_lock) return f();
+    if (!m_lock || m_lock->held()) return f();
     std::scoped_lock g(*m_lock);
     return f();
   }
-  /// Acquires the lock for a locked() accessor. Throws TimeoutError, ValueError (no lock).
-  Lock& acquire_for_access(Timeout timeout) const {
+  /// Acquires the lock for a locked() accessor unless the calling thread holds it already
+  /// (`owns` tells which). Throws TimeoutError, ValueError (no lock).
+  Lock& acquire_for_access(Timeout timeout, bool& owns) const {
     Lock& l = get_lock();
-    if (!l.acquire(timeout)) throw TimeoutError("timed out waiting for a shared object's lock");
+    owns = !l.held();
+    if (owns && !l.acquire(timeout)) throw TimeoutError("timed out waiting for a shared object's lock");
     return l;
   }
 
@@ -126,41 +136,57 @@ class CtypesHandle {
 
 }  // namespace detail
 
-/// A held lock and the Value it guards; releases on destruction. Move-only.
+namespace detail {
+/// Releases `lock` at the end of an accessor that acquired it, if the calling thread holds it.
+/// An accessor destroyed by another thread (moved there) cannot release a lock it does not own
+/// and must not throw from a destructor: it leaves the lock to the thread that holds it, and
+/// says so on stderr. Never throws.
+void release_accessor_lock(Lock& lock) noexcept;
+}  // namespace detail
+
+/// A held lock and the Value it guards; releases on destruction (unless the lock was already
+/// held by the thread that made it). Move-only; keep it in the thread that made it.
 template <class T>
 class LockedValue {
  public:
-  /// Takes over an acquired `lock`.
-  LockedValue(Lock& lock, T* p) noexcept : m_lock(&lock), m_p(p) {}
-  LockedValue(LockedValue&& o) noexcept : m_lock(std::exchange(o.m_lock, nullptr)), m_p(o.m_p) {}
+  /// Takes over an acquired `lock`; `owns` false: the caller held it before, do not release.
+  LockedValue(Lock& lock, T* p, bool owns = true) noexcept : m_lock(owns ? &lock : nullptr), m_view(&lock), m_p(p) {}
+  LockedValue(LockedValue&& o) noexcept
+      : m_lock(std::exchange(o.m_lock, nullptr)), m_view(o.m_view), m_p(o.m_p) {}
   LockedValue& operator=(LockedValue&&) = delete;
-  /// Releases the lock.
+  /// Releases the lock if this accessor acquired it and the calling thread holds it. Never
+  /// throws (see detail::release_accessor_lock).
   ~LockedValue() {
-    if (m_lock) m_lock->release();
+    if (m_lock) detail::release_accessor_lock(*m_lock);
   }
   /// The value.
   T& operator*() const noexcept { return *m_p; }
   /// Member access to the value.
   T* operator->() const noexcept { return m_p; }
   /// True when the lock was taken over from a process that died holding it.
-  bool owner_died() const noexcept { return m_lock->owner_died(); }
+  bool owner_died() const noexcept { return m_view->owner_died(); }
 
  private:
-  Lock* m_lock;
+  Lock* m_lock;  // to release; null when not ours
+  Lock* m_view;
   T* m_p;
 };
 
-/// A held lock and the Array elements it guards; releases on destruction. Move-only.
+/// A held lock and the Array elements it guards; releases on destruction (unless the lock was
+/// already held by the thread that made it). Move-only; keep it in the thread that made it.
 template <class T>
 class LockedArray {
  public:
-  /// Takes over an acquired `lock`.
-  LockedArray(Lock& lock, std::span<T> s) noexcept : m_lock(&lock), m_span(s) {}
-  LockedArray(LockedArray&& o) noexcept : m_lock(std::exchange(o.m_lock, nullptr)), m_span(o.m_span) {}
+  /// Takes over an acquired `lock`; `owns` false: the caller held it before, do not release.
+  LockedArray(Lock& lock, std::span<T> s, bool owns = true) noexcept
+      : m_lock(owns ? &lock : nullptr), m_view(&lock), m_span(s) {}
+  LockedArray(LockedArray&& o) noexcept
+      : m_lock(std::exchange(o.m_lock, nullptr)), m_view(o.m_view), m_span(o.m_span) {}
   LockedArray& operator=(LockedArray&&) = delete;
-  /// Releases the lock.
+  /// Releases the lock if this accessor acquired it and the calling thread holds it. Never
+  /// throws (see detail::release_accessor_lock).
   ~LockedArray() {
-    if (m_lock) m_lock->release();
+    if (m_lock) detail::release_accessor_lock(*m_lock);
   }
   /// Element i, unchecked.
   T& operator[](std::size_t i) const noexcept { return m_span[i]; }
@@ -181,10 +207,11 @@ class LockedArray {
   /// The elements.
   std::span<T> span() const noexcept { return m_span; }
   /// True when the lock was taken over from a process that died holding it.
-  bool owner_died() const noexcept { return m_lock->owner_died(); }
+  bool owner_died() const noexcept { return m_view->owner_died(); }
 
  private:
-  Lock* m_lock;
+  Lock* m_lock;  // to release; null when not ours
+  Lock* m_view;
   std::span<T> m_span;
 };
 
@@ -203,6 +230,11 @@ class Value : public detail::CtypesHandle {
   /// An anonymous value holding `initial`, with a lock unless `lock` is false. Throws
   /// std::system_error when the mapping fails.
   explicit Value(T initial = T{}, bool lock = true) : Value(map(detail::OpenMode::anonymous, {}, initial, lock, 0600)) {}
+  /// An anonymous value holding `initial`, guarded by the caller's `lock` (Python's
+  /// Value(typecode, init, lock=lock)): get_lock() and locked() use it. `lock` must outlive the
+  /// value and be shared with the same processes. Throws std::system_error when mapping fails.
+  Value(T initial, const Lock& lock)
+      : Value(map(detail::OpenMode::anonymous, {}, initial, false, 0600), &lock) {}
   /// Creates the named value. Throws as SharedMemory::create.
   static Value create(std::string_view name, T initial = T{}, bool lock = true, mode_t mode = 0600) {
     return Value(map(detail::OpenMode::create, name, initial, lock, mode));
@@ -226,15 +258,19 @@ class Value : public detail::CtypesHandle {
   T& get_obj() noexcept { return *m_ptr; }
   /// Holds the lock and gives access to the value until the accessor is destroyed. Throws
   /// TimeoutError when `timeout` passed first, ValueError when there is no lock.
-  LockedValue<T> locked(Timeout timeout = {}) { return LockedValue<T>(acquire_for_access(timeout), m_ptr); }
+  LockedValue<T> locked(Timeout timeout = {}) {
+    bool owns = true;
+    Lock& l = acquire_for_access(timeout, owns);
+    return LockedValue<T>(l, m_ptr, owns);
+  }
 
  protected:
   static detail::CtypesBlock map(detail::OpenMode how, std::string_view name, const T& initial, bool lock, mode_t mode) {
     return detail::map_ctypes(how, name, mode, detail::kKindValue, detail::type_tag_of<T>(), 1, sizeof(T), lock,
-                              std::as_bytes(std::span<const T>(&initial, 1)));
+                              std::as_bytes(std::span<const T>(&initial, 1)), shm_type_name<T>());
   }
-  explicit Value(detail::CtypesBlock block) noexcept
-      : CtypesHandle(std::move(block)), m_ptr(reinterpret_cast<T*>(m_block.data)) {}
+  explicit Value(detail::CtypesBlock block, const Lock* external = nullptr) noexcept
+      : CtypesHandle(std::move(block), external), m_ptr(reinterpret_cast<T*>(m_block.data)) {}
 
  private:
   T* m_ptr = nullptr;
@@ -280,6 +316,14 @@ class Array : public detail::CtypesHandle {
   /// An anonymous array holding a copy of `init`.
   explicit Array(std::span<const T> init, bool lock = true)
       : Array(map(detail::OpenMode::anonymous, {}, init.size(), init, lock, 0600)) {}
+  /// An anonymous array of `n` zeroed elements guarded by the caller's `lock` (Python's
+  /// Array(typecode, n, lock=lock)); see Value(initial, lock). Throws ValueError when n is 0.
+  Array(std::size_t n, const Lock& lock) : Array(map(detail::OpenMode::anonymous, {}, n, {}, false, 0600), &lock) {}
+  /// An anonymous array holding a copy of `init`, guarded by the caller's `lock`.
+  Array(std::initializer_list<T> init, const Lock& lock)
+      : Array(map(detail::OpenMode::anonymous, {}, init.size(), std::span<const T>(init.begin(), init.size()), false,
+                  0600),
+              &lock) {}
   /// Creates the named array of `n` zeroed elements.
   static Array create(std::string_view name, std::size_t n, bool lock = true, mode_t mode = 0600) {
     return Array(map(detail::OpenMode::create, name, n, {}, lock, mode));
@@ -314,16 +358,20 @@ class Array : public detail::CtypesHandle {
   }
   /// Holds the lock and gives access to the elements until the accessor is destroyed. Throws
   /// TimeoutError when `timeout` passed first, ValueError when there is no lock.
-  LockedArray<T> locked(Timeout timeout = {}) { return LockedArray<T>(acquire_for_access(timeout), m_span); }
+  LockedArray<T> locked(Timeout timeout = {}) {
+    bool owns = true;
+    Lock& l = acquire_for_access(timeout, owns);
+    return LockedArray<T>(l, m_span, owns);
+  }
 
  protected:
   static detail::CtypesBlock map(detail::OpenMode how, std::string_view name, std::size_t n, std::span<const T> init,
                                  bool lock, mode_t mode) {
     return detail::map_ctypes(how, name, mode, detail::kKindArray, detail::type_tag_of<T>(), n, sizeof(T), lock,
-                              std::as_bytes(init));
+                              std::as_bytes(init), shm_type_name<T>());
   }
-  explicit Array(detail::CtypesBlock block) noexcept
-      : CtypesHandle(std::move(block)),
+  explicit Array(detail::CtypesBlock block, const Lock* external = nullptr) noexcept
+      : CtypesHandle(std::move(block), external),
         m_span(reinterpret_cast<T*>(m_block.data), static_cast<std::size_t>(m_block.header->count)) {}
 
  private:

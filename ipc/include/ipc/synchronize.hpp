@@ -16,8 +16,8 @@
 // counts recoveries. Semaphores and Events have no owner: they are futexes on atomic counters,
 // so a process dying in the middle of an operation cannot corrupt them (a unit acquired by a
 // dead process is not given back, as in Python). A Barrier breaks (BrokenBarrierError) when a
-// process dies inside its critical section; waiters that died while waiting are not detected:
-// give wait() a timeout.
+// party dies inside its critical section or while it waits: the parties waiting learn it within
+// 0.1 s, and a party that arrives after it is not let through.
 #pragma once
 
 #include <sys/types.h>
@@ -80,6 +80,7 @@ struct SemaphoreState;
 struct EventState;
 struct ConditionState;
 struct BarrierState;
+struct BarrierSlot;
 struct RLockState {
   RobustMutex mutex;
   std::uint32_t count;  // recursion depth; written only by the holder
@@ -168,6 +169,7 @@ namespace detail {
 /// Makes a non-owning Lock over a RobustMutex that lives inside another shared object.
 struct LockAccess {
   static Lock view(RobustMutex* m) noexcept { return Lock(Lock::ViewTag{}, m); }
+  static RobustMutex* mutex_of(const Lock& l) noexcept { return l.m_mutex; }
 };
 }  // namespace detail
 
@@ -320,15 +322,19 @@ class Event {
 
 // ---- Condition ----
 
-/// A condition variable shared between processes, with its own robust lock (Python's
-/// multiprocessing.Condition with a non-recursive lock). Hold the lock (acquire(), or as a
-/// Lockable) around wait()/notify(); wait releases it while sleeping and re-acquires it before
-/// returning. Wake-ups may be spurious: prefer wait_for(predicate). If a process dies holding the
+/// A condition variable shared between processes, with its own robust lock or a caller's Lock
+/// (Python's multiprocessing.Condition(lock)). Hold the lock (acquire(), or as a Lockable, or
+/// the caller's Lock itself) around wait()/notify(); wait releases it while sleeping and
+/// re-acquires it before returning. Wake-ups may be spurious: prefer wait_for(predicate). If a process dies holding the
 /// lock, the next acquirer (or waiter re-acquiring) gets it with owner_died() true. Thread-safe and fork-safe.
 class Condition : public detail::LockableMixin<Condition> {
  public:
   /// An anonymous condition shared with children forked later.
   Condition();
+  /// An anonymous condition that uses the caller's `lock` (Python's Condition(lock)): holding
+  /// `lock` is holding the condition. `lock` must outlive the condition and be shared with the
+  /// same processes (an anonymous Lock made before the fork, or a named one).
+  explicit Condition(Lock& lock);
   /// Creates the named condition.
   static Condition create(std::string_view name, mode_t mode = 0600);
   /// Opens the named condition.
@@ -336,17 +342,24 @@ class Condition : public detail::LockableMixin<Condition> {
   /// Creates or opens the named condition.
   static Condition create_or_open(std::string_view name, mode_t mode = 0600);
 
-  Condition(Condition&& o) noexcept : m_shm(std::move(o.m_shm)), m_state(std::exchange(o.m_state, nullptr)) {}
+  Condition(Condition&& o) noexcept
+      : m_shm(std::move(o.m_shm)),
+        m_state(std::exchange(o.m_state, nullptr)),
+        m_mutex(std::exchange(o.m_mutex, nullptr)),
+        m_external(o.m_external) {}
   /// Lets go of the current condition first (as the destructor), then takes `o`'s.
   Condition& operator=(Condition&& o) noexcept {
     if (this != &o) {
       drop();
       m_shm = std::move(o.m_shm);
       m_state = std::exchange(o.m_state, nullptr);
+      m_mutex = std::exchange(o.m_mutex, nullptr);
+      m_external = o.m_external;
     }
     return *this;
   }
-  /// Unmaps; releases the lock first if the calling thread holds it. Never throws.
+  /// Unmaps; releases its own lock first if the calling thread holds it (a caller's Lock is
+  /// left as it is). Never throws.
   ~Condition() { drop(); }
 
   /// Acquires the condition's lock; false when `timeout` passed first.
@@ -385,6 +398,8 @@ class Condition : public detail::LockableMixin<Condition> {
   void drop() noexcept;
   SharedMemory m_shm;
   detail::ConditionState* m_state = nullptr;
+  detail::RobustMutex* m_mutex = nullptr;  // the state's own, or the caller's Lock's
+  bool m_external = false;                 // m_mutex is the caller's
 };
 
 // ---- Barrier ----
@@ -393,13 +408,14 @@ class Condition : public detail::LockableMixin<Condition> {
 /// until `parties` callers wait, then all pass together and the barrier is ready again. The last
 /// one to arrive runs the action (in its own process) before the others are released. The
 /// barrier breaks (every current and later wait() throws BrokenBarrierError until reset()) when
-/// abort() is called, a wait() times out, the action throws, or a process dies holding its
-/// internal lock. Thread-safe and fork-safe; the action is per handle (a named barrier opened
-/// elsewhere has the action given there).
+/// abort() is called, a wait() times out, the action throws, or a waiting party dies (a thread
+/// or process killed inside wait(), SIGKILL included: each waiter holds a robust presence lock
+/// that the kernel marks when its holder dies). Thread-safe and fork-safe; the action is per
+/// handle (a named barrier opened elsewhere has the action given there).
 class Barrier {
  public:
-  /// An anonymous barrier for `parties` (> 0) callers, with an optional action and a default
-  /// timeout for wait(). Throws ValueError when parties is 0.
+  /// An anonymous barrier for `parties` (1 .. 2^20) callers, with an optional action and a
+  /// default timeout for wait(). Throws ValueError when parties is out of range.
   explicit Barrier(std::uint32_t parties, std::function<void()> action = {}, Timeout timeout = {});
   /// Creates the named barrier.
   static Barrier create(std::string_view name, std::uint32_t parties, std::function<void()> action = {},
@@ -415,7 +431,7 @@ class Barrier {
 
   /// Waits for all parties; returns this caller's arrival index (0 .. parties-1). Uses the
   /// barrier's default timeout when none is given. Throws BrokenBarrierError when the barrier is
-  /// or becomes broken (a timeout breaks it); rethrows the action's exception in the process that
+  /// or becomes broken (a timeout or a dead waiting party breaks it); rethrows the action's exception in the process that
   /// ran it (the barrier breaks).
   std::uint32_t wait(std::optional<Timeout> timeout = std::nullopt);
   /// Returns the barrier to its initial state; callers still waiting get BrokenBarrierError.
@@ -435,6 +451,8 @@ class Barrier {
   Barrier(SharedMemory shm, std::function<void()> action, Timeout timeout) noexcept;
   void lock_state();
   void break_locked() noexcept;
+  bool take_slot(detail::BarrierSlot*& out);
+  bool reap_dead_waiters();
 
   SharedMemory m_shm;
   detail::BarrierState* m_state = nullptr;

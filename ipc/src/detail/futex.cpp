@@ -1,8 +1,9 @@
 // Futex wait/wake on shared words, and the cached thread id.
 #include <ipc/detail/futex.hpp>
 
+#include <ipc/detail/fork.hpp>
+
 #include <linux/futex.h>
-#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -36,13 +37,13 @@ FutexResult wait_impl(std::atomic<std::uint32_t>& word, std::uint32_t expected, 
 
 void reset_tid_in_child() noexcept { t_tid = 0; }
 
-// Registers the atfork handler once per process (a global because pthread_atfork is global).
-[[maybe_unused]] const int g_atfork_registered = ::pthread_atfork(nullptr, nullptr, reset_tid_in_child);
+// Registered once per process, at load time (before any fork).
+[[maybe_unused]] const bool g_after_fork_registered = register_after_fork_child(reset_tid_in_child);
 
 }  // namespace
 
 // The cached tid of this thread; 0 = not yet read. Per thread by nature; reset in a forked
-// child by the atfork handler above because the child's only thread has a new tid.
+// child by the after-fork handler above because the child's only thread has a new tid.
 constinit thread_local int t_tid = 0;
 
 FutexResult futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, const Deadline& deadline) noexcept {

@@ -24,6 +24,24 @@ bool digest_equal(std::span<const std::byte> a, std::span<const std::byte> b) no
   return a.size() == b.size() && ::CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+bool secret_equal(std::string_view a, std::string_view b) noexcept {
+  // The key only has to be unknown to whoever supplies `a` or `b`; drawn once per process
+  // (a function-local static: thread-safe initialisation, immutable afterwards).
+  static const std::array<std::byte, kDigestSize> key = [] {
+    std::array<std::byte, kDigestSize> k{};
+    if (::RAND_bytes(reinterpret_cast<unsigned char*>(k.data()), static_cast<int>(k.size())) != 1) k.fill(std::byte{0});
+    return k;
+  }();
+  std::string_view k(reinterpret_cast<const char*>(key.data()), key.size());
+  try {
+    auto da = hmac_sha256(k, std::as_bytes(std::span<const char>(a.data(), a.size())));
+    auto db = hmac_sha256(k, std::as_bytes(std::span<const char>(b.data(), b.size())));
+    return digest_equal(da, db);
+  } catch (...) {
+    return false;
+  }
+}
+
 void random_bytes(std::span<std::byte> out) {
   if (::RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(out.size())) != 1)
     throw std::runtime_error("RAND_bytes failed (OpenSSL)");

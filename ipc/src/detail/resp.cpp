@@ -434,7 +434,7 @@ Status parse_reply(std::string_view buf, Reply& out, std::size_t& consumed, std:
   if (rc < 0) return Status::error;
   if (rc == 0) return Status::need_more;
   consumed = rd.pos;
-  return Status::request;
+  return Status::reply;
 }
 
 std::string format_reply(const Reply& r) {

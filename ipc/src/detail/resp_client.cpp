@@ -101,17 +101,12 @@ void RespConnection::send(std::string_view bytes, Timeout timeout) {
   }
 }
 
-resp::Reply RespConnection::read(Timeout timeout) {
-  Deadline dl(timeout);
+std::size_t RespConnection::fill_reply(resp::Reply& r, const Deadline& dl) {
   for (;;) {
-    resp::Reply r;
     std::size_t used = 0;
     std::string err;
     auto st = resp::parse_reply(m_in, r, used, err);
-    if (st == resp::Status::request) {
-      m_in.erase(0, used);
-      return r;
-    }
+    if (st == resp::Status::reply) return used;
     if (st == resp::Status::error) throw ProtocolError("bad reply from the server: " + err);
     char buf[16384];
     ssize_t n = ::recv(m_fd.get(), buf, sizeof buf, 0);
@@ -125,6 +120,39 @@ resp::Reply RespConnection::read(Timeout timeout) {
       throw ConnectionClosed("the server reset the connection");
     } else {
       throw_errno("recv");
+    }
+  }
+}
+
+resp::Reply RespConnection::read(Timeout timeout) {
+  Deadline dl(timeout);
+  resp::Reply r;
+  m_in.erase(0, fill_reply(r, dl));
+  return r;
+}
+
+std::string RespConnection::read_raw(Timeout timeout) {
+  Deadline dl(timeout);
+  resp::Reply r;
+  std::size_t used = fill_reply(r, dl);
+  std::string raw = m_in.substr(0, used);
+  m_in.erase(0, used);
+  return raw;
+}
+
+bool RespConnection::wait_closed(Timeout timeout) {
+  Deadline dl(timeout);
+  m_in.clear();
+  for (;;) {
+    char buf[16384];
+    ssize_t n = ::recv(m_fd.get(), buf, sizeof buf, 0);
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
+    if (n > 0) continue;
+    if (errno != EAGAIN && errno != EINTR) throw_errno("recv");
+    try {
+      wait_fd(m_fd.get(), POLLIN, dl, "waiting for the server to close");
+    } catch (const TimeoutError&) {
+      return false;
     }
   }
 }

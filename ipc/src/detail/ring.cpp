@@ -1,7 +1,6 @@
 // Ring: layout, put/get with per-side robust locks and journals, futex waits, task accounting.
 #include <ipc/detail/ring.hpp>
 
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
@@ -17,7 +16,9 @@
 #include <sstream>
 #include <string>
 
+#include <ipc/detail/fork.hpp>
 #include <ipc/detail/futex.hpp>
+#include <ipc/detail/proc_util.hpp>
 #include <ipc/errors.hpp>
 
 namespace ipc::detail {
@@ -25,7 +26,7 @@ namespace ipc::detail {
 namespace {
 
 constexpr std::uint64_t kRingMagic = 0x31474e524b435049ull;  // "IPCKRNG1" little-endian
-constexpr std::uint32_t kRingVersion = 2;  // 2: frames are committed by their header
+constexpr std::uint32_t kRingVersion = 3;  // 2: frames are committed by their header; 3: at-least-once
 constexpr std::uint32_t kFrameMagic = 0x314d5246u;  // "FRM1": xor-ed with the length in each header
 constexpr std::size_t kFrameHeader = 8;
 constexpr std::size_t kMinCapacity = 64;
@@ -49,7 +50,7 @@ constexpr auto kLockGrace = std::chrono::seconds(1);
 /// What a side is doing, kept in shared memory so that the next holder of its lock can finish
 /// or undo the work of a holder that died. Every field is written only under that lock.
 struct Journal {
-  std::atomic<std::uint32_t> active;  // 0 idle, 1 put/get/task_done, 2 reclaim
+  std::atomic<std::uint32_t> active;  // 0 idle, 1 put/get/task_done, 2 reclaim, 3-5 see "At least once"
   std::atomic<std::int32_t> slot;     // the consumer's task slot, -1 none
   std::atomic<std::uint64_t> pos_before;
   std::atomic<std::uint64_t> count_before;
@@ -105,6 +106,7 @@ struct RingState {
   std::uint64_t maxsize;
   std::uint64_t elem_size;
   std::uint64_t type_hash;
+  std::uint32_t at_least_once;  // see Ring::init; then `head` is the release position
 
   alignas(64) std::atomic<std::uint32_t> closed;
   std::atomic<std::uint64_t> lost_items;
@@ -124,6 +126,12 @@ struct RingState {
   // Published by consumers.
   alignas(64) std::atomic<std::uint64_t> head;       // bytes released, monotonic
   std::atomic<std::uint64_t> get_count;              // items taken
+  // At-least-once rings: `head` frees bytes only up to the oldest item not yet done; `read` is
+  // where the next new item is taken. Items in [head, read) are described by the owner table.
+  std::atomic<std::uint64_t> read;
+  std::atomic<std::uint64_t> orphans;      // items in [head, read) waiting to be handed out again
+  std::atomic<std::uint64_t> redelivered;  // items ever put back for a dead consumer
+  std::atomic<std::uint64_t> reclaim_ns;   // steady clock of the last reclaim by a waiting consumer
 
   // Wait words (see wait_until): consumers sleep on data_seq, producers on space_seq.
   alignas(64) std::atomic<std::uint32_t> data_seq;
@@ -159,33 +167,13 @@ Deadline slice_of(const Deadline& d, std::chrono::nanoseconds slice) {
 // ---- Processes, for task slots ----
 
 /// Bumped in every forked child, so a handle knows its cached task slot belongs to its parent.
-/// Global because fork is process-wide; registered once with pthread_atfork.
+/// Global because fork is process-wide; registered once in the after-fork registry.
 std::atomic<std::uint64_t> g_fork_generation{0};
 void bump_generation() noexcept { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
-[[maybe_unused]] const int g_atfork = ::pthread_atfork(nullptr, nullptr, bump_generation);
-
-/// State letter and start time of `pid` from /proc; state '\0' when it is gone.
-std::pair<char, std::uint64_t> proc_stat(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return {'\0', 0};
-  auto close = line.rfind(')');
-  if (close == std::string::npos || close + 2 >= line.size()) return {'\0', 0};
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  char state = '\0';
-  rest >> state;
-  for (int i = 4; i < 22; ++i) rest >> field;  // field 22 is starttime
-  std::uint64_t start = 0;
-  rest >> start;
-  return {state, start};
-}
+[[maybe_unused]] const bool g_after_fork = register_after_fork_child(bump_generation);
 
 /// True when the process recorded as (pid, start) has exited (zombies count as exited).
-bool process_gone(pid_t pid, std::uint64_t start) {
-  auto [state, now_start] = proc_stat(pid);
-  return state == '\0' || state == 'Z' || state == 'X' || now_start != start;
-}
+bool process_gone(pid_t pid, std::uint64_t start) { return start == 0 || !detail::process_running(pid, start); }
 
 }  // namespace
 
@@ -198,12 +186,16 @@ std::size_t Ring::round_capacity(std::size_t capacity) {
   return std::max(kMinCapacity, std::bit_ceil(capacity));
 }
 
-std::size_t Ring::bytes_needed(std::size_t capacity) { return kStateSize + round_capacity(capacity); }
+std::size_t Ring::bytes_needed(std::size_t capacity, bool at_least_once) {
+  std::size_t cap = round_capacity(capacity);
+  return kStateSize + cap + (at_least_once ? cap / 8 : 0);
+}
 
 void Ring::init(std::span<std::byte> mem, std::size_t capacity, std::size_t maxsize, bool joinable,
-                std::uint64_t elem_size, std::uint64_t type_hash) {
+                std::uint64_t elem_size, std::uint64_t type_hash, bool at_least_once) {
+  if (at_least_once && !joinable) throw ValueError("at-least-once delivery needs a joinable queue");
   std::size_t cap = round_capacity(capacity);
-  if (mem.size() < kStateSize + cap) throw ValueError("queue memory too small for its capacity");
+  if (mem.size() < bytes_needed(cap, at_least_once)) throw ValueError("queue memory too small for its capacity");
   auto* s = new (mem.data()) RingState;  // the memory is zeroed: every atomic starts at 0
   s->magic = kRingMagic;
   s->version = kRingVersion;
@@ -213,6 +205,7 @@ void Ring::init(std::span<std::byte> mem, std::size_t capacity, std::size_t maxs
   s->maxsize = maxsize;
   s->elem_size = elem_size;
   s->type_hash = type_hash;
+  s->at_least_once = at_least_once ? 1 : 0;
   s->put_mutex.init();
   s->get_mutex.init();
   s->tasks_mutex.init();
@@ -240,8 +233,12 @@ Ring::Ring(std::span<std::byte> mem, bool joinable, std::uint64_t elem_size, std
   if (s->type_hash != type_hash)
     throw ValueError(name + " holds another element type (type hash " + std::to_string(s->type_hash) +
                      ", expected " + std::to_string(type_hash) + ")");
+  if (s->at_least_once && (!s->joinable || mem.size() < kStateSize + s->capacity + s->capacity / 8))
+    throw ProtocolError(name + " has a corrupt queue header (owner table does not fit the segment)");
   m_s = s;
   m_data = mem.data() + kStateSize;
+  if (s->at_least_once) m_owner = reinterpret_cast<std::uint8_t*>(m_data + s->capacity);
+  m_lost_seen.store(s->lost_tasks.load(std::memory_order_acquire), std::memory_order_relaxed);
 }
 
 // ---- Locks and repairs ----
@@ -313,6 +310,10 @@ void Ring::repair_put() noexcept {
 }
 
 void Ring::repair_get() noexcept {
+  if (m_s->at_least_once) {
+    repair_get_alo();
+    return;
+  }
   // The dead consumer either released its frames (head moved: they are lost with it, and a
   // joinable ring charges them to its task slot) or not (they are still there for others).
   auto& j = m_s->get_j;
@@ -432,6 +433,12 @@ bool Ring::wait_space(std::size_t stride, const Deadline& deadline) {
 bool Ring::wait_data(const Deadline& deadline) {
   auto* s = m_s;
   std::byte* data = m_data;
+  if (s->at_least_once)
+    return wait_until(s->data_seq, deadline, [s, data] {
+      return s->orphans.load(std::memory_order_acquire) != 0 ||
+             header_at(data, s->mask, s->read.load(std::memory_order_acquire)).load(std::memory_order_acquire) != 0 ||
+             s->closed.load(std::memory_order_acquire);
+    });
   return wait_until(s->data_seq, deadline, [s, data] {
     return header_at(data, s->mask, s->head.load(std::memory_order_acquire)).load(std::memory_order_acquire) != 0 ||
            s->closed.load(std::memory_order_acquire);
@@ -524,6 +531,7 @@ RingStatus Ring::get_many(FrameSink sink, void* ctx, std::size_t max, const Dead
   auto* s = m_s;
   taken = 0;
   if (max == 0) return RingStatus::ok;
+  if (s->at_least_once) return get_many_alo(sink, ctx, max, deadline, taken);
   int slot = s->joinable ? my_slot() : -1;
   const std::uint64_t cap = s->capacity;
   auto has_frame = [s, data = m_data](std::uint64_t pos) {
@@ -603,7 +611,8 @@ std::size_t Ring::qsize() const noexcept {
   // except after a rolled-back put, which the clamp hides.
   auto got = m_s->get_count.load(std::memory_order_acquire);
   auto put = m_s->put_count.load(std::memory_order_acquire);
-  return put > got ? static_cast<std::size_t>(put - got) : 0;
+  std::uint64_t back = m_s->at_least_once ? m_s->orphans.load(std::memory_order_acquire) : 0;
+  return put > got ? static_cast<std::size_t>(put - got + back) : static_cast<std::size_t>(back);
 }
 
 bool Ring::full() const noexcept {
@@ -627,7 +636,7 @@ int Ring::my_slot() {
   int cached = m_slot.load(std::memory_order_relaxed);
   if (cached >= 0 && m_slot_gen.load(std::memory_order_relaxed) == gen) return cached;
   pid_t pid = ::getpid();
-  auto start = proc_stat(pid).second;
+  auto start = detail::process_start_time(pid);
   int found = -1;
   for (int attempt = 0; attempt < 2 && found < 0; ++attempt) {
     if (attempt == 1) reclaim_dead();  // all slots taken: free those of exited processes
@@ -657,6 +666,10 @@ int Ring::my_slot() {
 void Ring::task_done() {
   if (!m_s->joinable) throw ValueError("task_done() on a queue that is not joinable");
   int slot = my_slot();
+  if (m_s->at_least_once) {
+    task_done_alo(slot);
+    return;
+  }
   bool died = false;
   lock_side(m_s->tasks_mutex, Deadline(Timeout()), died);
   if (died) [[unlikely]] repair_tasks();
@@ -676,8 +689,25 @@ void Ring::task_done() {
   if (done + 1 >= put) wake_if_waiting(m_s->join_seq);
 }
 
+bool Ring::repair_dead_producer() {
+  // Only a dead holder is of interest: a live producer finishes its put by itself, and a put
+  // lock left by a dead one is free (the kernel cleared its owner), so this never waits.
+  LockStatus st = m_s->put_mutex.try_lock();
+  if (st == LockStatus::timed_out) return false;
+  if (st == LockStatus::owner_died) repair_put();
+  m_s->put_mutex.unlock();
+  if (st != LockStatus::owner_died) return false;
+  // A rolled-back put gave back room and may have been the last unfinished item.
+  wake_if_waiting(m_s->space_seq);
+  wake_if_waiting(m_s->join_seq);
+  return true;
+}
+
 std::uint64_t Ring::reclaim_dead() {
   if (!m_s->joinable) return 0;
+  // A producer that died inside put left put_count raised for an item that may never be
+  // committed; repair it here rather than wait for the next put.
+  repair_dead_producer();
   // Take the consumer lock first, so that a consumer that died inside get is repaired (its
   // frames charged to its slot) before its slot is read.
   bool died = false;
@@ -692,6 +722,10 @@ std::uint64_t Ring::reclaim_dead() {
     auto& sl = m_s->slots[i];
     pid_t pid = sl.pid.load(std::memory_order_acquire);
     if (pid == 0 || !process_gone(pid, sl.start.load(std::memory_order_relaxed))) continue;
+    if (m_s->at_least_once) {
+      reclaimed += reclaim_slot_alo(i);
+      continue;
+    }
     std::int64_t held = sl.held.load(std::memory_order_relaxed);
     auto done = m_s->done_total.load(std::memory_order_relaxed);
     auto put = m_s->put_count.load(std::memory_order_acquire);
@@ -707,19 +741,28 @@ std::uint64_t Ring::reclaim_dead() {
     reclaimed += n;
   }
   if (reclaimed) wake_if_waiting(m_s->join_seq);
+  if (m_s->at_least_once) {  // items put back, bytes released
+    wake_if_waiting(m_s->data_seq);
+    wake_if_waiting(m_s->space_seq);
+  }
   return reclaimed;
 }
 
-bool Ring::join(const Deadline& deadline) {
+JoinResult Ring::join(const Deadline& deadline) {
   if (!m_s->joinable) throw ValueError("join() on a queue that is not joinable");
   auto finished = [s = m_s] {
     return s->done_total.load(std::memory_order_acquire) >= s->put_count.load(std::memory_order_acquire);
   };
+  auto report = [this] {
+    auto now = m_s->lost_tasks.load(std::memory_order_acquire);
+    auto before = m_lost_seen.exchange(now, std::memory_order_acq_rel);
+    return JoinResult{true, now > before ? now - before : 0};
+  };
   for (;;) {
-    if (finished()) return true;
+    if (finished()) return report();
     reclaim_dead();
-    if (finished()) return true;
-    if (deadline.expired()) return false;
+    if (finished()) return report();
+    if (deadline.expired()) return {};
     auto seq = m_s->join_seq.load(std::memory_order_seq_cst);
     if (!(seq & 1) && !m_s->join_seq.compare_exchange_strong(seq, seq | 1, std::memory_order_seq_cst)) continue;
     if (!finished()) futex_wait(m_s->join_seq, seq | 1, slice_of(deadline, kJoinScan));
@@ -733,5 +776,269 @@ std::uint64_t Ring::unfinished() const noexcept {
 }
 
 std::uint64_t Ring::lost_tasks() const noexcept { return m_s->lost_tasks.load(std::memory_order_relaxed); }
+bool Ring::at_least_once() const noexcept { return m_s->at_least_once != 0; }
+std::uint64_t Ring::redelivered() const noexcept { return m_s->redelivered.load(std::memory_order_relaxed); }
+
+// ---- At least once ----
+//
+// An at-least-once ring keeps every item taken in the ring until it is marked done: `read` moves
+// past it when it is taken, `head` (which bounds the producers) only when it and every older
+// item are done. One owner byte per 8-byte word says, for the frame starting there in
+// [head, read), who holds it: a consumer's task slot + 1, kOrphan (its consumer died: hand it out
+// again, before any new item), or 0 (done). kRedelivered marks an item handed out a second
+// time: if that consumer dies too, the item is lost (counted in lost_tasks), not put back again.
+// Every change happens under the consumers' lock, journalled in get_j, so that a process killed
+// anywhere is rolled forward by the next holder.
+
+namespace {
+constexpr std::uint8_t kOwnerMask = 0x7f;
+constexpr std::uint8_t kOrphan = 0x7f;
+constexpr std::uint8_t kRedelivered = 0x80;
+// Temporary marks of a reclaim in progress (see reclaim_slot_alo).
+constexpr std::uint8_t kMarkLost = 0x7e;
+constexpr std::uint8_t kMarkOrphan = 0x7d;
+// get_j.active values beyond those of Journal.
+constexpr std::uint32_t kJournalAck = 3;
+constexpr std::uint32_t kJournalReclaim = 4;
+constexpr std::uint32_t kJournalReclaimTotals = 5;
+constexpr std::uint64_t kNoPos = ~std::uint64_t{0};
+}  // namespace
+
+std::uint8_t& Ring::owner_at(std::uint64_t pos) const noexcept { return m_owner[(pos & m_s->mask) / 8]; }
+
+std::uint64_t Ring::stride_at(std::uint64_t pos) const noexcept {
+  return stride_of(header_len(header_at(m_data, m_s->mask, pos).load(std::memory_order_relaxed)));
+}
+
+void Ring::advance_release() noexcept {
+  std::uint64_t h = m_s->head.load(std::memory_order_relaxed);
+  const std::uint64_t r = m_s->read.load(std::memory_order_relaxed);
+  const std::uint64_t start = h;
+  while (h != r && (owner_at(h) & kOwnerMask) == 0) {
+    owner_at(h) = 0;
+    h += stride_at(h);
+  }
+  if (h != start) m_s->head.store(h, std::memory_order_release);
+}
+
+void Ring::recount_alo() noexcept {
+  // The counters that describe the owner table, recomputed from it (after a repair).
+  std::int64_t held[kSlots] = {};
+  std::uint64_t orphans = 0;
+  const std::uint64_t r = m_s->read.load(std::memory_order_relaxed);
+  for (std::uint64_t p = m_s->head.load(std::memory_order_relaxed); p != r; p += stride_at(p)) {
+    std::uint8_t o = owner_at(p) & kOwnerMask;
+    if (o == kOrphan) ++orphans;
+    else if (o >= 1 && o <= kSlots) ++held[o - 1];
+  }
+  m_s->orphans.store(orphans, std::memory_order_release);
+  for (int i = 0; i < kSlots; ++i) m_s->slots[i].held.store(held[i], std::memory_order_release);
+}
+
+void Ring::reclaim_if_due() {
+  // An item held by a consumer that died comes back only when someone reclaims it: join() does
+  // while it waits, and so do consumers, one of them per interval (a clock read per get).
+  auto now = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  auto last = m_s->reclaim_ns.load(std::memory_order_relaxed);
+  if (now - last >= static_cast<std::uint64_t>(std::chrono::nanoseconds(kJoinScan).count()) &&
+      m_s->reclaim_ns.compare_exchange_strong(last, now, std::memory_order_relaxed))
+    reclaim_dead();
+}
+
+RingStatus Ring::get_many_alo(FrameSink sink, void* ctx, std::size_t max, const Deadline& deadline, std::size_t& taken) {
+  auto* s = m_s;
+  const int slot = my_slot();
+  // Without a task slot (more than kSlots consumer processes) an item is not tracked: it is
+  // released at once, as if done.
+  const std::uint8_t mine = slot >= 0 ? static_cast<std::uint8_t>(slot + 1) : 0;
+  reclaim_if_due();
+  auto available = [s, data = m_data] {
+    return s->orphans.load(std::memory_order_acquire) != 0 ||
+           header_at(data, s->mask, s->read.load(std::memory_order_acquire)).load(std::memory_order_acquire) != 0;
+  };
+  for (;;) {
+    if (!available()) {
+      if (s->closed.load(std::memory_order_acquire)) {
+        if (!available()) return RingStatus::closed;
+        continue;
+      }
+      // Sleep in slices, to reclaim between them (see reclaim_if_due).
+      if (!wait_data(slice_of(deadline, kJoinScan)) && deadline.expired()) return RingStatus::timed_out;
+      reclaim_if_due();
+      continue;
+    }
+    bool died = false;
+    if (!lock_side(s->get_mutex, deadline, died)) return RingStatus::timed_out;
+    if (died) [[unlikely]] repair_get();
+    Unlock unlock{s->get_mutex};
+    const std::uint64_t head = s->head.load(std::memory_order_relaxed);
+    const std::uint64_t read = s->read.load(std::memory_order_relaxed);
+    const std::uint64_t orphans = s->orphans.load(std::memory_order_relaxed);
+    // Which frames: orphans first (oldest first), then new ones from `read`. Nothing changes
+    // until every frame went to the sink, so a sink that throws leaves them all in place.
+    auto for_each_pick = [&](auto&& f) {
+      std::size_t k = 0;
+      std::uint64_t left = orphans;
+      for (std::uint64_t p = head; left != 0 && p != read && k < max; p += stride_at(p))
+        if ((owner_at(p) & kOwnerMask) == kOrphan) {
+          --left;
+          f(p, true);
+          ++k;
+        }
+      std::uint64_t p = read;
+      for (; k < max; ++k) {
+        const std::uint64_t h = header_at(m_data, s->mask, p).load(std::memory_order_acquire);
+        if (h == 0) break;
+        if (!header_valid(h) || p - head + stride_of(header_len(h)) + kFrameHeader > s->capacity)
+          throw ProtocolError("queue ring corrupt: bad frame header at byte " + std::to_string(p));
+        f(p, false);
+        p += stride_of(header_len(h));
+      }
+    };
+    std::size_t k = 0, n_new = 0;
+    std::uint64_t new_read = read;
+    for_each_pick([&](std::uint64_t p, bool orphan) {
+      const std::size_t len = header_len(header_at(m_data, s->mask, p).load(std::memory_order_relaxed));
+      std::uint64_t poff = ((p & s->mask) + kFrameHeader) & s->mask;
+      std::size_t first = std::min<std::size_t>(len, s->capacity - poff);
+      sink(ctx, {m_data + poff, first}, {m_data, len - first});
+      ++k;
+      if (!orphan) {
+        ++n_new;
+        new_read = p + stride_of(len);
+      }
+    });
+    if (k == 0) {  // another consumer took them first
+      if (orphans != 0) recount_alo();  // never spin on a count no frame backs
+      continue;
+    }
+    auto& j = s->get_j;
+    const std::uint64_t count = s->get_count.load(std::memory_order_relaxed);
+    j.begin(1, slot, read, count, n_new, 0);
+    std::uint64_t orphans_taken = 0;
+    for_each_pick([&](std::uint64_t p, bool orphan) {
+      if (orphan) {
+        owner_at(p) = mine ? static_cast<std::uint8_t>(mine | kRedelivered) : 0;
+        ++orphans_taken;
+      } else {
+        owner_at(p) = mine;
+      }
+    });
+    s->orphans.store(orphans - orphans_taken, std::memory_order_relaxed);
+    s->read.store(new_read, std::memory_order_release);  // commit of the new frames
+    s->get_count.store(count + n_new, std::memory_order_release);
+    if (slot >= 0) s->slots[slot].held.fetch_add(static_cast<std::int64_t>(k), std::memory_order_acq_rel);
+    if (!mine) advance_release();
+    j.end();
+    taken = k;
+    return RingStatus::ok;
+  }
+}
+
+void Ring::task_done_alo(int slot) {
+  bool died = false;
+  lock_side(m_s->get_mutex, Deadline(Timeout()), died);
+  if (died) [[unlikely]] repair_get();
+  Unlock unlock_get{m_s->get_mutex};
+  lock_side(m_s->tasks_mutex, Deadline(Timeout()), died);
+  if (died) [[unlikely]] repair_tasks();
+  std::uint64_t done, put;
+  {
+    Unlock unlock_tasks{m_s->tasks_mutex};
+    done = m_s->done_total.load(std::memory_order_relaxed);
+    put = m_s->put_count.load(std::memory_order_acquire);
+    if (done + 1 > put) throw ValueError("task_done() called too many times");
+    // The oldest item this process holds is the one done.
+    std::uint64_t pos = kNoPos;
+    if (slot >= 0) {
+      const std::uint8_t mine = static_cast<std::uint8_t>(slot + 1);
+      const std::uint64_t r = m_s->read.load(std::memory_order_relaxed);
+      for (std::uint64_t p = m_s->head.load(std::memory_order_relaxed); p != r; p += stride_at(p))
+        if ((owner_at(p) & kOwnerMask) == mine) {
+          pos = p;
+          break;
+        }
+    }
+    auto& j = m_s->get_j;
+    j.begin(kJournalAck, slot, pos, done, 1, 0);
+    if (pos != kNoPos) {
+      owner_at(pos) = 0;
+      m_s->slots[slot].held.fetch_sub(1, std::memory_order_acq_rel);
+      advance_release();
+    }
+    m_s->done_total.store(done + 1, std::memory_order_release);
+    j.end();
+  }
+  wake_if_waiting(m_s->space_seq);
+  if (done + 1 >= put) wake_if_waiting(m_s->join_seq);
+}
+
+std::uint64_t Ring::reclaim_slot_alo(int slot) noexcept {
+  // Called with both the consumers' and the tasks' locks held. Two passes, so that a reclaimer
+  // killed half-way is finished by the next one: mark the dead slot's items (lost if already
+  // handed out again, else to hand out again), then count the marks into the totals, then turn
+  // the marks into owner bytes.
+  const std::uint64_t lost_before = m_s->lost_tasks.load(std::memory_order_relaxed);
+  m_s->get_j.begin(kJournalReclaim, slot, 0, m_s->done_total.load(std::memory_order_relaxed), lost_before,
+                   static_cast<std::int64_t>(m_s->redelivered.load(std::memory_order_relaxed)));
+  repair_get_alo();  // does the work from the journal, as a repair would
+  return m_s->lost_tasks.load(std::memory_order_relaxed) - lost_before;
+}
+
+void Ring::repair_get_alo() noexcept {
+  auto& j = m_s->get_j;
+  const std::uint32_t active = j.active.load(std::memory_order_acquire);
+  const int slot = j.slot.load(std::memory_order_relaxed);
+  const std::uint64_t r = m_s->read.load(std::memory_order_relaxed);
+  if (active == 1) {
+    // A get: committed when `read` moved (its new frames are the dead consumer's now, handed out
+    // again by reclaim_dead); otherwise undo the owner bytes it set past `read`.
+    if (r != j.pos_before.load(std::memory_order_relaxed)) {
+      m_s->get_count.store(j.count_before.load(std::memory_order_relaxed) + j.n.load(std::memory_order_relaxed),
+                           std::memory_order_release);
+    } else {
+      for (std::uint64_t p = r; header_at(m_data, m_s->mask, p).load(std::memory_order_acquire) != 0 && owner_at(p) != 0;
+           p += stride_at(p))
+        owner_at(p) = 0;
+    }
+  } else if (active == kJournalAck) {
+    const std::uint64_t pos = j.pos_before.load(std::memory_order_relaxed);
+    const std::uint64_t h = m_s->head.load(std::memory_order_relaxed);
+    if (pos != kNoPos && pos - h < r - h) owner_at(pos) = 0;  // still in [head, read)
+    m_s->done_total.store(j.count_before.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  } else if (active == kJournalReclaim || active == kJournalReclaimTotals) {
+    const std::uint64_t h = m_s->head.load(std::memory_order_relaxed);
+    if (active == kJournalReclaim) {
+      const auto mine = static_cast<std::uint8_t>(slot + 1);
+      std::uint64_t lost = 0, back = 0;
+      for (std::uint64_t p = h; p != r; p += stride_at(p)) {
+        std::uint8_t& o = owner_at(p);
+        if ((o & kOwnerMask) == mine) o = (o & kRedelivered) ? kMarkLost : kMarkOrphan;
+        if (o == kMarkLost) ++lost;
+        if (o == kMarkOrphan) ++back;
+      }
+      m_s->done_total.store(j.count_before.load(std::memory_order_relaxed) + lost, std::memory_order_release);
+      m_s->lost_tasks.store(j.n.load(std::memory_order_relaxed) + lost, std::memory_order_release);
+      m_s->redelivered.store(static_cast<std::uint64_t>(j.held_before.load(std::memory_order_relaxed)) + back,
+                             std::memory_order_release);
+      j.active.store(kJournalReclaimTotals, std::memory_order_release);
+    }
+    for (std::uint64_t p = h; p != r; p += stride_at(p)) {
+      std::uint8_t& o = owner_at(p);
+      if (o == kMarkLost) o = 0;
+      if (o == kMarkOrphan) o = kOrphan | kRedelivered;
+    }
+    if (slot >= 0 && slot < kSlots) {
+      m_s->slots[slot].held.store(0, std::memory_order_relaxed);
+      m_s->slots[slot].start.store(0, std::memory_order_relaxed);
+      m_s->slots[slot].pid.store(0, std::memory_order_release);
+    }
+  }
+  if (active != 0) {
+    advance_release();
+    recount_alo();
+    j.end();
+  }
+}
 
 }  // namespace ipc::detail

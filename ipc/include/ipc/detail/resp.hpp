@@ -25,6 +25,7 @@ enum class Status {
   request,    ///< a whole request: args() and consumed() are valid
   empty,      ///< a blank inline line or `*0`: skip consumed() bytes, nothing to run
   error,      ///< a protocol error: error() holds Redis's message; the connection should close
+  reply = request,  ///< parse_reply: a whole reply (same value: one parse step's "complete")
 };
 
 /// Incremental parser for client requests (inline `SET a b\r\n` and multibulk `*3\r\n$3\r\nSET...`).
@@ -103,10 +104,10 @@ struct Reply {
 };
 
 /// Parses one reply from the front of `buf`. Returns Status::need_more when incomplete,
-/// Status::request with `out` filled and `consumed` set when whole, Status::error with `err` set
-/// for bytes that are not RESP or exceed `limits` (bulk length, element count, nesting). RESP3 replies
-/// are read onto the RESP2 shapes: null -> nil, map -> flat array, set/push -> array, double,
-/// boolean, big number and verbatim text -> bulk.
+/// Status::reply with `out` filled and `consumed` set when whole, Status::error with `err` set
+/// for bytes that are not RESP or exceed `limits` (bulk length, element count, nesting). RESP3
+/// replies are read onto the RESP2 shapes: null -> nil, map -> flat array, set/push -> array,
+/// double, boolean, big number and verbatim text -> bulk.
 Status parse_reply(std::string_view buf, Reply& out, std::size_t& consumed, std::string& err,
                    const Limits& limits = {});
 

@@ -36,11 +36,19 @@ class RespConnection {
   void send(std::string_view bytes, Timeout timeout = {});
   /// Reads one reply. Throws like call().
   resp::Reply read(Timeout timeout = {});
+  /// Reads one reply and returns its bytes as they came (tests compare them with Redis's).
+  /// Throws like call().
+  std::string read_raw(Timeout timeout = {});
+  /// Reads and drops whatever comes until the server closes the connection: true when it did
+  /// within `timeout`, false otherwise. Throws std::system_error for other socket errors.
+  bool wait_closed(Timeout timeout);
   /// The socket.
   int fd() const noexcept { return m_fd.get(); }
 
  private:
   explicit RespConnection(UniqueFd fd) noexcept : m_fd(std::move(fd)) {}
+  // Reads until one whole reply is buffered; returns its length in m_in (parsed into `out`).
+  std::size_t fill_reply(resp::Reply& out, const Deadline& dl);
   UniqueFd m_fd;
   std::string m_in;
   std::string m_out;

@@ -27,6 +27,15 @@ using FrameSink = void (*)(void* ctx, std::span<const std::byte> first, std::spa
 /// What a ring operation gave.
 enum class RingStatus { ok, timed_out, closed };
 
+/// What Ring::join found: whether every task was done (false: the deadline came first), and how
+/// many tasks were lost with dead consumers since this handle's previous finished join.
+struct JoinResult {
+  bool finished = false;
+  std::uint64_t lost = 0;
+  /// finished.
+  explicit operator bool() const noexcept { return finished; }
+};
+
 /// A handle on a ring laid out in shared memory by Ring::init: variable-size frames (8-byte
 /// header + payload, 8-byte aligned) in a power-of-two byte area, with a limit in items too.
 ///
@@ -47,17 +56,19 @@ enum class RingStatus { ok, timed_out, closed };
 class Ring {
  public:
   /// Bytes of shared memory needed for a ring whose data area has `capacity` bytes (rounded
-  /// up as init() does).
-  static std::size_t bytes_needed(std::size_t capacity);
+  /// up as init() does), with the owner table of an at-least-once ring when asked.
+  static std::size_t bytes_needed(std::size_t capacity, bool at_least_once = false);
   /// The data area init() makes for a requested capacity: a power of two, at least 64 bytes.
   /// Throws ValueError when it would exceed 2^40 bytes.
   static std::size_t round_capacity(std::size_t capacity);
 
   /// Lays a ring out in `mem` (zeroed, bytes_needed(capacity) bytes at least). `maxsize` limits
   /// items (0 = bytes only); `joinable` enables task accounting; `elem_size`/`type_hash`
-  /// describe the element type for open-time checks. Throws std::system_error (mutex init).
+  /// describe the element type for open-time checks; `at_least_once` (joinable rings only)
+  /// keeps each item taken in the ring until it is marked done, to hand it out again once if its
+  /// consumer dies first. Throws ValueError for at_least_once without joinable.
   static void init(std::span<std::byte> mem, std::size_t capacity, std::size_t maxsize, bool joinable,
-                   std::uint64_t elem_size, std::uint64_t type_hash);
+                   std::uint64_t elem_size, std::uint64_t type_hash, bool at_least_once = false);
 
   /// Attaches to a ring laid out by init(). Throws ProtocolError when `mem` holds no ring of
   /// this layout version, ValueError when it does not fit `mem` or is not/is joinable as asked
@@ -119,14 +130,21 @@ class Ring {
   /// were put.
   void task_done();
   /// Waits until every item put was marked done (or held by a process that died, see
-  /// lost_tasks); false at `deadline`. Throws std::system_error on lock failures.
-  bool join(const Deadline& deadline);
+  /// lost_tasks); not finished at `deadline`. A finished join reports the tasks lost since the
+  /// previous finished join of this handle. Throws std::system_error on lock failures.
+  JoinResult join(const Deadline& deadline);
   /// Items put and not yet marked done.
   std::uint64_t unfinished() const noexcept;
   /// Items counted as done because the process that took them died before task_done().
   std::uint64_t lost_tasks() const noexcept;
-  /// Counts the items held by dead consumers as done now (join() does it by itself while it
-  /// waits). Returns how many were reclaimed. Throws std::system_error on lock failures.
+  /// True for an at-least-once ring (see init).
+  bool at_least_once() const noexcept;
+  /// Items put back at the head because the consumer that took them died before task_done()
+  /// (at-least-once rings).
+  std::uint64_t redelivered() const noexcept;
+  /// Counts the items held by dead consumers as done now, and rolls back the put of a producer
+  /// that died inside put() (join() does both by itself while it waits). Returns how many
+  /// tasks were reclaimed. Throws std::system_error on lock failures.
   std::uint64_t reclaim_dead();
 
  private:
@@ -135,14 +153,29 @@ class Ring {
   void repair_put() noexcept;
   void repair_get() noexcept;
   void repair_tasks() noexcept;
+  /// Repairs the put of a producer that died holding the put lock, if one did; true when it
+  /// did. Never waits for a live producer.
+  bool repair_dead_producer();
   int my_slot();
   bool wait_space(std::size_t stride, const Deadline& deadline);
   bool wait_data(const Deadline& deadline);
+  // At-least-once rings (ring.cpp, "At least once").
+  RingStatus get_many_alo(FrameSink sink, void* ctx, std::size_t max, const Deadline& deadline, std::size_t& taken);
+  void task_done_alo(int slot);
+  void reclaim_if_due();
+  std::uint64_t reclaim_slot_alo(int slot) noexcept;
+  void repair_get_alo() noexcept;
+  void advance_release() noexcept;
+  void recount_alo() noexcept;
+  std::uint8_t& owner_at(std::uint64_t pos) const noexcept;
+  std::uint64_t stride_at(std::uint64_t pos) const noexcept;
 
   RingState* m_s = nullptr;
   std::byte* m_data = nullptr;
+  std::uint8_t* m_owner = nullptr;            // at-least-once rings: one byte per 8-byte word
   std::atomic<int> m_slot{-1};                // this process's task slot (joinable rings)
   std::atomic<std::uint64_t> m_slot_gen{0};  // fork generation m_slot belongs to
+  std::atomic<std::uint64_t> m_lost_seen{0};  // lost_tasks() at this handle's last finished join
 };
 
 }  // namespace ipc::detail

@@ -1,13 +1,11 @@
-// The lessons of the ipc-lifecycle tool: zombie, orphan, daemonic child and daemon, each run for
-// real and checked from /proc. Not part of <ipc/ipc.hpp>: it is the tool's engine (DESIGN.md:
-// "one thin main each, logic in the library"), kept here so tests and other programs can run it.
+// The ipc-lifecycle lessons: zombie, orphan, daemonic child and daemon, each run for real and
+// checked from /proc. The tool's own code, built on <ipc/lifecycle.hpp> and <ipc/process.hpp>.
 #pragma once
 
 #include <filesystem>
 #include <iosfwd>
-#include <string>
 
-namespace ipc::lifecycle_demo {
+namespace lifecycle_tool {
 
 /// The options of every subcommand (each uses the ones that concern it).
 struct Options {
@@ -44,11 +42,14 @@ extern const char* const kDaemonizeHelp;
 /// one was not. Throws std::system_error / ipc::Error when the lesson cannot be run at all.
 /// They fork: call them from a single-threaded program with no children of its own.
 int zombie(const Options& options, std::ostream& out);
+/// See zombie().
 int orphan(const Options& options, std::ostream& out);
+/// See zombie().
 int daemonic(const Options& options, std::ostream& out);
+/// See zombie().
 int daemonize(const Options& options, std::ostream& out);
 
 /// The default pidfile of the daemonize lesson.
 std::filesystem::path default_pidfile();
 
-}  // namespace ipc::lifecycle_demo
+}  // namespace lifecycle_tool

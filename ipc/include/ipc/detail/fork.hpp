@@ -1,0 +1,22 @@
+// After-fork handlers from one registry, and the warning about forking a multi-threaded process.
+#pragma once
+
+namespace ipc::detail {
+
+/// A handler run in the child right after a fork: it must only reset process-local state
+/// (no locks, no allocation), as the child may inherit locks other threads held.
+using AfterForkFn = void (*)() noexcept;
+
+/// Registers `fn` to run in the child after every fork of this process (ipc::Process, a raw
+/// fork(), anything that calls fork), after the handlers registered before it. One
+/// pthread_atfork registration serves them all. Meant for namespace-scope initialisers of the
+/// library (a fixed table of 16 slots); returns false when the table is full. Never throws.
+bool register_after_fork_child(AfterForkFn fn) noexcept;
+
+/// Says once per process on stderr, as Python 3.12 does, that forking a process that has more
+/// than one thread may deadlock the child (a lock another thread held at the fork stays held
+/// there forever). Call before fork(). Silenced by IPCKIT_FORK_WARNING=0 in the environment.
+/// Costs nothing in a process that never started a thread. Never throws.
+void warn_if_multithreaded_fork() noexcept;
+
+}  // namespace ipc::detail

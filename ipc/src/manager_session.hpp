@@ -1,0 +1,74 @@
+// ManagerSession: the connection(s) of one process to a manager's server — one node, or a Redis
+// Cluster with a slot map — with reconnection, back-off and the fork check. Internal to ipckit::manager.
+#pragma once
+
+#include <ipc/detail/resp_client.hpp>
+#include <ipc/managers.hpp>
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ipc::detail {
+
+/// One server: a Unix socket path, or a TCP host and port.
+struct Endpoint {
+  std::string path;  ///< non-empty: a Unix socket
+  std::string host;
+  int port = 0;
+  /// "unix:/path" or "host:port".
+  std::string text() const { return path.empty() ? host + ":" + std::to_string(port) : "unix:" + path; }
+};
+
+/// A parsed manager address.
+struct ManagerAddress {
+  std::vector<Endpoint> nodes;  ///< one, or the cluster's seed nodes
+  bool cluster = false;
+  std::string password;
+  int db = 0;
+  std::string text;  ///< as given, without the password
+};
+
+/// Parses "unix:/path", "tcp:host:port", "redis://[:password@]host:port[/db]" or
+/// "redis+cluster://host:port[,host:port...]". Throws ValueError naming what is wrong.
+ManagerAddress parse_manager_address(std::string_view address);
+
+
+class ManagerSession {
+ public:
+  ManagerSession(ManagerAddress addr, ManagerOptions opts);
+  /// Sends the encoded commands `request` (`n` of them) to the node of `key` in one round trip
+  /// and returns their replies; follows MOVED/ASK; reconnects with back-off up to `retries`
+  /// times (options' when negative). Throws ConnectionClosed naming the address, TimeoutError.
+  std::vector<Reply> exchange(std::string_view key, std::string_view request, std::size_t n, Timeout timeout,
+                              int retries = -1);
+  /// Counts reconnections and redirections (a WATCH does not survive either).
+  std::uint64_t generation() const noexcept { return m_generation; }
+  const ManagerAddress& address() const noexcept { return m_addr; }
+  const ManagerOptions& options() const noexcept { return m_opts; }
+
+ private:
+  struct Node {
+    Endpoint ep;
+    std::optional<RespConnection> conn;
+  };
+  RespConnection& connection(std::size_t node, const Deadline& dl);
+  std::size_t node_for(std::string_view key, const Deadline& dl);
+  std::size_t node_index(const std::string& host, int port);
+  void refresh_slots(const Deadline& dl);
+  void drop(std::size_t node) noexcept;
+
+  ManagerAddress m_addr;
+  ManagerOptions m_opts;
+  std::vector<Node> m_nodes;
+  std::vector<std::uint16_t> m_slots;  // cluster: slot -> node; empty until the first refresh
+  bool m_slots_stale = true;
+  pid_t m_pid;
+  std::uint64_t m_generation = 0;
+};
+
+}  // namespace ipc::detail

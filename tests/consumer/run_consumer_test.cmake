@@ -1,0 +1,62 @@
+# Consumer test driver (cmake -P): builds tests/consumer the way MODE says and runs the program.
+#   find_package  install ipckit's dev component into a scratch prefix, find_package(ipckit)
+#   pkg-config    the same prefix, compile with `pkg-config --cflags --libs ipckit` only
+#   fetchcontent  FetchContent from the source tree; then check that installing the consumer
+#                 installs nothing of ipckit's
+# Expects MODE, SOURCE_DIR (ipckit's), BUILD_DIR (ipckit's build), WORK_DIR, CXX, and optionally
+# LAUNCHER (a compiler launcher such as ccache).
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT rc EQUAL 0)
+    string(REPLACE ";" " " cmd "${ARGN}")
+    message(FATAL_ERROR "failed (${rc}): ${cmd}\n${out}")
+  endif()
+  set(last_output "${out}" PARENT_SCOPE)
+endfunction()
+
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+set(prefix ${WORK_DIR}/prefix)
+set(consumer ${SOURCE_DIR}/tests/consumer)
+set(common -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_BUILD_TYPE=)
+if(LAUNCHER)
+  list(APPEND common -DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER})
+endif()
+
+if(MODE STREQUAL "find_package" OR MODE STREQUAL "pkg-config")
+  run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix} --component dev)
+  if(NOT EXISTS ${prefix}/include/ipc/queues.hpp)
+    message(FATAL_ERROR "the dev component did not install the headers")
+  endif()
+endif()
+
+if(MODE STREQUAL "find_package")
+  run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK_DIR}/build ${common} -DCMAKE_PREFIX_PATH=${prefix})
+  run(${CMAKE_COMMAND} --build ${WORK_DIR}/build --parallel 2)
+  set(program ${WORK_DIR}/build/queue_consumer)
+  run(${WORK_DIR}/build/manager_consumer)
+  message("${MODE}: ${last_output}")
+elseif(MODE STREQUAL "pkg-config")
+  file(GLOB pcdir LIST_DIRECTORIES true ${prefix}/lib*/pkgconfig ${prefix}/lib/*/pkgconfig)
+  set(ENV{PKG_CONFIG_PATH} "${pcdir}")
+  run(pkg-config --cflags --libs ipckit)
+  string(STRIP "${last_output}" flags)
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  set(program ${WORK_DIR}/queue_consumer)
+  run(${LAUNCHER} ${CXX} -std=c++20 ${consumer}/main.cpp -o ${program} ${flags})
+elseif(MODE STREQUAL "fetchcontent")
+  run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK_DIR}/build ${common} -DIPCKIT_CONSUMER_FETCH_DIR=${SOURCE_DIR})
+  run(${CMAKE_COMMAND} --build ${WORK_DIR}/build --target queue_consumer --parallel 2)
+  set(program ${WORK_DIR}/build/queue_consumer)
+  # Only the consumer's own program is installed: none of ipckit's install rules fire.
+  run(${CMAKE_COMMAND} --install ${WORK_DIR}/build --prefix ${prefix})
+  file(GLOB_RECURSE installed RELATIVE ${prefix} ${prefix}/*)
+  if(NOT installed STREQUAL "bin/queue_consumer")
+    message(FATAL_ERROR "installing the consumer installed: ${installed}")
+  endif()
+else()
+  message(FATAL_ERROR "unknown MODE ${MODE}")
+endif()
+
+run(${program})
+message("${MODE}: ${last_output}")

@@ -1,0 +1,174 @@
+// Pool and executor under worker death: SIGKILL mid-task, _exit, time limits, terminate; no
+// hang, the right error, a replacement worker, no zombie and nothing in /dev/shm.
+#include <doctest/doctest.h>
+
+#include <ipc/executor.hpp>
+#include <ipc/pool.hpp>
+
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "child_pipe.hpp"
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+int square(int x) { return x * x; }
+
+/// Tells the test its pid through `fd`, then sleeps `ms`.
+int report_then_sleep(int fd, int ms) {
+  std::string line = std::to_string(::getpid()) + "\n";
+  [[maybe_unused]] auto n = ::write(fd, line.data(), line.size());
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return 1;
+}
+
+int kill_self_on_13(int x) {
+  if (x == 13) ::raise(SIGKILL);
+  return x * 2;
+}
+
+int exit_3() { ::_exit(3); }
+
+int sleep_ms(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+
+/// Processes whose parent is this process, from /proc (zombies included).
+std::vector<pid_t> children_of_self() {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  while (auto* e = ::readdir(d)) {
+    pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid > 0 && ipc::test::proc_ppid(pid) == ::getpid()) out.push_back(pid);
+  }
+  ::closedir(d);
+  return out;
+}
+
+/// True when `pid` is alive and not a zombie.
+bool running(pid_t pid) {
+  char s = ipc::test::proc_state(pid);
+  return s != '\0' && s != 'Z';
+}
+
+}  // namespace
+
+TEST_SUITE("Pool fault") {
+
+TEST_CASE("a worker SIGKILLed mid-task fails that task with WorkerLost and is replaced" * doctest::timeout(60)) {
+  int shm_before = ipc::test::count_shm_names("");
+  ipc::test::ChildPipe pipe;
+  {
+    ipc::Pool pool(2);
+    auto victim = pool.apply_async(report_then_sleep, pipe.w, 30000);
+    pid_t pid = std::stoi(pipe.line());
+    REQUIRE(::kill(pid, SIGKILL) == 0);
+    try {
+      victim.get(20s);
+      FAIL("no exception");
+    } catch (const ipc::WorkerLost& e) {
+      CHECK(std::string(e.what()).find("SIGKILL") != std::string::npos);
+      CHECK(std::string(e.what()).find(std::to_string(pid)) != std::string::npos);
+    }
+    // The pool goes on with a fresh worker, and the dead one is reaped.
+    std::vector<int> in(50, 4);
+    CHECK(pool.map(square, in, 1) == std::vector<int>(50, 16));
+    auto pids = pool.worker_pids();
+    CHECK(pids.size() == 2);
+    CHECK(std::find(pids.begin(), pids.end(), pid) == pids.end());
+    CHECK(ipc::test::proc_state(pid) == '\0');
+  }
+  CHECK(children_of_self().empty());
+  CHECK(ipc::test::count_shm_names("") == shm_before);
+}
+
+TEST_CASE("map with a task that kills its worker throws WorkerLost instead of hanging" * doctest::timeout(60)) {
+  ipc::Pool pool(2);
+  std::vector<int> in;
+  for (int i = 0; i < 40; ++i) in.push_back(i);
+  CHECK_THROWS_AS(pool.map(kill_self_on_13, in, 1), ipc::WorkerLost);
+  CHECK_THROWS_AS(pool.map(kill_self_on_13, in), ipc::WorkerLost);  // chunked: the chunk fails
+  // Retried without the bad item, every other task succeeds.
+  std::erase(in, 13);
+  auto out = pool.map(kill_self_on_13, in, 1);
+  REQUIRE(out.size() == in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) CHECK(out[i] == in[i] * 2);
+  CHECK(pool.worker_pids().size() == 2);
+}
+
+TEST_CASE("a task calling _exit fails with WorkerLost naming the exit code" * doctest::timeout(30)) {
+  ipc::Pool pool(1);
+  CHECK_THROWS_WITH_AS(pool.apply(exit_3), doctest::Contains("exited with code 3"), ipc::WorkerLost);
+  CHECK(pool.apply(square, 3) == 9);
+}
+
+TEST_CASE("a task over its time limit has its worker killed and replaced" * doctest::timeout(60)) {
+  ipc::test::ChildPipe pipe;
+  ipc::Pool pool(2);
+  auto slow = pool.apply_async({.time_limit = 300ms}, report_then_sleep, pipe.w, 30000);
+  pid_t pid = std::stoi(pipe.line());
+  auto fast = pool.apply_async({.time_limit = 20s}, square, 6);
+  CHECK_THROWS_AS(slow.get(20s), ipc::TimeoutError);
+  CHECK(fast.get(20s) == 36);
+  for (int i = 0; i < 200 && ipc::test::proc_state(pid) != '\0'; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(ipc::test::proc_state(pid) == '\0');
+  auto pids = pool.worker_pids();
+  CHECK(pids.size() == 2);
+  CHECK(std::find(pids.begin(), pids.end(), pid) == pids.end());
+  CHECK(pool.apply(square, 7) == 49);
+}
+
+TEST_CASE("terminate with running tasks kills the workers and fails their results" * doctest::timeout(10)) {
+  ipc::Pool pool(2);
+  auto pids = pool.worker_pids();
+  auto a = pool.apply_async(sleep_ms, 60000);
+  auto b = pool.apply_async(sleep_ms, 60000);
+  auto c = pool.apply_async(sleep_ms, 60000);  // still queued
+  for (int i = 0; i < 500 && !(pool.worker_pids().size() == 2); ++i) std::this_thread::sleep_for(10ms);
+  pool.terminate();
+  CHECK_THROWS_AS(a.get(1s), ipc::CancelledError);
+  CHECK_THROWS_AS(b.get(1s), ipc::CancelledError);
+  CHECK_THROWS_AS(c.get(1s), ipc::CancelledError);
+  for (pid_t p : pids) CHECK(ipc::test::proc_state(p) == '\0');
+  CHECK(pool.join(5s));
+  CHECK(children_of_self().empty());
+}
+
+TEST_CASE("the executor fails only the future whose worker died and stays usable" * doctest::timeout(60)) {
+  ipc::test::ChildPipe pipe;
+  ipc::ProcessPoolExecutor ex(2);
+  auto victim = ex.submit(report_then_sleep, pipe.w, 30000);
+  pid_t pid = std::stoi(pipe.line());
+  std::vector<ipc::Future<int>> others;
+  for (int i = 0; i < 20; ++i) others.push_back(ex.submit(square, i));
+  REQUIRE(::kill(pid, SIGKILL) == 0);
+  CHECK_THROWS_AS(victim.result(20s), ipc::WorkerLost);
+  CHECK(victim.exception() != nullptr);
+  for (int i = 0; i < 20; ++i) CHECK(others[i].result(20s) == i * i);
+  CHECK(ex.submit(square, 9).result(20s) == 81);
+  CHECK(!running(pid));
+}
+
+TEST_CASE("a worker killed while idle is replaced without failing anything" * doctest::timeout(30)) {
+  ipc::Pool pool(2);
+  auto pids = pool.worker_pids();
+  REQUIRE(pids.size() == 2);
+  REQUIRE(::kill(pids[0], SIGKILL) == 0);
+  for (int i = 0; i < 500 && ipc::test::proc_state(pids[0]) != '\0'; ++i) std::this_thread::sleep_for(10ms);
+  std::vector<int> in(100, 2);
+  CHECK(pool.map(square, in, 1) == std::vector<int>(100, 4));
+  CHECK(pool.worker_pids().size() == 2);
+}
+
+}  // TEST_SUITE
