@@ -37,7 +37,9 @@ using detail::UniqueFd;
 // ---- Header of a named segment ----
 
 constexpr std::uint64_t kMagic = 0x314d48534b435049ull;  // "IPCKSHM1" little-endian
-constexpr std::uint32_t kVersion = 2;                    // 2: 128-byte header with the element type
+// 2: 128-byte header with the element type; 3: Value/Array type tags are FNV-1a with its standard
+// offset basis (a version-2 segment's tag would not match, so it is refused by version instead).
+constexpr std::uint32_t kVersion = 3;
 constexpr std::uint32_t kReady = 0x59444552u;            // "REDY": the creator finished init
 constexpr std::size_t kHeaderSize = 128;
 constexpr std::size_t kTypeNameSize = 64;
