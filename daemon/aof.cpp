@@ -126,17 +126,8 @@ bool Server::aof_flush() {
   if (!m_aof_fd || (m_aof_buf.empty() && m_aof_acked == m_aof_written)) return true;
   const bool always = m_opts.appendfsync == FsyncPolicy::always;
   std::size_t off = 0;
-  int err = 0;
   const char* what = "write";
-  while (off < m_aof_buf.size()) {
-    ssize_t n = ::write(m_aof_fd.get(), m_aof_buf.data() + off, m_aof_buf.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      err = n == 0 ? ENOSPC : errno;  // a write of 0 bytes is a full disk (Redis reads it so)
-      break;
-    }
-    off += static_cast<std::size_t>(n);
-  }
+  int err = write_all(m_aof_fd.get(), m_aof_buf, &off).value();  // a write of 0 bytes is ENOSPC
   if (err == 0 && always && ::fdatasync(m_aof_fd.get()) != 0) {
     err = errno;
     what = "fdatasync";
@@ -281,7 +272,7 @@ void cmd_bgrewriteaof(Server& srv, Client& c, Args) {
 void Server::aof_open_and_replay() {
   const std::string& path = m_opts.appendonly;
   m_aof_fd.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-  if (!m_aof_fd) throw_errno("open(" + path + ")");
+  if (!m_aof_fd) detail::throw_errno("open(" + path + ")");
   std::string data = read_file(path);
   m_aof_size = m_aof_base_size = data.size();
   if (data.empty()) return;
@@ -326,7 +317,7 @@ void Server::aof_open_and_replay() {
   if (good < data.size()) {
     log(LogLevel::warning, "append-only file " + path + " ends with an incomplete command: cutting " +
                                std::to_string(data.size() - good) + " bytes at byte " + std::to_string(good));
-    if (::ftruncate(m_aof_fd.get(), static_cast<off_t>(good)) != 0) throw_errno("ftruncate(" + path + ")");
+    if (::ftruncate(m_aof_fd.get(), static_cast<off_t>(good)) != 0) detail::throw_errno("ftruncate(" + path + ")");
     ::fsync(m_aof_fd.get());
     m_aof_size = m_aof_base_size = good;
   }

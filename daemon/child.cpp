@@ -1,6 +1,7 @@
 // Background children of the daemon: fork, reap without waiting, kill.
 #include "child.hpp"
 
+#include <ipc/detail/errno.hpp>
 #include <ipc/errors.hpp>
 
 #include <sys/prctl.h>
@@ -16,7 +17,7 @@ pid_t fork_child() {
   std::fflush(nullptr);
   const pid_t server = ::getpid();
   pid_t pid = ::fork();
-  if (pid < 0) throw_errno("fork");
+  if (pid < 0) detail::throw_errno("fork");
   if (pid == 0) {
     // Dies with the server: a snapshot or rewrite nobody will finish must not go on writing
     // (its temp file is removed at the next start).

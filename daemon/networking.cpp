@@ -1,6 +1,7 @@
 // Network I/O: the epoll loop, listeners (Unix socket, optional TCP), client buffers, signals, sd_notify.
 #include "server.hpp"
 
+#include <ipc/detail/errno.hpp>
 #include <ipc/detail/resp_client.hpp>
 #include <ipc/errors.hpp>
 
@@ -86,13 +87,13 @@ void sd_notify(const std::string& msg) {
 
 // Creates `dir` with mode 0700 if missing; refuses one owned by someone else or open to others.
 void secure_dir(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("mkdir(" + dir + ")");
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) detail::throw_errno("mkdir(" + dir + ")");
   struct stat st{};
-  if (::lstat(dir.c_str(), &st) != 0) throw_errno("stat(" + dir + ")");
+  if (::lstat(dir.c_str(), &st) != 0) detail::throw_errno("stat(" + dir + ")");
   if (!S_ISDIR(st.st_mode)) throw std::runtime_error(dir + " is not a directory");
   if (st.st_uid != ::geteuid())
     throw std::runtime_error(dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to us");
-  if ((st.st_mode & 077) != 0 && ::chmod(dir.c_str(), 0700) != 0) throw_errno("chmod(" + dir + ")");
+  if ((st.st_mode & 077) != 0 && ::chmod(dir.c_str(), 0700) != 0) detail::throw_errno("chmod(" + dir + ")");
 }
 
 }  // namespace
@@ -121,14 +122,14 @@ void Server::listen_all() {
       ::unlink(m_socket_path.c_str());  // stale socket of a dead server
     }
     m_unix_fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!m_unix_fd) throw_errno("socket(AF_UNIX)");
+    if (!m_unix_fd) detail::throw_errno("socket(AF_UNIX)");
     mode_t old = ::umask(0177);  // the socket is born 0600: no window where others could connect
     int rc = ::bind(m_unix_fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
     ::umask(old);
-    if (rc != 0) throw_errno("bind(" + m_socket_path + ")");
+    if (rc != 0) detail::throw_errno("bind(" + m_socket_path + ")");
     m_own_socket = true;
     ::chmod(m_socket_path.c_str(), 0600);
-    if (::listen(m_unix_fd.get(), 511) != 0) throw_errno("listen(" + m_socket_path + ")");
+    if (::listen(m_unix_fd.get(), 511) != 0) detail::throw_errno("listen(" + m_socket_path + ")");
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = static_cast<std::uint64_t>(m_unix_fd.get());
@@ -144,12 +145,12 @@ void Server::listen_all() {
     if (gai != 0) throw std::runtime_error("cannot resolve " + m_opts.tcp_host + ": " + ::gai_strerror(gai));
     std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(res, ::freeaddrinfo);
     m_tcp_fd.reset(::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!m_tcp_fd) throw_errno("socket(tcp)");
+    if (!m_tcp_fd) detail::throw_errno("socket(tcp)");
     int one = 1;
     ::setsockopt(m_tcp_fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     std::string where = m_opts.tcp_host + ":" + port;
-    if (::bind(m_tcp_fd.get(), res->ai_addr, res->ai_addrlen) != 0) throw_errno("bind(" + where + ")");
-    if (::listen(m_tcp_fd.get(), 511) != 0) throw_errno("listen(" + where + ")");
+    if (::bind(m_tcp_fd.get(), res->ai_addr, res->ai_addrlen) != 0) detail::throw_errno("bind(" + where + ")");
+    if (::listen(m_tcp_fd.get(), 511) != 0) detail::throw_errno("listen(" + where + ")");
     sockaddr_storage ss{};
     socklen_t sl = sizeof ss;
     ::getsockname(m_tcp_fd.get(), reinterpret_cast<sockaddr*>(&ss), &sl);
@@ -483,7 +484,7 @@ void Server::set_up() {
   if (!m_opts.tcp_host.empty() && m_opts.requirepass.empty())
     throw std::runtime_error("--tcp needs --requirepass-file: TCP clients must authenticate");
   m_epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
-  if (!m_epoll) throw_errno("epoll_create1");
+  if (!m_epoll) detail::throw_errno("epoll_create1");
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
@@ -491,7 +492,7 @@ void Server::set_up() {
   sigaddset(&mask, SIGHUP);
   ::sigprocmask(SIG_BLOCK, &mask, nullptr);
   m_signalfd.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
-  if (!m_signalfd) throw_errno("signalfd");
+  if (!m_signalfd) detail::throw_errno("signalfd");
   epoll_event sev{};
   sev.events = EPOLLIN;
   sev.data.u64 = static_cast<std::uint64_t>(m_signalfd.get());
@@ -526,7 +527,7 @@ void Server::event_loop() {
     }
     if (n == 0) n = ::epoll_wait(m_epoll.get(), events.data(), static_cast<int>(events.size()), timeout);
     m_was_busy = n > 0;
-    if (n < 0 && errno != EINTR) throw_errno("epoll_wait");
+    if (n < 0 && errno != EINTR) detail::throw_errno("epoll_wait");
     for (int i = 0; i < n; ++i) {
       int fd = static_cast<int>(events[static_cast<std::size_t>(i)].data.u64);
       std::uint32_t ev = events[static_cast<std::size_t>(i)].events;

@@ -30,18 +30,6 @@ void put_u64(std::string& out, std::uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
-std::error_code write_all(int fd, std::string_view data) noexcept {
-  std::size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_code();
-    if (n == 0) return std::make_error_code(std::errc::no_space_on_device);  // as Redis reads a 0-byte write
-    off += static_cast<std::size_t>(n);
-  }
-  return {};
-}
-
 std::error_code fsync_dir_of(const std::string& path) noexcept {
   auto slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
@@ -53,7 +41,7 @@ std::error_code fsync_dir_of(const std::string& path) noexcept {
 void write_file_atomically(const std::string& path, std::string_view data) {
   std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   detail::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) throw_errno("open(" + tmp + ")");
+  if (!fd) detail::throw_errno("open(" + tmp + ")");
   std::error_code ec = write_all(fd.get(), data);
   const char* step = "write";
   if (!ec && ::fsync(fd.get()) != 0) {
@@ -74,17 +62,9 @@ void write_file_atomically(const std::string& path, std::string_view data) {
 }
 
 std::string read_file(const std::string& path) {
-  detail::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) throw_errno("open(" + path + ")");
   std::string out;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno("read(" + path + ")");
-    if (n == 0) return out;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
+  if (std::error_code ec = detail::read_file(path, out)) throw std::system_error(ec, "read(" + path + ")");
+  return out;
 }
 
 void remove_stale_temps(const std::string& path, std::string_view infix) noexcept {

@@ -2,9 +2,10 @@
 // untrusted bytes, crash-safe file writes.
 #pragma once
 
+#include <ipc/detail/errno.hpp>
+#include <ipc/detail/file_io.hpp>
 #include <ipc/errors.hpp>
 
-#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -61,10 +62,9 @@ struct Reader {
   }
 };
 
-/// The current errno as an error code.
-inline std::error_code errno_code() noexcept { return {errno, std::system_category()}; }
-/// Writes all of `data` to `fd` (EINTR retried); the error of the write that failed, if one did.
-std::error_code write_all(int fd, std::string_view data) noexcept;
+// errno_code() and write_all() are the library's (never throw, return std::error_code).
+using detail::errno_code;
+using detail::write_all;
 /// Fsyncs the directory holding `path`, which makes a rename into it durable.
 std::error_code fsync_dir_of(const std::string& path) noexcept;
 /// Writes `data` to `path` crash-safely: temp file, fsync, rename, fsync of the directory.

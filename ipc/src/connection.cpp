@@ -19,6 +19,7 @@
 #include <cstring>
 #include <thread>
 
+#include <ipc/detail/errno.hpp>
 #include <ipc/detail/hmac.hpp>
 
 namespace ipc {
@@ -133,7 +134,7 @@ PeerCredentials Connection::peer_credentials() const {
     throw ValueError("peer_credentials: only Unix sockets carry peer credentials");
   ucred cred{};
   len = sizeof cred;
-  if (::getsockopt(m_fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) throw_errno("getsockopt(SO_PEERCRED)");
+  if (::getsockopt(m_fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) detail::throw_errno("getsockopt(SO_PEERCRED)");
   return PeerCredentials{cred.pid, cred.uid, cred.gid};
 }
 
@@ -291,7 +292,7 @@ void Connection::write_all(iovec* iov, int iovcnt, Timeout timeout) {
                        "; the connection is closed");
   }
   if (err == EPIPE || err == ECONNRESET) throw ConnectionClosed("send: the peer closed the connection");
-  if (err) throw_system_error(err, "send(fd " + std::to_string(fd) + ")");
+  if (err) detail::throw_system_error(err, "send(fd " + std::to_string(fd) + ")");
 }
 
 // ---- Receiving ----
@@ -302,7 +303,7 @@ bool Connection::wait_readable(Deadline& deadline) {
     timespec ts = deadline.relative_timespec();
     int r = ::ppoll(&p, 1, deadline.infinite() ? nullptr : &ts, nullptr);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) throw_errno("poll(fd " + std::to_string(m_fd.get()) + ")");
+    if (r < 0) detail::throw_errno("poll(fd " + std::to_string(m_fd.get()) + ")");
     return r > 0;
   }
 }
@@ -334,7 +335,7 @@ bool Connection::fill(Deadline& deadline) {
       throw ConnectionClosed("recv: the peer closed the connection in the middle of a message (" +
                              size_str(have) + " of a frame received)");
     }
-    throw_errno("read(fd " + std::to_string(m_fd.get()) + ")");
+    detail::throw_errno("read(fd " + std::to_string(m_fd.get()) + ")");
   }
 }
 
@@ -425,7 +426,7 @@ Connection::Frame Connection::next_frame(Timeout timeout, std::size_t limit, boo
       throw ConnectionClosed("recv: the peer closed the connection in the middle of a message (" +
                              size_str(have) + " of " + size_str(len) + " received)");
     }
-    throw_errno("read(fd " + std::to_string(m_fd.get()) + ")");
+    detail::throw_errno("read(fd " + std::to_string(m_fd.get()) + ")");
   }
   m_in_frame = false;
   return Frame{std::span<const std::byte>(m_frame.data(), m_frame_len), true, true};
@@ -472,10 +473,10 @@ bool Connection::poll(Timeout timeout) {
 std::pair<Connection, Connection> Pipe(bool duplex) {
   int fds[2];
   if (duplex) {
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw_errno("socketpair");
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) detail::throw_errno("socketpair");
     return {Connection(detail::UniqueFd(fds[0]), true, true), Connection(detail::UniqueFd(fds[1]), true, true)};
   }
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2");
+  if (::pipe2(fds, O_CLOEXEC) != 0) detail::throw_errno("pipe2");
   return {Connection(detail::UniqueFd(fds[0]), true, false), Connection(detail::UniqueFd(fds[1]), false, true)};
 }
 
@@ -542,7 +543,7 @@ SockAddr parse_address(std::string_view address) {
 std::string tcp_address_of(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) throw_errno("getsockname");
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) detail::throw_errno("getsockname");
   char host[NI_MAXHOST], port[NI_MAXSERV];
   if (::getnameinfo(reinterpret_cast<sockaddr*>(&ss), len, host, sizeof host, port, sizeof port,
                     NI_NUMERICHOST | NI_NUMERICSERV) != 0)
@@ -554,7 +555,7 @@ std::string tcp_address_of(int fd) {
 
 detail::UniqueFd make_socket(int family, const std::string& what) {
   detail::UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) throw_errno("socket(" + what + ")");
+  if (!fd) detail::throw_errno("socket(" + what + ")");
   if (family != AF_UNIX) {
     int one = 1;
     ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -576,7 +577,7 @@ bool is_stale_socket(const std::string& path, std::string_view address) {
   std::strncpy(un.sun_path, path.c_str(), sizeof(un.sun_path) - 1);
   if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&un), sizeof un) == 0 || errno != ECONNREFUSED) return false;
   if (st.st_uid != ::geteuid())
-    throw_system_error(EADDRINUSE, "bind(" + std::string(address) + "): a stale socket file owned by uid " +
+    detail::throw_system_error(EADDRINUSE, "bind(" + std::string(address) + "): a stale socket file owned by uid " +
                                        std::to_string(st.st_uid) +
                                        " is in the way; ipckit replaces only its own (remove it or choose another path)");
   return true;
@@ -587,13 +588,13 @@ bool is_stale_socket(const std::string& path, std::string_view address) {
 struct stat chmod_bound_socket(const std::string& path, mode_t mode) {
   detail::UniqueFd fd(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
   struct stat st{};
-  if (!fd || ::fstat(fd.get(), &st) != 0) throw_errno("open(" + path + ")");
+  if (!fd || ::fstat(fd.get(), &st) != 0) detail::throw_errno("open(" + path + ")");
   if (!S_ISSOCK(st.st_mode) || st.st_uid != ::geteuid())
-    throw_system_error(EPERM, "bind(" + path + "): the socket file was replaced by another file");
+    detail::throw_system_error(EPERM, "bind(" + path + "): the socket file was replaced by another file");
   // chmod through the O_PATH fd: /proc/self/fd/N names exactly that inode.
   if (::chmod(("/proc/self/fd/" + std::to_string(fd.get())).c_str(), mode) != 0 &&
       ::fchmodat(AT_FDCWD, path.c_str(), mode, AT_SYMLINK_NOFOLLOW) != 0)
-    throw_errno("chmod(" + path + ")");
+    detail::throw_errno("chmod(" + path + ")");
   return st;
 }
 
@@ -666,7 +667,7 @@ Listener::Listener(std::string_view address, std::optional<std::string> authkey,
   m_fd = make_socket(a.family, std::string(address));
   // Non-blocking from birth (so no shared file description is ever flipped): accept() and wait()
   // poll first, and a client that went away in between gives EAGAIN instead of a block.
-  if (::fcntl(m_fd.get(), F_SETFL, O_NONBLOCK) != 0) throw_errno("fcntl(" + std::string(address) + ")");
+  if (::fcntl(m_fd.get(), F_SETFL, O_NONBLOCK) != 0) detail::throw_errno("fcntl(" + std::string(address) + ")");
   if (a.family != AF_UNIX) {
     int one = 1;
     ::setsockopt(m_fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -680,7 +681,7 @@ Listener::Listener(std::string_view address, std::optional<std::string> authkey,
       ::unlink(a.path.c_str());  // left behind by a Listener of ours that died
       rc = ::bind(m_fd.get(), a.addr(), a.len);
     }
-    if (rc != 0) throw_errno("bind(" + std::string(address) + ")");
+    if (rc != 0) detail::throw_errno("bind(" + std::string(address) + ")");
     struct stat st{};
     try {
       st = chmod_bound_socket(a.path, 0600);
@@ -692,12 +693,12 @@ Listener::Listener(std::string_view address, std::optional<std::string> authkey,
     m_ino = st.st_ino;
     m_unlink_path = a.path;
   } else if (::bind(m_fd.get(), a.addr(), a.len) != 0) {
-    throw_errno("bind(" + std::string(address) + ")");
+    detail::throw_errno("bind(" + std::string(address) + ")");
   }
   if (::listen(m_fd.get(), backlog) != 0) {
     int e = errno;
     close();
-    throw_system_error(e, "listen(" + std::string(address) + ")");
+    detail::throw_system_error(e, "listen(" + std::string(address) + ")");
   }
   m_address = a.family == AF_UNIX ? std::string(address) : tcp_address_of(m_fd.get());
 }
@@ -812,7 +813,7 @@ void Listener::advance() {
     if (!fd) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      throw_errno("accept(" + m_address + ")");
+      detail::throw_errno("accept(" + m_address + ")");
     }
     int one = 1;
     ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on unix
@@ -845,7 +846,7 @@ bool Listener::wait_for_progress(const Deadline& deadline) {
                     : Timeout{std::max(until - Deadline::Clock::now(), Deadline::Clock::duration::zero())});
   timespec ts = step.relative_timespec();
   if (::ppoll(pfds.data(), pfds.size(), step.infinite() ? nullptr : &ts, nullptr) < 0 && errno != EINTR)
-    throw_errno("poll(" + m_address + ")");
+    detail::throw_errno("poll(" + m_address + ")");
   return true;
 }
 
@@ -886,19 +887,19 @@ Connection Client(std::string_view address, std::optional<std::string> authkey, 
       std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(deadline.remaining(), std::chrono::milliseconds(5)));
       continue;
     }
-    if (errno != EINPROGRESS) throw_errno(what);
+    if (errno != EINPROGRESS) detail::throw_errno(what);
     pollfd p{fd.get(), POLLOUT, 0};
     int r;
     do {
       timespec ts = deadline.relative_timespec();
       r = ::ppoll(&p, 1, deadline.infinite() ? nullptr : &ts, nullptr);
     } while (r < 0 && errno == EINTR);
-    if (r < 0) throw_errno(what);
+    if (r < 0) detail::throw_errno(what);
     if (r == 0) throw TimeoutError(what + ": timed out");
     int err = 0;
     socklen_t len = sizeof err;
     ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err) throw_system_error(err, what);
+    if (err) detail::throw_system_error(err, what);
     break;
   }
   ::fcntl(fd.get(), F_SETFL, flags);
@@ -965,7 +966,7 @@ std::vector<std::size_t> detail::wait_ready(std::span<const Waitable> objects, T
     timespec ts = step.relative_timespec();
     int r = ::ppoll(pfds.data(), pfds.size(), step.infinite() ? nullptr : &ts, nullptr);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) throw_errno("poll");
+    if (r < 0) detail::throw_errno("poll");
     std::vector<bool> stirred(objects.size());
     for (std::size_t k = 0; k < pfds.size(); ++k)
       if (pfds[k].revents) (objects[owner[k]].listener() ? stirred : ready)[owner[k]] = true;

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <thread>
 
+#include <ipc/detail/errno.hpp>
+
 namespace ipc {
 
 namespace {
@@ -24,14 +26,14 @@ std::string octal(mode_t m) {
 void check_trusted(const struct stat& st, const PathOwner& owner, const std::filesystem::path& path,
                    const char* what) {
   std::string where = std::string(what) + "(" + path.string() + ")";
-  if (S_ISLNK(st.st_mode)) throw_system_error(ELOOP, where + ": is a symbolic link, which ipckit does not follow");
+  if (S_ISLNK(st.st_mode)) detail::throw_system_error(ELOOP, where + ": is a symbolic link, which ipckit does not follow");
   if (!S_ISFIFO(st.st_mode)) throw ValueError(where + ": not a FIFO");
   uid_t want = owner.uid.value_or(::geteuid());
   if (st.st_uid != want)
-    throw_system_error(EPERM, where + ": owned by uid " + std::to_string(st.st_uid) + ", not uid " +
+    detail::throw_system_error(EPERM, where + ": owned by uid " + std::to_string(st.st_uid) + ", not uid " +
                                   std::to_string(want) + "; refusing it (name its owner to accept it)");
   if ((st.st_mode & 0077 & ~owner.perms) != 0)
-    throw_system_error(EPERM, where + ": mode " + octal(st.st_mode) + " grants group or others more than " +
+    detail::throw_system_error(EPERM, where + ": mode " + octal(st.st_mode) + " grants group or others more than " +
                                   octal(owner.perms) + "; refusing it");
 }
 
@@ -84,7 +86,7 @@ bool Fifo::wait_for_writer(Timeout timeout) {
   // none is. poll() cannot: it reports nothing both while no writer ever came and while one is
   // there without writing. Retries with a growing pause (capped at 20 ms).
   int fl = ::fcntl(fileno(), F_GETFL);
-  if (fl < 0 || ::fcntl(fileno(), F_SETFL, fl | O_NONBLOCK) != 0) throw_errno("fcntl(" + m_path.string() + ")");
+  if (fl < 0 || ::fcntl(fileno(), F_SETFL, fl | O_NONBLOCK) != 0) detail::throw_errno("fcntl(" + m_path.string() + ")");
   Deadline deadline(timeout);
   auto backoff = std::chrono::microseconds(200);
   bool found = false;
@@ -104,13 +106,13 @@ bool Fifo::wait_for_writer(Timeout timeout) {
     backoff = std::min<std::chrono::microseconds>(backoff * 2, std::chrono::milliseconds(20));
   }
   ::fcntl(fileno(), F_SETFL, fl);
-  if (err) throw_system_error(err, "read(" + m_path.string() + ")");
+  if (err) detail::throw_system_error(err, "read(" + m_path.string() + ")");
   return found;
 }
 
 Fifo Fifo::create(const std::filesystem::path& path, Mode mode, Timeout timeout, mode_t perms) {
   // mkfifo never adopts what exists (EEXIST, also for a dangling link).
-  if (::mkfifo(path.c_str(), perms) != 0) throw_errno("mkfifo(" + path.string() + ")");
+  if (::mkfifo(path.c_str(), perms) != 0) detail::throw_errno("mkfifo(" + path.string() + ")");
   // Check and chmod the FIFO through an fd, never by name again: a non-blocking read open
   // returns at once, and O_NOFOLLOW refuses a link swapped in. The mode is set exactly
   // (mkfifo applies the umask).
@@ -118,13 +120,13 @@ Fifo Fifo::create(const std::filesystem::path& path, Mode mode, Timeout timeout,
   {
     detail::UniqueFd probe(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
     struct stat st{};
-    if (!probe || ::fstat(probe.get(), &st) != 0) throw_errno("open FIFO(" + path.string() + ")");
+    if (!probe || ::fstat(probe.get(), &st) != 0) detail::throw_errno("open FIFO(" + path.string() + ")");
     check_trusted(st, PathOwner{std::nullopt, 0777}, path, "Fifo::create");  // ours, or someone swapped it
     created = {st.st_dev, st.st_ino};
     if (::fchmod(probe.get(), perms) != 0) {
       int e = errno;
       ::unlink(path.c_str());
-      throw_system_error(e, "chmod(" + path.string() + ")");
+      detail::throw_system_error(e, "chmod(" + path.string() + ")");
     }
   }
   try {
@@ -151,7 +153,7 @@ Fifo Fifo::open(const std::filesystem::path& path, Mode mode, Timeout timeout, P
 Fifo Fifo::open_checked(const std::filesystem::path& path, Mode mode, Timeout timeout, const PathOwner& owner,
                         const char* what, std::optional<std::pair<dev_t, ino_t>> created) {
   struct stat st{};
-  if (::lstat(path.c_str(), &st) != 0) throw_errno("open FIFO(" + path.string() + ")");
+  if (::lstat(path.c_str(), &st) != 0) detail::throw_errno("open FIFO(" + path.string() + ")");
   check_trusted(st, owner, path, what);
   int flags = O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW;
   flags |= mode == Mode::read ? O_RDONLY : mode == Mode::write ? O_WRONLY : O_RDWR;
@@ -163,17 +165,17 @@ Fifo Fifo::open_checked(const std::filesystem::path& path, Mode mode, Timeout ti
     int fd = ::open(path.c_str(), flags);
     if (fd >= 0) {
       detail::UniqueFd owned(fd);
-      if (::fstat(fd, &st) != 0) throw_errno("fstat(" + path.string() + ")");
+      if (::fstat(fd, &st) != 0) detail::throw_errno("fstat(" + path.string() + ")");
       check_trusted(st, owner, path, what);
       if (created && (st.st_dev != created->first || st.st_ino != created->second))
-        throw_system_error(EPERM, std::string(what) + "(" + path.string() + "): replaced by another file meanwhile");
-      if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) throw_errno("fcntl(" + path.string() + ")");
+        detail::throw_system_error(EPERM, std::string(what) + "(" + path.string() + "): replaced by another file meanwhile");
+      if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) detail::throw_errno("fcntl(" + path.string() + ")");
       return Fifo(std::move(owned), mode, path);
     }
     if (errno == EINTR) continue;
     if (errno == ELOOP)  // a link was swapped in after the check
-      throw_system_error(ELOOP, std::string(what) + "(" + path.string() + "): is a symbolic link, which ipckit does not follow");
-    if (errno != ENXIO) throw_errno("open FIFO(" + path.string() + ")");
+      detail::throw_system_error(ELOOP, std::string(what) + "(" + path.string() + "): is a symbolic link, which ipckit does not follow");
+    if (errno != ENXIO) detail::throw_errno("open FIFO(" + path.string() + ")");
     if (deadline.expired()) throw TimeoutError(std::string(what) + "(" + path.string() + "): no reader opened it in time");
     std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(backoff, deadline.remaining()));
     backoff = std::min<std::chrono::microseconds>(backoff * 2, std::chrono::milliseconds(20));

@@ -16,6 +16,8 @@
 #include <cstring>
 #include <iostream>
 
+#include <ipc/detail/errno.hpp>
+#include <ipc/detail/file_io.hpp>
 #include <ipc/detail/proc_util.hpp>
 #include <ipc/process.hpp>
 
@@ -39,46 +41,17 @@ pid_t parse_pid(std::string_view s) {
   return pid;
 }
 
-/// Reads a whole small file from offset 0; empty when it cannot be opened or read.
-std::optional<std::string> read_small_file(int fd) {
-  std::string out;
-  char buf[4096];
-  for (off_t off = 0;;) {
-    ssize_t n = ::pread(fd, buf, sizeof buf, off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::nullopt;
-    if (n == 0) return out;
-    out.append(buf, static_cast<std::size_t>(n));
-    off += n;
-    if (out.size() > (1u << 20)) return out;  // /proc files we read are far smaller
-  }
-}
-
-std::optional<std::string> read_file(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return std::nullopt;
-  return read_small_file(fd.get());
-}
+/// Files read here (pidfiles, /proc/<pid>/status) are far smaller than this.
+constexpr std::size_t kSmallFile = 1u << 20;
 
 std::string proc_path(pid_t pid, std::string_view what) {
   return "/proc/" + std::to_string(pid) + "/" + std::string(what);
 }
 
-/// Writes all of `s` to `fd`; false when the reader is gone.
-bool write_all(int fd, std::string_view s) noexcept {
-  while (!s.empty()) {
-    ssize_t n = ::write(fd, s.data(), s.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    s.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
 /// In a child of daemonize(): tells the original process what failed and ends this process.
 [[noreturn]] void report_and_exit(int fd, const std::string& what, int err) noexcept {
   std::string line = "F " + what + (err ? std::string(": ") + std::strerror(err) : std::string()) + "\n";
-  write_all(fd, line);
+  detail::write_all(fd, line);
   ::_exit(1);
 }
 
@@ -109,7 +82,7 @@ bool locked_by_other(int fd, const fs::path& path) {
   struct flock lk {};
   lk.l_type = F_RDLCK;  // conflicts with the holder's write lock
   lk.l_whence = SEEK_SET;
-  if (::fcntl(fd, F_OFD_GETLK, &lk) < 0) throw_errno("fcntl(F_OFD_GETLK, " + path.string() + ")");
+  if (::fcntl(fd, F_OFD_GETLK, &lk) < 0) detail::throw_errno("fcntl(F_OFD_GETLK, " + path.string() + ")");
   return lk.l_type != F_UNLCK;
 }
 
@@ -124,21 +97,21 @@ Pidfile Pidfile::acquire(const fs::path& relative) {
   // file before it went, our lock would be on a name nobody sees: check and start again.
   for (int attempt = 0; attempt < 100; ++attempt) {
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-    if (!fd) throw_errno("open(pidfile " + path.string() + ")");
+    if (!fd) detail::throw_errno("open(pidfile " + path.string() + ")");
     struct flock lk {};
     lk.l_type = F_WRLCK;
     lk.l_whence = SEEK_SET;  // l_start = l_len = 0: the whole file, however long it gets
     if (::fcntl(fd.get(), F_OFD_SETLK, &lk) < 0) {
-      if (errno != EAGAIN && errno != EACCES) throw_errno("fcntl(F_OFD_SETLK, " + path.string() + ")");
-      auto text = read_small_file(fd.get());
-      pid_t holder = text ? parse_pid(*text) : 0;
+      if (errno != EAGAIN && errno != EACCES) detail::throw_errno("fcntl(F_OFD_SETLK, " + path.string() + ")");
+      std::string text;
+      pid_t holder = detail::read_all(fd.get(), text, kSmallFile) ? 0 : parse_pid(text);
       throw AlreadyRunning("already running: pidfile " + path.string() + " is locked by " +
                                (holder ? "pid " + std::to_string(holder) : std::string("an instance that is starting")),
                            holder);
     }
     if (!same_file(fd.get(), path)) continue;
     // A stale pid from a crashed instance must not be read as ours until write() replaces it.
-    if (::ftruncate(fd.get(), 0) < 0) throw_errno("ftruncate(pidfile " + path.string() + ")");
+    if (::ftruncate(fd.get(), 0) < 0) detail::throw_errno("ftruncate(pidfile " + path.string() + ")");
     Pidfile p;
     p.m_path = path;
     p.m_fd = std::move(fd);
@@ -167,13 +140,9 @@ Pidfile::~Pidfile() {
 void Pidfile::write(pid_t pid) {
   if (!m_fd) throw ValueError("Pidfile::write: the handle holds no pidfile");
   std::string text = std::to_string(pid ? pid : ::getpid()) + "\n";
-  if (::ftruncate(m_fd.get(), 0) < 0) throw_errno("ftruncate(pidfile " + m_path.string() + ")");
-  for (std::size_t done = 0; done < text.size();) {
-    ssize_t n = ::pwrite(m_fd.get(), text.data() + done, text.size() - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno("write(pidfile " + m_path.string() + ")");
-    done += static_cast<std::size_t>(n);
-  }
+  if (::ftruncate(m_fd.get(), 0) < 0) detail::throw_errno("ftruncate(pidfile " + m_path.string() + ")");
+  if (auto ec = detail::write_all_at(m_fd.get(), text, 0))
+    throw std::system_error(ec, "write(pidfile " + m_path.string() + ")");
 }
 
 void Pidfile::release() noexcept {
@@ -185,12 +154,13 @@ std::optional<pid_t> read_pidfile(const fs::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
     if (errno == ENOENT) return std::nullopt;
-    throw_errno("open(pidfile " + path.string() + ")");
+    detail::throw_errno("open(pidfile " + path.string() + ")");
   }
   if (!locked_by_other(fd.get(), path)) return std::nullopt;
-  auto text = read_small_file(fd.get());
-  if (!text) throw_errno("read(pidfile " + path.string() + ")");
-  pid_t pid = parse_pid(*text);
+  std::string text;
+  if (auto ec = detail::read_all(fd.get(), text, kSmallFile))
+    throw std::system_error(ec, "read(pidfile " + path.string() + ")");
+  pid_t pid = parse_pid(text);
   if (!pid) throw ProtocolError("pidfile " + path.string() + " is locked but holds no pid (an instance is starting?)");
   return pid;
 }
@@ -202,13 +172,13 @@ std::optional<pid_t> stop_daemon(const fs::path& path, Timeout timeout, int sig)
   UniqueFd pidfd(pidfd_open(*pid));
   if (!pidfd) {
     if (errno == ESRCH) return pid;  // ended meanwhile
-    throw_errno("pidfd_open(" + std::to_string(*pid) + ")");
+    detail::throw_errno("pidfd_open(" + std::to_string(*pid) + ")");
   }
   // The pidfd is for whatever process has that pid now; the lock, still held with the same pid
   // written in it, shows that it is the instance (a live holder's pid cannot be reused).
   if (read_pidfile(path) != pid) return pid;
   if (pidfd_send_signal(pidfd.get(), sig) < 0 && errno != ESRCH)
-    throw_errno("pidfd_send_signal(" + std::to_string(*pid) + ", " + std::to_string(sig) + ")");
+    detail::throw_errno("pidfd_send_signal(" + std::to_string(*pid) + ", " + std::to_string(sig) + ")");
   if (!detail::wait_pidfd(pidfd.get(), deadline.poll_ms()))
     throw TimeoutError("stop_daemon: pid " + std::to_string(*pid) + " (pidfile " + path.string() +
                        ") still runs after signal " + std::to_string(sig));
@@ -229,7 +199,7 @@ void Daemon::report(char kind, std::string_view text) {
   line += ' ';
   line += text;
   line += '\n';
-  write_all(m_report.get(), line);
+  detail::write_all(m_report.get(), line);
   m_report.reset();
 }
 
@@ -249,20 +219,20 @@ Daemon daemonize(const DaemonOptions& o) {
   Pidfile pidfile;
   if (!o.pidfile.empty()) pidfile = Pidfile::acquire(o.pidfile);
   UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
-  if (!null_fd) throw_errno("open(/dev/null)");
+  if (!null_fd) detail::throw_errno("open(/dev/null)");
   UniqueFd log_fd;
   if (!o.log_file.empty()) {
     log_fd.reset(::open(o.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640));
-    if (!log_fd) throw_errno("open(log file " + o.log_file.string() + ")");
+    if (!log_fd) detail::throw_errno("open(log file " + o.log_file.string() + ")");
   }
   int p[2];
-  if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe2");
+  if (::pipe2(p, O_CLOEXEC) < 0) detail::throw_errno("pipe2");
   UniqueFd report_r(p[0]), report_w(p[1]);
 
   flush_std_streams();  // or both processes would write what is buffered
   std::fflush(nullptr);  // and the program's other FILEs: the daemon outlives this process
   const pid_t first = ::fork();
-  if (first < 0) throw_errno("fork");
+  if (first < 0) detail::throw_errno("fork");
   if (first == 0) {
     // ---- first child: leave the caller's session and terminal, then fork the daemon ----
     report_r.reset();
@@ -317,12 +287,12 @@ Daemon daemonize(const DaemonOptions& o) {
   while (msg.find('\n') == std::string::npos && msg.size() < 65536) {
     int r = ::poll(&pfd, 1, deadline.poll_ms());
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) throw_errno("poll(daemon report pipe)");
+    if (r < 0) detail::throw_errno("poll(daemon report pipe)");
     if (r == 0) throw TimeoutError("daemonize: the daemon did not report ready in time");
     char buf[512];
     ssize_t n = ::read(report_r.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno("read(daemon report pipe)");
+    if (n < 0) detail::throw_errno("read(daemon report pipe)");
     if (n == 0) break;
     msg.append(buf, static_cast<std::size_t>(n));
   }
@@ -364,9 +334,9 @@ std::optional<Stat> stat(pid_t pid) {
 bool exists(pid_t pid) noexcept { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
 
 std::optional<std::string> status_field(pid_t pid, std::string_view name) {
-  auto text = read_file(proc_path(pid, "status"));
-  if (!text) return std::nullopt;
-  std::string_view all(*text);
+  std::string text;
+  if (detail::read_file(proc_path(pid, "status"), text, kSmallFile)) return std::nullopt;
+  std::string_view all(text);
   while (!all.empty()) {
     auto nl = all.find('\n');
     std::string_view line = all.substr(0, nl);
@@ -391,7 +361,7 @@ std::optional<std::string> read_link(pid_t pid, std::string_view link) {
 std::vector<pid_t> children(pid_t pid) {
   std::vector<pid_t> out;
   DIR* d = ::opendir("/proc");
-  if (!d) throw_errno("opendir(/proc)");
+  if (!d) detail::throw_errno("opendir(/proc)");
   while (auto* e = ::readdir(d)) {
     pid_t p = parse_pid(e->d_name);
     if (!p) continue;
@@ -418,12 +388,12 @@ std::vector<pid_t> ancestors(pid_t pid) {
 
 bool is_subreaper() {
   int on = 0;
-  if (::prctl(PR_GET_CHILD_SUBREAPER, &on) < 0) throw_errno("prctl(PR_GET_CHILD_SUBREAPER)");
+  if (::prctl(PR_GET_CHILD_SUBREAPER, &on) < 0) detail::throw_errno("prctl(PR_GET_CHILD_SUBREAPER)");
   return on != 0;
 }
 
 void set_subreaper(bool on) {
-  if (::prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0) < 0) throw_errno("prctl(PR_SET_CHILD_SUBREAPER)");
+  if (::prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0) < 0) detail::throw_errno("prctl(PR_SET_CHILD_SUBREAPER)");
 }
 
 std::string_view state_name(char state) noexcept {
@@ -446,13 +416,13 @@ bool wait_exit(pid_t pid, Timeout timeout, int* exitcode) {
   UniqueFd pidfd(pidfd_open(pid));
   if (!pidfd) {
     if (errno == ESRCH) return true;
-    throw_errno("pidfd_open(" + std::to_string(pid) + ")");
+    detail::throw_errno("pidfd_open(" + std::to_string(pid) + ")");
   }
   if (!detail::wait_pidfd(pidfd.get(), Deadline(timeout).poll_ms())) return false;
   siginfo_t info{};
   if (int err = detail::reap_pidfd(pidfd.get(), info)) {
     if (err == ECHILD) return true;  // not our child: its own parent reaps it
-    throw_system_error(err, "waitid(pidfd of " + std::to_string(pid) + ")");
+    detail::throw_system_error(err, "waitid(pidfd of " + std::to_string(pid) + ")");
   }
   if (exitcode && info.si_pid != 0) *exitcode = detail::exit_code_of(info);
   return true;

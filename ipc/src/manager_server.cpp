@@ -17,6 +17,8 @@
 #include <sstream>
 #include <thread>
 
+#include <ipc/detail/errno.hpp>
+
 namespace ipc {
 
 struct Manager::Server {
@@ -107,7 +109,7 @@ Manager::Manager(ManagerOptions options) {
   const char* rt = std::getenv("XDG_RUNTIME_DIR");
   std::string base = (rt && *rt && ::access(rt, W_OK) == 0) ? rt : "/tmp";
   std::string tmpl = base + "/ipckit-manager-XXXXXX";
-  if (!::mkdtemp(tmpl.data())) throw_errno("mkdtemp(" + tmpl + ")");  // mode 0700
+  if (!::mkdtemp(tmpl.data())) detail::throw_errno("mkdtemp(" + tmpl + ")");  // mode 0700
   srv->dir = tmpl;
   srv->socket = tmpl + "/manager.sock";
   srv->log = tmpl + "/server.log";
@@ -115,7 +117,7 @@ Manager::Manager(ManagerOptions options) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     srv->remove_files();
-    throw_errno("pipe2");
+    detail::throw_errno("pipe2");
   }
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
@@ -124,7 +126,7 @@ Manager::Manager(ManagerOptions options) {
     ::close(fds[0]);
     ::close(fds[1]);
     srv->remove_files();
-    throw_system_error(e, "fork (private manager server)");
+    detail::throw_system_error(e, "fork (private manager server)");
   }
   if (pid == 0) {
     ::close(fds[0]);

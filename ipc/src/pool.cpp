@@ -19,6 +19,7 @@
 #include <thread>
 #include <typeinfo>
 
+#include <ipc/detail/errno.hpp>
 #include <ipc/connection.hpp>
 #include <ipc/process.hpp>
 #include <ipc/synchronize.hpp>

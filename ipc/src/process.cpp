@@ -19,6 +19,7 @@
 #include <mutex>
 #include <new>
 
+#include <ipc/detail/errno.hpp>
 #include <ipc/detail/fork.hpp>
 #include <ipc/detail/proc_util.hpp>
 #include <ipc/detail/unique_fd.hpp>
@@ -289,7 +290,7 @@ void Process::start() {
   detail::warn_if_multithreaded_fork();
   detail::flush_std_streams();  // or the child would print the parent's buffered output again
   pid_t pid = ::fork();
-  if (pid < 0) throw_errno("fork");
+  if (pid < 0) detail::throw_errno("fork");
   if (pid == 0) child_main(std::move(rec), self);
   rec->pid = pid;
   rec->pidfd = detail::pidfd_open(pid);  // no race: an unreaped child's pid cannot be reused
@@ -297,7 +298,7 @@ void Process::start() {
     int err = errno;
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
-    throw_system_error(err, "pidfd_open(" + std::to_string(pid) + ")");
+    detail::throw_system_error(err, "pidfd_open(" + std::to_string(pid) + ")");
   }
   std::lock_guard lock(s.mutex);
   s.children.push_back(rec);
@@ -396,7 +397,7 @@ void Process::terminate() {
   std::lock_guard lock(state().mutex);
   if (m_child->exitcode) return;
   if (detail::pidfd_send_signal(m_child->pidfd, SIGTERM) < 0 && errno != ESRCH)
-    throw_errno("pidfd_send_signal(" + std::to_string(m_child->pid) + ", SIGTERM)");
+    detail::throw_errno("pidfd_send_signal(" + std::to_string(m_child->pid) + ", SIGTERM)");
 }
 
 void Process::kill() {
@@ -404,7 +405,7 @@ void Process::kill() {
   std::lock_guard lock(state().mutex);
   if (m_child->exitcode) return;
   if (detail::pidfd_send_signal(m_child->pidfd, SIGKILL) < 0 && errno != ESRCH)
-    throw_errno("pidfd_send_signal(" + std::to_string(m_child->pid) + ", SIGKILL)");
+    detail::throw_errno("pidfd_send_signal(" + std::to_string(m_child->pid) + ", SIGKILL)");
 }
 
 void Process::close() {

@@ -22,6 +22,7 @@
 #include <map>
 #include <utility>
 
+#include <ipc/detail/errno.hpp>
 #include <ipc/detail/futex.hpp>
 #include <ipc/detail/proc_util.hpp>
 #include <ipc/detail/unique_fd.hpp>
@@ -36,7 +37,9 @@ using detail::UniqueFd;
 // ---- Header of a named segment ----
 
 constexpr std::uint64_t kMagic = 0x314d48534b435049ull;  // "IPCKSHM1" little-endian
-constexpr std::uint32_t kVersion = 2;                    // 2: 128-byte header with the element type
+// 2: 128-byte header with the element type; 3: Value/Array type tags are FNV-1a with its standard
+// offset basis (a version-2 segment's tag would not match, so it is refused by version instead).
+constexpr std::uint32_t kVersion = 3;
 constexpr std::uint32_t kReady = 0x59444552u;            // "REDY": the creator finished init
 constexpr std::size_t kHeaderSize = 128;
 constexpr std::size_t kTypeNameSize = 64;
@@ -134,7 +137,7 @@ void check_file(const struct stat& st, const std::string& full, std::optional<ui
   uid_t want = owner ? *owner : ::geteuid();
   mode_t extra = st.st_mode & 07077 & ~(mode & 077);
   if (st.st_uid != want || extra != 0)
-    throw_system_error(EACCES, "shared memory " + full + " is owned by uid " + std::to_string(st.st_uid) +
+    detail::throw_system_error(EACCES, "shared memory " + full + " is owned by uid " + std::to_string(st.st_uid) +
                                    " with mode " + octal(st.st_mode) + "; expected owner uid " +
                                    std::to_string(want) + " and at most mode " + octal(mode & 0777) +
                                    " (anyone may plant a name in " + std::string(kShmDir) + "): refused");
@@ -159,7 +162,7 @@ void check_header(const SegmentHeader& h, const std::string& name, std::size_t f
 
 void* map_fd(int fd, std::size_t size, int prot, const std::string& name) {
   void* p = ::mmap(nullptr, size, prot, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) throw_errno("mmap(" + name + ")");
+  if (p == MAP_FAILED) detail::throw_errno("mmap(" + name + ")");
   return p;
 }
 
@@ -319,13 +322,13 @@ bool SharedMemory::unlink(std::string_view name) {
   auto full = full_name(name);
   if (::unlink(shm_path(full).c_str()) == 0) return true;
   if (errno == ENOENT) return false;
-  throw_errno("shm_unlink(" + full + ")");
+  detail::throw_errno("shm_unlink(" + full + ")");
 }
 
 void SharedMemory::unlink() {
   if (m_name.empty()) return;
   m_owner = false;
-  if (::unlink(shm_path(m_name).c_str()) != 0 && errno != ENOENT) throw_errno("shm_unlink(" + m_name + ")");
+  if (::unlink(shm_path(m_name).c_str()) != 0 && errno != ENOENT) detail::throw_errno("shm_unlink(" + m_name + ")");
 }
 
 pid_t SharedMemory::creator_pid() const noexcept {
@@ -337,7 +340,7 @@ pid_t SharedMemory::creator_pid() const noexcept {
 SharedMemory SharedMemory::anonymous(std::size_t size) {
   if (size == 0) throw ValueError("shared memory size must be positive");
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw_errno("mmap(anonymous shared, " + std::to_string(size) + " bytes)");
+  if (p == MAP_FAILED) detail::throw_errno("mmap(anonymous shared, " + std::to_string(size) + " bytes)");
   SharedMemory m;
   m.m_base = m.m_data = p;
   m.m_map_size = m.m_size = size;
@@ -364,12 +367,12 @@ SharedMemory SharedMemory::create(std::string_view name, std::size_t size, const
     if (!fd && (errno != EEXIST || attempt >= 16)) {
       int err = errno;
       temp.full.clear();  // not ours
-      throw_system_error(err, "shm_open(" + full + ")");
+      detail::throw_system_error(err, "shm_open(" + full + ")");
     }
   }
-  if (::fchmod(fd.get(), options.mode & 0777) != 0) throw_errno("fchmod(" + full + ")");
+  if (::fchmod(fd.get(), options.mode & 0777) != 0) detail::throw_errno("fchmod(" + full + ")");
   std::size_t total = kHeaderSize + size;
-  if (::ftruncate(fd.get(), static_cast<off_t>(total)) != 0) throw_errno("ftruncate(" + full + ")");
+  if (::ftruncate(fd.get(), static_cast<off_t>(total)) != 0) detail::throw_errno("ftruncate(" + full + ")");
   SharedMemory m;
   m.m_base = map_fd(fd.get(), total, PROT_READ | PROT_WRITE, full);
   m.m_map_size = total;
@@ -385,7 +388,7 @@ SharedMemory SharedMemory::create(std::string_view name, std::size_t size, const
   h->creator_pid = pid;
   h->creator_start = start;
   std::memcpy(h->type_name, options.type_name.data(), std::min(options.type_name.size(), kTypeNameSize - 1));
-  if (::link(shm_path(temp.full).c_str(), shm_path(full).c_str()) != 0) throw_errno("shm_open(" + full + ")");
+  if (::link(shm_path(temp.full).c_str(), shm_path(full).c_str()) != 0) detail::throw_errno("shm_open(" + full + ")");
   // From here the name is ours: m's destructor unlinks it if init throws.
   m.m_name = full;
   m.m_owner = true;
@@ -406,18 +409,18 @@ SharedMemory SharedMemory::open_full(const std::string& full, const ShmExpect& e
   // O_NOFOLLOW: a planted symbolic link is refused; O_NONBLOCK: a planted FIFO cannot hang us.
   UniqueFd fd(::open(shm_path(full).c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd) {
-    if (errno == ELOOP) throw_system_error(ELOOP, "shm_open(" + full + "): a symbolic link, not a segment");
-    throw_errno("shm_open(" + full + ")");
+    if (errno == ELOOP) detail::throw_system_error(ELOOP, "shm_open(" + full + "): a symbolic link, not a segment");
+    detail::throw_errno("shm_open(" + full + ")");
   }
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) throw_errno("fstat(" + full + ")");
+  if (::fstat(fd.get(), &st) != 0) detail::throw_errno("fstat(" + full + ")");
   check_file(st, full, expect.owner, expect.mode);
   Deadline deadline(expect.init_timeout);
   // Shared flock until the mapping exists (closing the fd releases it), then the name must still
   // be this file: gc may have removed it while we waited (see lock_if_same).
   if (int err = flock_until(fd.get(), LOCK_SH, deadline))
-    throw_system_error(err, "flock(" + full + "), held by a process removing it");
-  if (!names_file(full, st.st_dev, st.st_ino)) throw_system_error(ENOENT, "shm_open(" + full + "): removed meanwhile");
+    detail::throw_system_error(err, "flock(" + full + "), held by a process removing it");
+  if (!names_file(full, st.st_dev, st.st_ino)) detail::throw_system_error(ENOENT, "shm_open(" + full + "): removed meanwhile");
   auto total = static_cast<std::size_t>(st.st_size);
   // ipckit links a name into place only with its header written: a shorter file is foreign.
   if (total < kHeaderSize)
@@ -488,7 +491,7 @@ SharedMemory SharedMemory::create_or_open(std::string_view name, std::size_t siz
     }
     // Its creator died in init: nobody can use it, replace it.
     int err = unlink_if_same(full, orphan.dev, orphan.ino);
-    if (err != 0 && err != ESTALE) throw_system_error(err, "shm_unlink(" + full + ") of a half-created segment");
+    if (err != 0 && err != ESTALE) detail::throw_system_error(err, "shm_unlink(" + full + ") of a half-created segment");
   }
 }
 
@@ -655,9 +658,9 @@ std::vector<SegmentInfo> list_segments() {
   std::vector<SegmentInfo> out;
   std::string dir_path(kShmDir);
   struct stat dir_st {};
-  if (::stat(dir_path.c_str(), &dir_st) != 0) throw_errno("stat(" + dir_path + ")");
+  if (::stat(dir_path.c_str(), &dir_st) != 0) detail::throw_errno("stat(" + dir_path + ")");
   DIR* dir = ::opendir(dir_path.c_str());
-  if (!dir) throw_errno("opendir(" + dir_path + ")");
+  if (!dir) detail::throw_errno("opendir(" + dir_path + ")");
   std::vector<std::string> names;
   while (auto* e = ::readdir(dir)) {
     std::string_view n = e->d_name;
@@ -692,7 +695,7 @@ std::vector<GcDecision> gc_segments(std::string_view prefix, bool dry_run) {
     else if (err == EWOULDBLOCK)
       d.reason += "; not removed: another process holds a lock on it";
     else
-      throw_system_error(err, "shm_unlink(" + d.name + ")");
+      detail::throw_system_error(err, "shm_unlink(" + d.name + ")");
   };
   struct Held {
     std::size_t index;

@@ -7,12 +7,13 @@
 #include <limits>
 #include <new>
 
+#include <ipc/detail/fnv.hpp>
+
 namespace ipc::detail {
 
 std::uint64_t type_tag(const std::type_info& type, std::size_t size) noexcept {
   // FNV-1a over the mangled name, then the size mixed in; 0 is reserved for "no tag".
-  std::uint64_t h = 1469598103934665603ull;
-  for (const char* p = type.name(); *p; ++p) h = (h ^ static_cast<unsigned char>(*p)) * 1099511628211ull;
+  std::uint64_t h = fnv1a(type.name());
   h ^= static_cast<std::uint64_t>(size) * 0x9e3779b97f4a7c15ull;
   return h ? h : 1;
 }

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <system_error>
 
+#include <ipc/detail/file_io.hpp>
+
 namespace lifecycle_tool {
 
 // ---- Lesson ----
@@ -56,16 +58,7 @@ Channel::Channel() {
 }
 
 void Channel::send(const std::string& line) const {
-  std::string s = line + "\n";
-  const char* p = s.data();
-  std::size_t left = s.size();
-  while (left > 0) {
-    ssize_t n = ::write(m_w.get(), p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
+  ipc::detail::write_all(m_w.get(), line + "\n");  // a reader that is gone has nothing to learn
 }
 
 std::optional<std::string> Channel::recv(ipc::Timeout timeout) {

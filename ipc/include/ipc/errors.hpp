@@ -1,7 +1,6 @@
-// Exception types of ipckit, named after Python's, and the helpers that turn errno into them.
+// Exception types of ipckit, named after Python's.
 #pragma once
 
-#include <cerrno>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -85,15 +84,6 @@ class QueueClosed : public ConnectionClosed {
  public:
   using ConnectionClosed::ConnectionClosed;
 };
-
-/// Builds the std::system_error for errno value `err` while doing `action` ("shm_open(/x)").
-std::system_error make_system_error(int err, std::string_view action);
-
-/// Throws std::system_error for errno value `err`; `action` names the call and its resource.
-[[noreturn]] void throw_system_error(int err, std::string_view action);
-
-/// Throws std::system_error for the current errno; `action` names the call and its resource.
-[[noreturn]] inline void throw_errno(std::string_view action) { throw_system_error(errno, action); }
 
 }  // namespace ipc
 

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include <ipc/detail/fnv.hpp>
 #include <ipc/detail/ring.hpp>
 #include <ipc/errors.hpp>
 #include <ipc/serialize.hpp>
@@ -33,13 +34,6 @@
 namespace ipc {
 
 namespace detail {
-
-/// FNV-1a of a string, for type tags.
-constexpr std::uint64_t fnv1a(std::string_view s) noexcept {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
-  return h;
-}
 
 /// A tag of T's name as the compiler spells it: equal in processes of the same binary, and
 /// different for different types, so opening a queue as the wrong Queue<T> fails clearly.

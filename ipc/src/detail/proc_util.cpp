@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include <ipc/detail/errno.hpp>
 #include <ipc/detail/unique_fd.hpp>
 #include <ipc/errors.hpp>
 

@@ -1,6 +1,7 @@
 // RespConnection: blocking RESP2 client over a Unix socket or TCP, every wait bounded by a Deadline.
 #include <ipc/detail/resp_client.hpp>
 
+#include <ipc/detail/errno.hpp>
 #include <ipc/errors.hpp>
 
 #include <fcntl.h>

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include <ipc/detail/errno.hpp>
 #include <ipc/errors.hpp>
 
 namespace ipc::detail {

@@ -1,7 +1,9 @@
-// Exception helpers: errno to std::system_error with the action attempted.
-#include <ipc/errors.hpp>
+// errno helpers: errno to std::system_error with the action attempted.
+#include <ipc/detail/errno.hpp>
 
-namespace ipc {
+#include <string>
+
+namespace ipc::detail {
 
 std::system_error make_system_error(int err, std::string_view action) {
   return std::system_error(err, std::generic_category(), std::string(action));
@@ -9,4 +11,4 @@ std::system_error make_system_error(int err, std::string_view action) {
 
 void throw_system_error(int err, std::string_view action) { throw make_system_error(err, action); }
 
-}  // namespace ipc
+}  // namespace ipc::detail
