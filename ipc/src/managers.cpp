@@ -2,6 +2,8 @@
 // transactions, locks with leases, events.
 #include <ipc/managers.hpp>
 
+#include <ipc/detail/fork.hpp>
+
 #include "manager_session.hpp"
 
 #include <unistd.h>
@@ -422,6 +424,7 @@ struct LockProxy::State {
   void start_renewer() {
     stop = false;
     renewer = std::thread([this, addr = link->session->address(), opts = link->options] {
+      detail::InternalThread internal;  // not a thread of the user's: no fork warning for it
       detail::ManagerSession s(addr, opts);
       auto period = opts.lease / 3;
       std::unique_lock lk(mu);

@@ -1,6 +1,8 @@
 // Pool machinery: the pool thread, worker processes, dispatch, death and time-limit handling.
 #include <ipc/pool.hpp>
 
+#include <ipc/detail/fork.hpp>
+
 #include <cxxabi.h>
 #include <poll.h>
 #include <signal.h>
@@ -262,7 +264,10 @@ class PoolCore {
   }
 
   void start() {
-    m_thread = std::thread([this] { run(); });
+    m_thread = std::thread([this] {
+      detail::InternalThread internal;  // its forks of workers are by design: no fork warning
+      run();
+    });
     std::unique_lock lock(m_mutex);
     m_cv.wait(lock, [&] { return m_started; });
     if (m_start_error) {

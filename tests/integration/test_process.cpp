@@ -1,6 +1,7 @@
 // Process: start, join, exit codes, names, daemonic flag, sentinels, reaping.
 #include <doctest/doctest.h>
 
+#include <ipc/pool.hpp>
 #include <ipc/process.hpp>
 #include <ipc/queues.hpp>
 #include <ipc/sharedctypes.hpp>
@@ -447,5 +448,30 @@ TEST_SUITE("Process") {
       CHECK(warnings == (mode == 1 ? 1u : 0u));
       if (mode == 1) CHECK(out.find("use of fork() may lead to deadlocks in the child") != std::string::npos);
     }
+  }
+
+  TEST_CASE("a Pool's own thread does not make its forks or the user's warn" * doctest::timeout(60)) {
+    // The pool thread forks the workers (and their replacements) while main runs, and main
+    // starts a Process while the pool thread runs: neither is a thread the user started.
+    ipc::test::ChildPipe err;
+    ipc::Process parent{[&] {
+      ::dup2(err.w, 2);
+      ipc::Pool pool(2);
+      if (pool.apply(+[](int x) { return x * x; }, 7) != 49) return 2;
+      ipc::Process child{[] { return 0; }};
+      child.start();
+      if (!child.join(30s) || *child.exitcode() != 0) return 3;
+      std::fputs("end\n", stderr);
+      return 0;
+    }};
+    parent.start();
+    REQUIRE(parent.join(30s));
+    CHECK(*parent.exitcode() == 0);
+    std::string out;
+    for (std::string line; (line = err.line()) != "end";) {
+      REQUIRE(!line.empty());
+      out += line + "\n";
+    }
+    CHECK(out.find("is multi-threaded") == std::string::npos);
   }
 }

@@ -23,6 +23,8 @@ constexpr int kMaxHandlers = 16;
 constinit std::atomic<AfterForkFn> g_handlers[kMaxHandlers] = {};
 constinit std::atomic<int> g_count{0};
 constinit std::atomic<bool> g_registered{false};
+// ipckit's own running threads: process-wide like the thread count they are subtracted from.
+constinit std::atomic<long> g_internal_threads{0};
 
 void run_child_handlers() noexcept {
   const int n = g_count.load(std::memory_order_acquire);
@@ -62,7 +64,7 @@ void warn_if_multithreaded_fork() noexcept {
   // Once per process (global: the warning is about the process).
   static std::atomic<bool> warned{false};
   if (warned.load(std::memory_order_relaxed)) return;
-  long threads = thread_count();
+  long threads = thread_count() - g_internal_threads.load(std::memory_order_relaxed);
   if (threads <= 1) return;
   if (warned.exchange(true)) return;
   if (const char* env = std::getenv("IPCKIT_FORK_WARNING"); env && std::strcmp(env, "0") == 0) return;
@@ -72,5 +74,8 @@ void warn_if_multithreaded_fork() noexcept {
                "before threads (set IPCKIT_FORK_WARNING=0 to silence this)\n",
                static_cast<int>(::getpid()), threads);
 }
+
+InternalThread::InternalThread() noexcept { g_internal_threads.fetch_add(1, std::memory_order_relaxed); }
+InternalThread::~InternalThread() { g_internal_threads.fetch_sub(1, std::memory_order_relaxed); }
 
 }  // namespace ipc::detail

@@ -17,6 +17,18 @@ bool register_after_fork_child(AfterForkFn fn) noexcept;
 /// than one thread may deadlock the child (a lock another thread held at the fork stays held
 /// there forever). Call before fork(). Silenced by IPCKIT_FORK_WARNING=0 in the environment.
 /// Costs nothing in a process that never started a thread. Never throws.
+/// Threads that ipckit itself runs (the pool thread, a Manager lock's lease renewer) do not
+/// count: they hold no lock a child needs, and a user cannot avoid them.
 void warn_if_multithreaded_fork() noexcept;
+
+/// Marks the calling thread, for its lifetime, as one of ipckit's own (see above): construct
+/// one at the top of the thread's body. Never throws.
+class InternalThread {
+ public:
+  InternalThread() noexcept;
+  ~InternalThread();
+  InternalThread(const InternalThread&) = delete;
+  InternalThread& operator=(const InternalThread&) = delete;
+};
 
 }  // namespace ipc::detail
