@@ -77,7 +77,9 @@ Value& Db::set(std::string_view key, Value v, bool keep_ttl) {
     if (!keep_ttl && !m_cur->expires.empty()) m_cur->expires.erase(it->first);
     return it->second;
   }
-  return d.emplace(std::string(key), std::move(v)).first->second;
+  Value& added = d.emplace(std::string(key), std::move(v)).first->second;
+  if (on_added) on_added(key);
+  return added;
 }
 
 Value& Db::add(std::string_view key, Type t) {
@@ -88,7 +90,9 @@ Value& Db::add(std::string_view key, Type t) {
     case Type::list: v.data.emplace<2>(); break;
     case Type::set: v.data.emplace<3>(); break;
   }
-  return m_cur->dict.emplace(std::string(key), std::move(v)).first->second;
+  Value& added = m_cur->dict.emplace(std::string(key), std::move(v)).first->second;
+  if (on_added) on_added(key);
+  return added;
 }
 
 bool Db::remove(std::string_view key) {
@@ -576,15 +580,15 @@ void cmd_move(Server& srv, Client& c, Args argv) {
     srv.db.select(src);
     return reply_int(c, 0);
   }
+  // Into the target first, as Redis does (its "new" event comes before "move_from").
+  bool is_list = v->type() == Type::list;
+  srv.db.set(argv[1], std::move(*v));
+  if (when >= 0) srv.db.set_expire(argv[1], when);
   srv.db.select(src);
-  Value moved = std::move(*v);
-  bool is_list = moved.type() == Type::list;
   srv.db.remove(argv[1]);
   srv.modified(argv[1]);
   srv.notify(kNotifyGeneric, "move_from", argv[1]);
   srv.db.select(dst);
-  srv.db.set(argv[1], std::move(moved));
-  if (when >= 0) srv.db.set_expire(argv[1], when);
   srv.modified(argv[1]);
   srv.notify(kNotifyGeneric, "move_to", argv[1]);
   if (is_list) srv.list_pushed(argv[1]);

@@ -233,6 +233,7 @@ Server::Server(Options opts) : m_opts(std::move(opts)) {
   m_fake.authenticated = true;
   Db sized(m_opts.databases);
   db.swap(sized);
+  db.on_added = [this](std::string_view key) { notify(kNotifyNew, "new", key); };
   db.on_expired = [this](std::string_view key) {
     ++stat_expired;
     touch_watched(key);

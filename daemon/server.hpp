@@ -255,6 +255,8 @@ class Db {
   /// Called with each key deleted by expiry, its database selected (the server logs a DEL and
   /// touches WATCHes).
   std::function<void(std::string_view)> on_expired;
+  /// Called with each key added to the selected database (keyspace event "new").
+  std::function<void(std::string_view)> on_added;
 
  private:
   struct Table {

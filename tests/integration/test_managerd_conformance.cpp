@@ -336,7 +336,9 @@ TEST_CASE("keyspace notifications are published exactly like redis-server" * doc
       "SETEX e 100 v", "#read @2 4", "GETEX e PERSIST", "#read @2 2", "EXPIRE e 0", "#read @2 2",
       "CONFIG SET notify-keyspace-events Kl", "LPUSH l2 a", "SET k v", "#read @2 1",
       "CONFIG SET notify-keyspace-events E", "DEL l2", "CONFIG SET notify-keyspace-events KEA", "DEL k",
-      "#read @2 2",
+      "#read @2 2", "CONFIG SET notify-keyspace-events KEn", "CONFIG GET notify-keyspace-events", "SET nk 1",
+      "#read @2 2", "SET nk 2", "SADD ns a", "#read @2 2", "CONFIG SET notify-keyspace-events KEAn", "MOVE ns 3",
+      "#read @2 6",
   });
 }
 }
