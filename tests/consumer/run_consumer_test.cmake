@@ -4,7 +4,8 @@
 #   fetchcontent  FetchContent from the source tree; then check that installing the consumer
 #                 installs nothing of ipckit's
 # Expects MODE, SOURCE_DIR (ipckit's), BUILD_DIR (ipckit's build), WORK_DIR, CXX, and optionally
-# LAUNCHER (a compiler launcher such as ccache).
+# LAUNCHER (a compiler launcher such as ccache) and SANITIZE (the sanitizers ipckit was built with:
+# an instrumented static library needs its consumer to link the same runtime).
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
   if(NOT rc EQUAL 0)
@@ -21,6 +22,11 @@ set(consumer ${SOURCE_DIR}/tests/consumer)
 set(common -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_BUILD_TYPE=)
 if(LAUNCHER)
   list(APPEND common -DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER})
+endif()
+set(sanitize_flags)
+if(SANITIZE)
+  set(sanitize_flags -fsanitize=${SANITIZE})
+  list(APPEND common -DCMAKE_CXX_FLAGS=-fsanitize=${SANITIZE} -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=${SANITIZE})
 endif()
 
 if(MODE STREQUAL "find_package" OR MODE STREQUAL "pkg-config")
@@ -43,7 +49,7 @@ elseif(MODE STREQUAL "pkg-config")
   string(STRIP "${last_output}" flags)
   separate_arguments(flags UNIX_COMMAND "${flags}")
   set(program ${WORK_DIR}/queue_consumer)
-  run(${LAUNCHER} ${CXX} -std=c++20 ${consumer}/main.cpp -o ${program} ${flags})
+  run(${LAUNCHER} ${CXX} -std=c++20 ${sanitize_flags} ${consumer}/main.cpp -o ${program} ${flags})
 elseif(MODE STREQUAL "fetchcontent")
   run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK_DIR}/build ${common} -DIPCKIT_CONSUMER_FETCH_DIR=${SOURCE_DIR})
   run(${CMAKE_COMMAND} --build ${WORK_DIR}/build --target queue_consumer --parallel 2)
