@@ -30,12 +30,16 @@ struct ManagerAddress {
   bool cluster = false;
   std::string password;
   int db = 0;
-  std::string text;  ///< as given, without the password
+  std::string text;             ///< as given, without the password
+  bool private_server = false;  ///< a private server: once it is gone it never comes back
 };
 
 /// Parses "unix:/path", "tcp:host:port", "redis://[:password@]host:port[/db]" or
 /// "redis+cluster://host:port[,host:port...]". Throws ValueError naming what is wrong.
 ManagerAddress parse_manager_address(std::string_view address);
+
+/// A new link (and session) for `addr`, registered for link_for() in the calling thread.
+std::shared_ptr<ManagerLink> make_link(ManagerAddress addr, const ManagerOptions& options);
 
 
 class ManagerSession {

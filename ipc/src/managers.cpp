@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <random>
 #include <system_error>
@@ -178,7 +179,12 @@ std::vector<Reply> ManagerSession::exchange(std::string_view key, std::string_vi
     } catch (const std::system_error& e) {
       drop(ni);
       m_slots_stale = m_addr.cluster;
-      if (!transient(e.code().value()) || attempt >= retries)
+      int code = e.code().value();
+      // A private server never comes back: no socket (or no listener) means its Manager is gone.
+      if (m_addr.private_server && (code == ENOENT || code == ECONNREFUSED))
+        throw ConnectionClosed("the private manager server at " + m_addr.text +
+                               " is gone (its Manager was destroyed or shut down): " + e.what());
+      if (!transient(code) || attempt >= retries)
         throw ConnectionClosed("cannot reach the manager at " + m_addr.text + ": " + e.what());
       backoff_sleep(attempt++, m_opts.backoff, m_opts.max_backoff, dl);
       continue;
@@ -300,6 +306,73 @@ std::string redis_seconds(Timeout t) {
   return buf;
 }
 
+// ---- links: what proxies carry between processes ----
+
+std::shared_ptr<ManagerLink> make_link(ManagerAddress addr, const ManagerOptions& options) {
+  auto link = std::make_shared<ManagerLink>();
+  link->options = options;
+  link->address = addr.text;
+  link->password = addr.password;
+  link->private_server = addr.private_server;
+  link->session = std::make_shared<ManagerSession>(std::move(addr), options);
+  register_link(link);
+  return link;
+}
+
+LinkSpec link_spec(const std::shared_ptr<ManagerLink>& link) {
+  LinkSpec s;
+  if (!link) return s;
+  s.address = link->address;
+  s.password = link->password;
+  s.private_server = link->private_server;
+  s.options = link->options;
+  return s;
+}
+
+namespace {
+
+// The links of the calling thread, by their encoded spec. Thread-local by design: a link's
+// connection is not thread-safe, so proxies deserialised in two threads must not share one.
+// Links made by a Manager are held weakly (they close with their Manager); links made by
+// deserialising are also held strongly for the thread's life, as Python keeps a process's
+// connection per server, so a pool worker does not reconnect for every task.
+struct LinkRegistry {
+  std::map<std::string, std::weak_ptr<ManagerLink>> live;
+  std::map<std::string, std::shared_ptr<ManagerLink>> kept;
+};
+thread_local LinkRegistry t_links;
+
+std::string spec_key(const LinkSpec& s) {
+  Bytes b = ipc::encode(s);
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+}  // namespace
+
+void register_link(const std::shared_ptr<ManagerLink>& link) {
+  auto key = spec_key(link_spec(link));
+  // Forget entries of links that are gone, so the map does not grow with every Manager made.
+  std::erase_if(t_links.live, [](const auto& e) { return e.second.expired(); });
+  t_links.live[key] = link;
+}
+
+std::shared_ptr<ManagerLink> link_for(const LinkSpec& spec) {
+  if (spec.address.empty()) return nullptr;
+  auto key = spec_key(spec);
+  if (auto it = t_links.live.find(key); it != t_links.live.end())
+    if (auto l = it->second.lock()) return l;
+  auto addr = parse_manager_address(spec.address);
+  addr.password = spec.password;
+  addr.private_server = spec.private_server;
+  auto link = make_link(std::move(addr), spec.options);
+  t_links.kept[key] = link;
+  return link;
+}
+
+void throw_unbound(const char* what) {
+  throw ValueError(std::string(what) + " names no manager object: get proxies from a Manager or ManagerHandle");
+}
+
 std::vector<Reply> ProxyBase::watch_transaction(
     const std::vector<std::vector<std::string>>& reads,
     const std::function<std::optional<std::vector<std::vector<std::string>>>(const std::vector<Reply>&)>& fn) const {
@@ -387,11 +460,11 @@ std::vector<std::string> NamespaceProxy::attributes() const {
 // ---- EventProxy ----
 
 EventProxy::EventProxy(std::shared_ptr<detail::ManagerLink> link, std::string name)
-    : ProxyBase(std::move(link), std::move(name)), m_flag(detail::aux_key(m_key, "event")) {}
+    : ProxyBase(std::move(link), std::move(name)) {}
 
-void EventProxy::set() const { detail::mcall(session(), m_key, {"SET", m_flag, "1"}, timeout()); }
-void EventProxy::clear() const { detail::mcall(session(), m_key, {"DEL", m_flag}, timeout()); }
-bool EventProxy::is_set() const { return detail::mcall(session(), m_key, {"EXISTS", m_flag}, timeout()).integer == 1; }
+void EventProxy::set() const { detail::mcall(session(), m_key, {"SET", flag(), "1"}, timeout()); }
+void EventProxy::clear() const { detail::mcall(session(), m_key, {"DEL", flag()}, timeout()); }
+bool EventProxy::is_set() const { return detail::mcall(session(), m_key, {"EXISTS", flag()}, timeout()).integer == 1; }
 
 bool EventProxy::wait(Timeout t) const {
   Deadline dl(t);
@@ -466,11 +539,22 @@ struct LockProxy::State {
   }
 };
 
+LockProxy::LockProxy() : m(std::make_unique<State>()) {}
+
 LockProxy::LockProxy(std::shared_ptr<detail::ManagerLink> link, std::string name) : m(std::make_unique<State>()) {
   m->link = std::move(link);
   m->lease_key = detail::aux_key(name, "lock");
   m->owner_key = detail::aux_key(name, "owner");
   m->name = std::move(name);
+}
+
+LockProxy::LockProxy(const LockProxy& o) : LockProxy() {
+  if (o.m && o.m->link) *this = LockProxy(o.m->link, o.m->name);
+}
+
+LockProxy& LockProxy::operator=(const LockProxy& o) {
+  if (this != &o) *this = LockProxy(o);
+  return *this;
 }
 
 LockProxy::LockProxy(LockProxy&&) noexcept = default;
@@ -500,6 +584,7 @@ LockProxy::~LockProxy() {
 }
 
 bool LockProxy::acquire(Timeout timeout) {
+  if (!m || !m->link) detail::throw_unbound("a default-constructed or moved-from LockProxy");
   if (m->held && m->holder_pid == ::getpid()) throw ValueError("lock '" + m->name + "' is already held by this proxy");
   auto& s = *m->link->session;
   static thread_local std::mt19937_64 rng(std::random_device{}());  // per-thread token source
@@ -543,6 +628,7 @@ bool LockProxy::acquire(Timeout timeout) {
 }
 
 void LockProxy::release() {
+  if (!m || !m->link) detail::throw_unbound("a default-constructed or moved-from LockProxy");
   if (!m->held || m->holder_pid != ::getpid()) throw ValueError("release of lock '" + m->name + "', which is not held");
   m->stop_renewer();
   m->held = false;
@@ -571,7 +657,12 @@ void LockProxy::release() {
 
 bool LockProxy::held() const noexcept { return m && m->held && m->holder_pid == ::getpid(); }
 bool LockProxy::owner_died() const noexcept { return held() && m->owner_died; }
-const std::string& LockProxy::name() const noexcept { return m->name; }
+const std::string& LockProxy::name() const noexcept {
+  static const std::string none;  // the name of a moved-from proxy
+  return m ? m->name : none;
+}
+std::string LockProxy::address() const { return m && m->link ? m->link->address : std::string(); }
+std::shared_ptr<detail::ManagerLink> LockProxy::link() const noexcept { return m ? m->link : nullptr; }
 
 // ---- Manager ----
 
@@ -579,10 +670,7 @@ Manager Manager::connect(std::string_view address, std::string password, Manager
   auto addr = detail::parse_manager_address(address);
   if (!password.empty()) addr.password = std::move(password);
   Manager m{ConnectTag{}};
-  m.m_address = addr.text;
-  m.m_link = std::make_shared<detail::ManagerLink>();
-  m.m_link->options = options;
-  m.m_link->session = std::make_shared<detail::ManagerSession>(std::move(addr), options);
+  m.m_link = detail::make_link(std::move(addr), options);
   // Connect now so that a wrong address fails here, naming it (one attempt, no back-off).
   std::string req;
   detail::resp::add_command(req, {"PING"});
@@ -594,9 +682,14 @@ Manager Manager::connect(std::string_view address, std::string password, Manager
 Manager::Manager(Manager&&) noexcept = default;
 Manager& Manager::operator=(Manager&&) noexcept = default;
 
-bool Manager::ping() const {
-  auto r = detail::mcall(*m_link->session, "", {"PING"}, m_link->options.timeout);
+bool ManagerHandle::ping() const {
+  auto r = detail::mcall(*link()->session, "", {"PING"}, m_link->options.timeout);
   return r.str == "PONG";
+}
+
+const std::string& ManagerHandle::address() const noexcept {
+  static const std::string none;  // the address of an unbound handle
+  return m_link ? m_link->address : none;
 }
 
 }  // namespace ipc
