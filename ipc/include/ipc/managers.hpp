@@ -165,6 +165,9 @@ std::string aux_key(std::string_view name, std::string_view what);
 /// A pause of `backoff` doubled `attempt` times, capped at `max`, cut at the deadline.
 void backoff_sleep(int attempt, std::chrono::milliseconds backoff, std::chrono::milliseconds max,
                    const Deadline& dl);
+/// The limit of one round trip made while waiting up to `wait`: the time left plus 1 s for the
+/// reply (a stalled server cannot hold the caller much past its wait), at most `call`.
+Timeout round_trip_limit(const Deadline& wait, Timeout call);
 /// Seconds as Redis's BLPOP wants them ("0" = forever).
 std::string redis_seconds(Timeout t);
 
@@ -724,8 +727,8 @@ class QueueProxy : public detail::ProxyBase {
   std::optional<T> try_get(Timeout timeout = {}) const {
     if (!timeout.infinite() && timeout.value() == std::chrono::nanoseconds::zero())
       return detail::decode_opt<T>(call({"LPOP", m_key}), "an item of queue '" + m_key + "'");
-    // The server times the wait; the socket gets a margin on top.
-    Timeout sock = timeout.infinite() ? Timeout{} : Timeout{timeout.value() + std::chrono::seconds(5)};
+    // The server times the wait; the socket gets a margin on top for the reply.
+    Timeout sock = timeout.infinite() ? Timeout{} : detail::round_trip_limit(Deadline(timeout), Timeout{});
     auto r = detail::mcall(session(), m_key, {"BLPOP", m_key, detail::redis_seconds(timeout)}, sock);
     if (r.type != detail::Reply::Type::array || r.elements.size() != 2) return std::nullopt;
     return detail::mdecode<T>(r.elements[1].str, "an item of queue '" + m_key + "'");
