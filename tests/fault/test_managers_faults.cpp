@@ -184,6 +184,34 @@ TEST_CASE("ipc-managerd SIGKILLed while a call is in flight and restarted: the c
   CHECK(caller.exitcode() == 0);
 }
 
+TEST_CASE("ipc-managerd SIGKILLed between an update's WATCH and EXEC: the update runs again on fresh data" *
+          doctest::timeout(90)) {
+  TempDir dir;
+  std::vector<std::string> opts = {"--appendonly", (dir / "aof").string(), "--appendfsync", "always"};
+  std::optional<ipc::test::ServerProcess> srv(ipc::test::ServerProcess::managerd(dir, opts));
+  ipc::ManagerOptions o;
+  o.retries = 30;
+  auto m = ipc::Manager::connect("unix:" + srv->socket(), {}, o);
+  auto d = m.dict<std::string, int>("d");
+  d["n"] = 5;
+  int calls = 0;
+  int result = d.update_with("n", [&](std::optional<int> v) {
+    if (++calls == 1) {
+      // Inside the transaction: the server dies, comes back, and another client writes.
+      srv->kill9();
+      srv.reset();
+      srv.emplace(ipc::test::ServerProcess::managerd(dir, opts));
+      ipc::Manager::connect("unix:" + srv->socket()).dict<std::string, int>("d")["n"] = 100;
+    }
+    return v.value_or(0) + 1;
+  });
+  // The WATCH died with the connection: the EXEC must not be re-sent without it (that would
+  // overwrite 100 with 6); the update runs again and sees 100.
+  CHECK(calls == 2);
+  CHECK(result == 101);
+  CHECK(d.get("n") == 101);
+}
+
 TEST_CASE_TEMPLATE("a lock holder SIGKILLed inside acquire or release leaves the lock recoverable" *
                        doctest::timeout(120),
                    B, Managerd, RedisServer) {
