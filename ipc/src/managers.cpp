@@ -144,7 +144,7 @@ RespConnection& ManagerSession::connection(std::size_t node, const Deadline& dl)
 }
 
 std::vector<Reply> ManagerSession::exchange(std::string_view key, std::string_view request, std::size_t n,
-                                            Timeout timeout, int retries) {
+                                            Timeout timeout, int retries, bool resend) {
   if (retries < 0) retries = m_opts.retries;
   Deadline dl(timeout);
   if (::getpid() != m_pid) {
@@ -160,6 +160,8 @@ std::vector<Reply> ManagerSession::exchange(std::string_view key, std::string_vi
     std::size_t ni = 0;
     try {
       ni = ask ? *ask : node_for(key, dl);
+      if (!resend && !m_nodes[ni].conn)
+        throw WatchLost("the connection to the manager at " + m_addr.text + " was lost during a transaction");
       auto& c = connection(ni, dl);
       replies.clear();
       if (ask) {
@@ -170,15 +172,19 @@ std::vector<Reply> ManagerSession::exchange(std::string_view key, std::string_vi
         c.send(request, left(dl));
       }
       for (std::size_t i = 0; i < n; ++i) replies.push_back(c.read(left(dl)));
+    } catch (const WatchLost&) {
+      throw;
     } catch (const ConnectionClosed& e) {
       drop(ni);
       m_slots_stale = m_addr.cluster;
+      if (!resend) throw WatchLost("the connection to the manager at " + m_addr.text + " was lost during a transaction");
       if (attempt >= retries) throw ConnectionClosed("cannot reach the manager at " + m_addr.text + ": " + e.what());
       backoff_sleep(attempt++, m_opts.backoff, m_opts.max_backoff, dl);
       continue;
     } catch (const std::system_error& e) {
       drop(ni);
       m_slots_stale = m_addr.cluster;
+      if (!resend) throw WatchLost("the connection to the manager at " + m_addr.text + " was lost during a transaction");
       int code = e.code().value();
       // A private server never comes back: no socket (or no listener) means its Manager is gone.
       if (m_addr.private_server && (code == ENOENT || code == ECONNREFUSED))
@@ -277,14 +283,14 @@ Reply mcall(ManagerSession& s, std::string_view key, const std::vector<std::stri
 }
 
 std::vector<Reply> mpipeline(ManagerSession& s, std::string_view key, const std::vector<std::vector<std::string>>& cmds,
-                             Timeout timeout) {
+                             Timeout timeout, bool resend) {
   std::string req;
   std::vector<std::string_view> v;
   for (auto& c : cmds) {
     v.assign(c.begin(), c.end());
     resp::add_command(req, v);
   }
-  return s.exchange(key, req, cmds.size(), timeout);
+  return s.exchange(key, req, cmds.size(), timeout, -1, resend);
 }
 
 std::uint64_t mgeneration(const ManagerSession& s) noexcept { return s.generation(); }
@@ -439,8 +445,16 @@ std::vector<Reply> ProxyBase::watch_transaction(
     tx.insert(tx.end(), cmds->begin(), cmds->end());
     tx.push_back({"EXEC"});
     if (mgeneration(session()) != gen) continue;
-    auto res = mpipeline(session(), m_key, tx, left(dl));
-    if (mgeneration(session()) != gen) continue;  // reconnected: the WATCH was lost, run again
+    std::vector<Reply> res;
+    try {
+      res = mpipeline(session(), m_key, tx, left(dl), false);
+    } catch (const WatchLost&) {
+      // The EXEC may or may not have run before the server went away; like any call in flight
+      // across a crash it may then apply twice (README), but never unwatched on stale data.
+      if (dl.expired()) throw;
+      continue;
+    }
+    if (mgeneration(session()) != gen) continue;  // redirected: the WATCH was lost, run again
     auto& exec = res.back();
     for (auto& q : res) check_reply(q, m_key);
     if (exec.type == Reply::Type::array) {
@@ -553,7 +567,7 @@ struct LockProxy::State {
             detail::resp::add_command(req, {"MULTI"});
             detail::resp::add_command(req, {"PEXPIRE", lease_key, ms});
             detail::resp::add_command(req, {"EXEC"});
-            s.exchange(lease_key, req, 3, opts.timeout);
+            s.exchange(lease_key, req, 3, opts.timeout, -1, false);
           } else {
             req.clear();
             detail::resp::add_command(req, {"UNWATCH"});
@@ -635,17 +649,34 @@ bool LockProxy::acquire(Timeout timeout) {
     auto limit = detail::round_trip_limit(dl, m->link->options.timeout);
     std::string req;
     detail::resp::add_command(req, {"WATCH", m->lease_key});
-    detail::resp::add_command(req, {"EXISTS", m->lease_key});
+    detail::resp::add_command(req, {"GET", m->lease_key});
     auto r = s.exchange(m->lease_key, req, 2, limit);
     detail::check_reply(r[1], m->name);
     auto gen = s.generation();
-    if (r[1].integer == 0) {
+    if (r[1].type == Reply::Type::bulk && r[1].str == m->token) {
+      // Our EXEC ran before its connection was lost (WatchLost below): the lease is ours.
+      req.clear();
+      detail::resp::add_command(req, {"UNWATCH"});
+      s.exchange(m->lease_key, req, 1, limit);
+      m->held = true;
+      m->holder_pid = ::getpid();
+      m->owner_died = false;  // unknown: the reply that said so was lost
+      m->start_renewer();
+      return true;
+    }
+    if (r[1].type == Reply::Type::nil) {
       req.clear();
       detail::resp::add_command(req, {"MULTI"});
       detail::resp::add_command(req, {"SET", m->lease_key, m->token, "PX", lease_ms});
       detail::resp::add_command(req, {"GETSET", m->owner_key, m->token});
       detail::resp::add_command(req, {"EXEC"});
-      auto t = s.exchange(m->lease_key, req, 4, limit);
+      std::vector<Reply> t;
+      try {
+        t = s.exchange(m->lease_key, req, 4, limit, -1, false);
+      } catch (const detail::WatchLost&) {
+        if (dl.expired()) throw;
+        continue;  // the next GET tells whether it ran
+      }
       detail::check_reply(t[3], m->name);
       if (s.generation() == gen && t[3].type == Reply::Type::array && t[3].elements.size() == 2) {
         m->held = true;
@@ -673,6 +704,7 @@ void LockProxy::release() {
   m->held = false;
   m->owner_died = false;
   auto& s = *m->link->session;
+  bool maybe_released = false;  // a DEL was sent and its connection lost before the answer
   for (;;) {
     std::string req;
     detail::resp::add_command(req, {"WATCH", m->lease_key});
@@ -683,13 +715,20 @@ void LockProxy::release() {
       req.clear();
       detail::resp::add_command(req, {"UNWATCH"});
       s.exchange(m->lease_key, req, 1, m->link->options.timeout);
+      if (maybe_released) return;
       throw ValueError("lock '" + m->name + "' was lost: its lease expired before release");
     }
     req.clear();
     detail::resp::add_command(req, {"MULTI"});
     detail::resp::add_command(req, {"DEL", m->lease_key, m->owner_key});
     detail::resp::add_command(req, {"EXEC"});
-    auto t = s.exchange(m->lease_key, req, 3, m->link->options.timeout);
+    std::vector<Reply> t;
+    try {
+      t = s.exchange(m->lease_key, req, 3, m->link->options.timeout, -1, false);
+    } catch (const detail::WatchLost&) {
+      maybe_released = true;
+      continue;
+    }
     if (s.generation() == gen && t[2].type == Reply::Type::array) return;
   }
 }

@@ -150,10 +150,18 @@ Reply mcall(ManagerSession& s, std::string_view key, std::initializer_list<std::
             Timeout timeout);
 /// The same with a vector of arguments.
 Reply mcall(ManagerSession& s, std::string_view key, const std::vector<std::string>& args, Timeout timeout);
+/// The connection that held a WATCH was lost before its EXEC got an answer: the transaction
+/// may or may not have run, and must not be re-sent unwatched. Callers start again from WATCH.
+class WatchLost : public ConnectionClosed {
+ public:
+  using ConnectionClosed::ConnectionClosed;
+};
+
 /// Sends `cmds` in one round trip to the node of `key` and returns every reply (error replies
-/// are returned, not thrown). Throws like mcall.
+/// are returned, not thrown). Throws like mcall. With `resend` false (an EXEC after a WATCH),
+/// throws WatchLost instead of reconnecting and sending again.
 std::vector<Reply> mpipeline(ManagerSession& s, std::string_view key,
-                             const std::vector<std::vector<std::string>>& cmds, Timeout timeout);
+                             const std::vector<std::vector<std::string>>& cmds, Timeout timeout, bool resend = true);
 /// Counts reconnections of `s`: a WATCH is lost when it changes between two pipelines.
 std::uint64_t mgeneration(const ManagerSession& s) noexcept;
 /// Throws ManagerError (or WrongTypeError) when `r` is an error reply, naming `key`.
