@@ -91,10 +91,11 @@ demo() {
   $ctl save
   $ctl shutdown
   rm -rf "$mdir"
-  log "showcase: Manager and proxies (E16 dict, shared list, a counter done right) on a private server"
+  log "showcase: Manager and proxies (E16 dict, shared list, a counter done right, proxies in Pool tasks) on a private server"
   "$bin/examples/manager_dict"
   "$bin/examples/manager_list"
   "$bin/examples/manager_counter"
+  "$bin/examples/manager_pool"
   log "showcase: one program, three servers: private, ipc-managerd, redis-server (only the address changes)"
   mdir=$(mktemp -d)
   "$bin/examples/manager_anywhere"

@@ -154,10 +154,8 @@ Manager::Manager(ManagerOptions options) {
   ep.path = srv->socket;
   addr.nodes.push_back(ep);
   addr.text = "unix:" + srv->socket;
-  m_address = addr.text;
-  m_link = std::make_shared<detail::ManagerLink>();
-  m_link->options = options;
-  m_link->session = std::make_shared<detail::ManagerSession>(std::move(addr), options);
+  addr.private_server = true;
+  m_link = detail::make_link(std::move(addr), options);
 }
 
 Manager::~Manager() = default;

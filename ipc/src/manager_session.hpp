@@ -30,12 +30,16 @@ struct ManagerAddress {
   bool cluster = false;
   std::string password;
   int db = 0;
-  std::string text;  ///< as given, without the password
+  std::string text;             ///< as given, without the password
+  bool private_server = false;  ///< a private server: once it is gone it never comes back
 };
 
 /// Parses "unix:/path", "tcp:host:port", "redis://[:password@]host:port[/db]" or
 /// "redis+cluster://host:port[,host:port...]". Throws ValueError naming what is wrong.
 ManagerAddress parse_manager_address(std::string_view address);
+
+/// A new link (and session) for `addr`, registered for link_for() in the calling thread.
+std::shared_ptr<ManagerLink> make_link(ManagerAddress addr, const ManagerOptions& options);
 
 
 class ManagerSession {
@@ -44,8 +48,11 @@ class ManagerSession {
   /// Sends the encoded commands `request` (`n` of them) to the node of `key` in one round trip
   /// and returns their replies; follows MOVED/ASK; reconnects with back-off up to `retries`
   /// times (options' when negative). Throws ConnectionClosed naming the address, TimeoutError.
+  /// With `watched` false the request (a MULTI..EXEC after a WATCH) is sent only on the
+  /// connection that is open now and never re-sent after a reconnection, where the WATCH is no
+  /// longer in force: it throws WatchLost instead (the caller starts again from WATCH).
   std::vector<Reply> exchange(std::string_view key, std::string_view request, std::size_t n, Timeout timeout,
-                              int retries = -1);
+                              int retries = -1, bool resend = true);
   /// Counts reconnections and redirections (a WATCH does not survive either).
   std::uint64_t generation() const noexcept { return m_generation; }
   const ManagerAddress& address() const noexcept { return m_addr; }

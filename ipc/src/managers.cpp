@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <random>
 #include <system_error>
@@ -143,7 +144,7 @@ RespConnection& ManagerSession::connection(std::size_t node, const Deadline& dl)
 }
 
 std::vector<Reply> ManagerSession::exchange(std::string_view key, std::string_view request, std::size_t n,
-                                            Timeout timeout, int retries) {
+                                            Timeout timeout, int retries, bool resend) {
   if (retries < 0) retries = m_opts.retries;
   Deadline dl(timeout);
   if (::getpid() != m_pid) {
@@ -159,6 +160,8 @@ std::vector<Reply> ManagerSession::exchange(std::string_view key, std::string_vi
     std::size_t ni = 0;
     try {
       ni = ask ? *ask : node_for(key, dl);
+      if (!resend && !m_nodes[ni].conn)
+        throw WatchLost("the connection to the manager at " + m_addr.text + " was lost during a transaction");
       auto& c = connection(ni, dl);
       replies.clear();
       if (ask) {
@@ -169,22 +172,31 @@ std::vector<Reply> ManagerSession::exchange(std::string_view key, std::string_vi
         c.send(request, left(dl));
       }
       for (std::size_t i = 0; i < n; ++i) replies.push_back(c.read(left(dl)));
+    } catch (const WatchLost&) {
+      throw;
     } catch (const ConnectionClosed& e) {
       drop(ni);
       m_slots_stale = m_addr.cluster;
+      if (!resend) throw WatchLost("the connection to the manager at " + m_addr.text + " was lost during a transaction");
       if (attempt >= retries) throw ConnectionClosed("cannot reach the manager at " + m_addr.text + ": " + e.what());
       backoff_sleep(attempt++, m_opts.backoff, m_opts.max_backoff, dl);
       continue;
     } catch (const std::system_error& e) {
       drop(ni);
       m_slots_stale = m_addr.cluster;
-      if (!transient(e.code().value()) || attempt >= retries)
+      if (!resend) throw WatchLost("the connection to the manager at " + m_addr.text + " was lost during a transaction");
+      int code = e.code().value();
+      // A private server never comes back: no socket (or no listener) means its Manager is gone.
+      if (m_addr.private_server && (code == ENOENT || code == ECONNREFUSED))
+        throw ConnectionClosed("the private manager server at " + m_addr.text +
+                               " is gone (its Manager was destroyed or shut down): " + e.what());
+      if (!transient(code) || attempt >= retries)
         throw ConnectionClosed("cannot reach the manager at " + m_addr.text + ": " + e.what());
       backoff_sleep(attempt++, m_opts.backoff, m_opts.max_backoff, dl);
       continue;
-    } catch (const TimeoutError&) {
+    } catch (const TimeoutError& e) {
       drop(ni);  // the reply may still come: this connection is out of step
-      throw;
+      throw TimeoutError("the manager at " + m_addr.text + " did not answer in time: " + e.what());
     }
     ask.reset();
     if (m_addr.cluster) {
@@ -271,24 +283,60 @@ Reply mcall(ManagerSession& s, std::string_view key, const std::vector<std::stri
 }
 
 std::vector<Reply> mpipeline(ManagerSession& s, std::string_view key, const std::vector<std::vector<std::string>>& cmds,
-                             Timeout timeout) {
+                             Timeout timeout, bool resend) {
   std::string req;
   std::vector<std::string_view> v;
   for (auto& c : cmds) {
     v.assign(c.begin(), c.end());
     resp::add_command(req, v);
   }
-  return s.exchange(key, req, cmds.size(), timeout);
+  return s.exchange(key, req, cmds.size(), timeout, -1, resend);
 }
 
 std::uint64_t mgeneration(const ManagerSession& s) noexcept { return s.generation(); }
 
+namespace {
+
+// A short tag (no '{' or '}') for every cluster slot: "{tag}" puts a key in that slot. Built
+// once on first use by trying "0", "1", ... in base 36 (about 170,000 CRC16s, a few ms).
+const std::vector<std::string>& slot_tags() {
+  static const std::vector<std::string> tags = [] {  // immutable once built (thread-safe static)
+    std::vector<std::string> t(16384);
+    std::size_t left = t.size();
+    for (unsigned long long i = 0; left > 0; ++i) {
+      char buf[16];
+      auto r = std::to_chars(buf, buf + sizeof buf, i, 36);
+      std::string cand(buf, r.ptr);
+      auto& slot = t[key_slot(cand)];
+      if (slot.empty()) {
+        slot = std::move(cand);
+        --left;
+      }
+    }
+    return t;
+  }();
+  return tags;
+}
+
+}  // namespace
+
 std::string aux_key(std::string_view name, std::string_view what) {
+  // Redis Cluster hashes the text between the first '{' and the first '}' after it, when that
+  // is not empty; otherwise the whole key.
   auto open = name.find('{');
-  bool tagged = open != std::string_view::npos && name.find('}', open + 1) != std::string_view::npos &&
-                name.find('}', open + 1) > open + 1;
+  auto close = open == std::string_view::npos ? open : name.find('}', open + 1);
+  bool tagged = close != std::string_view::npos && close > open + 1;
   if (tagged) return std::string(name) + ":" + std::string(what);
-  return "{" + std::string(name) + "}:" + std::string(what);
+  // "{name}:what" hashes `name` unless name holds a '}' (the tag would end there): then a tag
+  // of the name's slot is put in front instead.
+  if (name.find('}') == std::string_view::npos) return "{" + std::string(name) + "}:" + std::string(what);
+  return "{" + slot_tags()[key_slot(name)] + "}" + std::string(name) + ":" + std::string(what);
+}
+
+Timeout round_trip_limit(const Deadline& wait, Timeout call) {
+  if (wait.infinite()) return call;
+  auto limit = wait.remaining() + std::chrono::seconds(1);
+  return call.infinite() || limit < call.value() ? Timeout{limit} : call;
 }
 
 std::string redis_seconds(Timeout t) {
@@ -298,6 +346,73 @@ std::string redis_seconds(Timeout t) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3f", s);
   return buf;
+}
+
+// ---- links: what proxies carry between processes ----
+
+std::shared_ptr<ManagerLink> make_link(ManagerAddress addr, const ManagerOptions& options) {
+  auto link = std::make_shared<ManagerLink>();
+  link->options = options;
+  link->address = addr.text;
+  link->password = addr.password;
+  link->private_server = addr.private_server;
+  link->session = std::make_shared<ManagerSession>(std::move(addr), options);
+  register_link(link);
+  return link;
+}
+
+LinkSpec link_spec(const std::shared_ptr<ManagerLink>& link) {
+  LinkSpec s;
+  if (!link) return s;
+  s.address = link->address;
+  s.password = link->password;
+  s.private_server = link->private_server;
+  s.options = link->options;
+  return s;
+}
+
+namespace {
+
+// The links of the calling thread, by their encoded spec. Thread-local by design: a link's
+// connection is not thread-safe, so proxies deserialised in two threads must not share one.
+// Links made by a Manager are held weakly (they close with their Manager); links made by
+// deserialising are also held strongly for the thread's life, as Python keeps a process's
+// connection per server, so a pool worker does not reconnect for every task.
+struct LinkRegistry {
+  std::map<std::string, std::weak_ptr<ManagerLink>> live;
+  std::map<std::string, std::shared_ptr<ManagerLink>> kept;
+};
+thread_local LinkRegistry t_links;
+
+std::string spec_key(const LinkSpec& s) {
+  Bytes b = ipc::encode(s);
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+}  // namespace
+
+void register_link(const std::shared_ptr<ManagerLink>& link) {
+  auto key = spec_key(link_spec(link));
+  // Forget entries of links that are gone, so the map does not grow with every Manager made.
+  std::erase_if(t_links.live, [](const auto& e) { return e.second.expired(); });
+  t_links.live[key] = link;
+}
+
+std::shared_ptr<ManagerLink> link_for(const LinkSpec& spec) {
+  if (spec.address.empty()) return nullptr;
+  auto key = spec_key(spec);
+  if (auto it = t_links.live.find(key); it != t_links.live.end())
+    if (auto l = it->second.lock()) return l;
+  auto addr = parse_manager_address(spec.address);
+  addr.password = spec.password;
+  addr.private_server = spec.private_server;
+  auto link = make_link(std::move(addr), spec.options);
+  t_links.kept[key] = link;
+  return link;
+}
+
+void throw_unbound(const char* what) {
+  throw ValueError(std::string(what) + " names no manager object: get proxies from a Manager or ManagerHandle");
 }
 
 std::vector<Reply> ProxyBase::watch_transaction(
@@ -330,8 +445,16 @@ std::vector<Reply> ProxyBase::watch_transaction(
     tx.insert(tx.end(), cmds->begin(), cmds->end());
     tx.push_back({"EXEC"});
     if (mgeneration(session()) != gen) continue;
-    auto res = mpipeline(session(), m_key, tx, left(dl));
-    if (mgeneration(session()) != gen) continue;  // reconnected: the WATCH was lost, run again
+    std::vector<Reply> res;
+    try {
+      res = mpipeline(session(), m_key, tx, left(dl), false);
+    } catch (const WatchLost&) {
+      // The EXEC may or may not have run before the server went away; like any call in flight
+      // across a crash it may then apply twice (README), but never unwatched on stale data.
+      if (dl.expired()) throw;
+      continue;
+    }
+    if (mgeneration(session()) != gen) continue;  // redirected: the WATCH was lost, run again
     auto& exec = res.back();
     for (auto& q : res) check_reply(q, m_key);
     if (exec.type == Reply::Type::array) {
@@ -361,9 +484,10 @@ bool joinable_join(ManagerSession& s, const std::string& key, const std::string&
                    const ManagerOptions& opts) {
   Deadline dl(timeout);
   for (int i = 0;; ++i) {
-    auto r = mcall(s, key, {"GET", unfinished}, opts.timeout);
+    auto r = mcall(s, key, {"GET", unfinished}, round_trip_limit(dl, opts.timeout));
     long long n = 0;
-    if (r.type == Reply::Type::bulk) resp::parse_ll(r.str, n);
+    if (r.type == Reply::Type::bulk && !resp::parse_ll(r.str, n))
+      throw_wrong_type("the unfinished count '" + unfinished + "' of queue '" + key + "'", r.str, "integer");
     if (n <= 0) return true;
     if (dl.expired()) return false;
     auto pause = std::chrono::milliseconds(std::min(1 << std::min(i, 5), 20));
@@ -387,16 +511,17 @@ std::vector<std::string> NamespaceProxy::attributes() const {
 // ---- EventProxy ----
 
 EventProxy::EventProxy(std::shared_ptr<detail::ManagerLink> link, std::string name)
-    : ProxyBase(std::move(link), std::move(name)), m_flag(detail::aux_key(m_key, "event")) {}
+    : ProxyBase(std::move(link), std::move(name)) {}
 
-void EventProxy::set() const { detail::mcall(session(), m_key, {"SET", m_flag, "1"}, timeout()); }
-void EventProxy::clear() const { detail::mcall(session(), m_key, {"DEL", m_flag}, timeout()); }
-bool EventProxy::is_set() const { return detail::mcall(session(), m_key, {"EXISTS", m_flag}, timeout()).integer == 1; }
+void EventProxy::set() const { detail::mcall(session(), m_key, {"SET", flag(), "1"}, timeout()); }
+void EventProxy::clear() const { detail::mcall(session(), m_key, {"DEL", flag()}, timeout()); }
+bool EventProxy::is_set() const { return detail::mcall(session(), m_key, {"EXISTS", flag()}, timeout()).integer == 1; }
 
 bool EventProxy::wait(Timeout t) const {
   Deadline dl(t);
   for (int i = 0;; ++i) {
-    if (is_set()) return true;
+    auto limit = detail::round_trip_limit(dl, timeout());
+    if (detail::mcall(session(), m_key, {"EXISTS", flag()}, limit).integer == 1) return true;
     if (dl.expired()) return false;
     auto pause = std::chrono::milliseconds(std::min(1 << std::min(i, 5), 20));
     if (!dl.infinite() && dl.remaining() < pause) pause = std::chrono::ceil<std::chrono::milliseconds>(dl.remaining());
@@ -442,7 +567,7 @@ struct LockProxy::State {
             detail::resp::add_command(req, {"MULTI"});
             detail::resp::add_command(req, {"PEXPIRE", lease_key, ms});
             detail::resp::add_command(req, {"EXEC"});
-            s.exchange(lease_key, req, 3, opts.timeout);
+            s.exchange(lease_key, req, 3, opts.timeout, -1, false);
           } else {
             req.clear();
             detail::resp::add_command(req, {"UNWATCH"});
@@ -466,11 +591,22 @@ struct LockProxy::State {
   }
 };
 
+LockProxy::LockProxy() : m(std::make_unique<State>()) {}
+
 LockProxy::LockProxy(std::shared_ptr<detail::ManagerLink> link, std::string name) : m(std::make_unique<State>()) {
   m->link = std::move(link);
   m->lease_key = detail::aux_key(name, "lock");
   m->owner_key = detail::aux_key(name, "owner");
   m->name = std::move(name);
+}
+
+LockProxy::LockProxy(const LockProxy& o) : LockProxy() {
+  if (o.m && o.m->link) *this = LockProxy(o.m->link, o.m->name);
+}
+
+LockProxy& LockProxy::operator=(const LockProxy& o) {
+  if (this != &o) *this = LockProxy(o);
+  return *this;
 }
 
 LockProxy::LockProxy(LockProxy&&) noexcept = default;
@@ -500,6 +636,7 @@ LockProxy::~LockProxy() {
 }
 
 bool LockProxy::acquire(Timeout timeout) {
+  if (!m || !m->link) detail::throw_unbound("a default-constructed or moved-from LockProxy");
   if (m->held && m->holder_pid == ::getpid()) throw ValueError("lock '" + m->name + "' is already held by this proxy");
   auto& s = *m->link->session;
   static thread_local std::mt19937_64 rng(std::random_device{}());  // per-thread token source
@@ -509,19 +646,37 @@ bool LockProxy::acquire(Timeout timeout) {
   auto lease_ms = std::to_string(m->link->options.lease.count());
   Deadline dl(timeout);
   for (int i = 0;; ++i) {
+    auto limit = detail::round_trip_limit(dl, m->link->options.timeout);
     std::string req;
     detail::resp::add_command(req, {"WATCH", m->lease_key});
-    detail::resp::add_command(req, {"EXISTS", m->lease_key});
-    auto r = s.exchange(m->lease_key, req, 2, m->link->options.timeout);
+    detail::resp::add_command(req, {"GET", m->lease_key});
+    auto r = s.exchange(m->lease_key, req, 2, limit);
     detail::check_reply(r[1], m->name);
     auto gen = s.generation();
-    if (r[1].integer == 0) {
+    if (r[1].type == Reply::Type::bulk && r[1].str == m->token) {
+      // Our EXEC ran before its connection was lost (WatchLost below): the lease is ours.
+      req.clear();
+      detail::resp::add_command(req, {"UNWATCH"});
+      s.exchange(m->lease_key, req, 1, limit);
+      m->held = true;
+      m->holder_pid = ::getpid();
+      m->owner_died = false;  // unknown: the reply that said so was lost
+      m->start_renewer();
+      return true;
+    }
+    if (r[1].type == Reply::Type::nil) {
       req.clear();
       detail::resp::add_command(req, {"MULTI"});
       detail::resp::add_command(req, {"SET", m->lease_key, m->token, "PX", lease_ms});
       detail::resp::add_command(req, {"GETSET", m->owner_key, m->token});
       detail::resp::add_command(req, {"EXEC"});
-      auto t = s.exchange(m->lease_key, req, 4, m->link->options.timeout);
+      std::vector<Reply> t;
+      try {
+        t = s.exchange(m->lease_key, req, 4, limit, -1, false);
+      } catch (const detail::WatchLost&) {
+        if (dl.expired()) throw;
+        continue;  // the next GET tells whether it ran
+      }
       detail::check_reply(t[3], m->name);
       if (s.generation() == gen && t[3].type == Reply::Type::array && t[3].elements.size() == 2) {
         m->held = true;
@@ -533,7 +688,7 @@ bool LockProxy::acquire(Timeout timeout) {
     } else {
       req.clear();
       detail::resp::add_command(req, {"UNWATCH"});
-      s.exchange(m->lease_key, req, 1, m->link->options.timeout);
+      s.exchange(m->lease_key, req, 1, limit);
     }
     if (dl.expired()) return false;
     auto pause = std::chrono::milliseconds(std::min(1 << std::min(i, 5), 20));
@@ -543,11 +698,13 @@ bool LockProxy::acquire(Timeout timeout) {
 }
 
 void LockProxy::release() {
+  if (!m || !m->link) detail::throw_unbound("a default-constructed or moved-from LockProxy");
   if (!m->held || m->holder_pid != ::getpid()) throw ValueError("release of lock '" + m->name + "', which is not held");
   m->stop_renewer();
   m->held = false;
   m->owner_died = false;
   auto& s = *m->link->session;
+  bool maybe_released = false;  // a DEL was sent and its connection lost before the answer
   for (;;) {
     std::string req;
     detail::resp::add_command(req, {"WATCH", m->lease_key});
@@ -558,20 +715,32 @@ void LockProxy::release() {
       req.clear();
       detail::resp::add_command(req, {"UNWATCH"});
       s.exchange(m->lease_key, req, 1, m->link->options.timeout);
+      if (maybe_released) return;
       throw ValueError("lock '" + m->name + "' was lost: its lease expired before release");
     }
     req.clear();
     detail::resp::add_command(req, {"MULTI"});
     detail::resp::add_command(req, {"DEL", m->lease_key, m->owner_key});
     detail::resp::add_command(req, {"EXEC"});
-    auto t = s.exchange(m->lease_key, req, 3, m->link->options.timeout);
+    std::vector<Reply> t;
+    try {
+      t = s.exchange(m->lease_key, req, 3, m->link->options.timeout, -1, false);
+    } catch (const detail::WatchLost&) {
+      maybe_released = true;
+      continue;
+    }
     if (s.generation() == gen && t[2].type == Reply::Type::array) return;
   }
 }
 
 bool LockProxy::held() const noexcept { return m && m->held && m->holder_pid == ::getpid(); }
 bool LockProxy::owner_died() const noexcept { return held() && m->owner_died; }
-const std::string& LockProxy::name() const noexcept { return m->name; }
+const std::string& LockProxy::name() const noexcept {
+  static const std::string none;  // the name of a moved-from proxy
+  return m ? m->name : none;
+}
+std::string LockProxy::address() const { return m && m->link ? m->link->address : std::string(); }
+std::shared_ptr<detail::ManagerLink> LockProxy::link() const noexcept { return m ? m->link : nullptr; }
 
 // ---- Manager ----
 
@@ -579,10 +748,7 @@ Manager Manager::connect(std::string_view address, std::string password, Manager
   auto addr = detail::parse_manager_address(address);
   if (!password.empty()) addr.password = std::move(password);
   Manager m{ConnectTag{}};
-  m.m_address = addr.text;
-  m.m_link = std::make_shared<detail::ManagerLink>();
-  m.m_link->options = options;
-  m.m_link->session = std::make_shared<detail::ManagerSession>(std::move(addr), options);
+  m.m_link = detail::make_link(std::move(addr), options);
   // Connect now so that a wrong address fails here, naming it (one attempt, no back-off).
   std::string req;
   detail::resp::add_command(req, {"PING"});
@@ -594,9 +760,14 @@ Manager Manager::connect(std::string_view address, std::string password, Manager
 Manager::Manager(Manager&&) noexcept = default;
 Manager& Manager::operator=(Manager&&) noexcept = default;
 
-bool Manager::ping() const {
-  auto r = detail::mcall(*m_link->session, "", {"PING"}, m_link->options.timeout);
+bool ManagerHandle::ping() const {
+  auto r = detail::mcall(*link()->session, "", {"PING"}, m_link->options.timeout);
   return r.str == "PONG";
+}
+
+const std::string& ManagerHandle::address() const noexcept {
+  static const std::string none;  // the address of an unbound handle
+  return m_link ? m_link->address : none;
 }
 
 }  // namespace ipc

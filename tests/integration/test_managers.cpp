@@ -18,50 +18,22 @@
 #include <thread>
 
 #include "child_pipe.hpp"
+#include "manager_backends.hpp"
 #include "managerd_support.hpp"
 #include "redis_cluster.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
 using ipc::test::ChildPipe;
+using ipc::test::Managerd;
+using ipc::test::PrivateServer;
+using ipc::test::RedisClusterBackend;
+using ipc::test::RedisServer;
 using ipc::test::RedisCluster;
 using ipc::test::ServerProcess;
 using ipc::test::TempDir;
 
 namespace {
-
-// ---- the four backends: each starts its server or throws saying why (a test never passes
-// without its server) ----
-
-struct PrivateServer {
-  std::optional<ipc::Manager> owner;
-  ipc::Manager manager(ipc::ManagerOptions o = {}) {
-    if (!owner) owner.emplace(o);
-    return *owner;
-  }
-  std::string address() const { return owner->address(); }
-};
-
-struct Managerd {
-  TempDir dir;
-  ServerProcess srv = ServerProcess::managerd(dir);
-  ipc::Manager manager(ipc::ManagerOptions o = {}) { return ipc::Manager::connect(address(), {}, o); }
-  std::string address() const { return "unix:" + srv.socket(); }
-};
-
-struct RedisServer {
-  TempDir dir;
-  ServerProcess srv = ServerProcess::redis(dir);
-  ipc::Manager manager(ipc::ManagerOptions o = {}) { return ipc::Manager::connect(address(), {}, o); }
-  std::string address() const { return "unix:" + srv.socket(); }
-};
-
-struct RedisClusterBackend {
-  TempDir dir;
-  RedisCluster cluster{dir};
-  ipc::Manager manager(ipc::ManagerOptions o = {}) { return ipc::Manager::connect(address(), {}, o); }
-  std::string address() const { return cluster.address(); }
-};
 
 struct Point {
   int x = 0, y = 0;

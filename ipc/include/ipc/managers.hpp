@@ -7,10 +7,15 @@
 // `name`; its helper keys are `{name}:<what>`, so all of an object's keys hash to the same Redis
 // Cluster slot (a name that already holds a `{tag}` keeps it).
 //
-// Processes: a Manager and its proxies may be copied into ipc::Process children and Pool tasks;
-// each process opens its own connection on first use (the pid is checked on every call), so no
-// socket is ever shared across fork. Threads: a Manager and the proxies made from it share one
-// connection and are not thread-safe; give each thread its own Manager::connect().
+// Processes: a Manager and its proxies may be copied into ipc::Process children; each process
+// opens its own connection on first use (the pid is checked on every call), so no socket is ever
+// shared across fork. Proxies and ManagerHandle are also ipc::Serializable (cereal), so they can
+// be Pool and ProcessPoolExecutor arguments and results and ipc::Queue items: what travels is
+// the server's address, its password (as Python's authkey travels with a pickled proxy), the
+// options and the object's name; the receiving process connects lazily on its first call.
+// Threads: a Manager and the proxies made from it share one connection and are not thread-safe;
+// give each thread its own Manager::connect(). Proxies deserialised in one thread share one
+// connection per server (and that of a live Manager of the same server made in that thread).
 #pragma once
 
 #include <ipc/detail/resp.hpp>
@@ -96,7 +101,47 @@ class ManagerSession;
 struct ManagerLink {
   std::shared_ptr<ManagerSession> session;
   ManagerOptions options;
+  std::string address;          ///< the server's address, without the password
+  std::string password;         ///< sent with AUTH on each connection
+  bool private_server = false;  ///< a private server: gone for good once it stops
 };
+
+/// What a proxy or ManagerHandle carries to another process: enough to connect to the same
+/// server with the same options. Empty address: an unbound proxy.
+struct LinkSpec {
+  std::string address;
+  std::string password;
+  bool private_server = false;
+  ManagerOptions options;
+
+  template <class Archive>
+  void save(Archive& ar) const {
+    std::int64_t t = options.timeout.infinite() ? -1 : static_cast<std::int64_t>(options.timeout.value().count());
+    ar(address, password, private_server, t, options.retries, static_cast<std::int64_t>(options.backoff.count()),
+       static_cast<std::int64_t>(options.max_backoff.count()), static_cast<std::int64_t>(options.lease.count()));
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    std::int64_t t = 0, backoff = 0, max_backoff = 0, lease = 0;
+    ar(address, password, private_server, t, options.retries, backoff, max_backoff, lease);
+    options.timeout = t < 0 ? Timeout{} : Timeout{std::chrono::nanoseconds(t)};
+    options.backoff = std::chrono::milliseconds(backoff);
+    options.max_backoff = std::chrono::milliseconds(max_backoff);
+    options.lease = std::chrono::milliseconds(lease);
+  }
+};
+
+/// The spec of `link` (an empty one for a null link).
+LinkSpec link_spec(const std::shared_ptr<ManagerLink>& link);
+/// A link for `spec` in the calling thread: the live one of a Manager or proxy of the same
+/// server and options made or deserialised in this thread, or a new one (kept for the thread's
+/// life, so that a pool worker keeps its connection from task to task). Null for an empty spec.
+/// Throws ValueError for a bad address.
+std::shared_ptr<ManagerLink> link_for(const LinkSpec& spec);
+/// Makes `link` findable by link_for() in the calling thread while it lives.
+void register_link(const std::shared_ptr<ManagerLink>& link);
+/// Throws ValueError: `what` (a proxy or handle) was default-constructed and names no server.
+[[noreturn]] void throw_unbound(const char* what);
 
 /// Calls one command on the node holding `key`; error replies are thrown as ManagerError
 /// (WrongTypeError for WRONGTYPE), naming `key`. Throws ConnectionClosed (server unreachable
@@ -105,10 +150,18 @@ Reply mcall(ManagerSession& s, std::string_view key, std::initializer_list<std::
             Timeout timeout);
 /// The same with a vector of arguments.
 Reply mcall(ManagerSession& s, std::string_view key, const std::vector<std::string>& args, Timeout timeout);
+/// The connection that held a WATCH was lost before its EXEC got an answer: the transaction
+/// may or may not have run, and must not be re-sent unwatched. Callers start again from WATCH.
+class WatchLost : public ConnectionClosed {
+ public:
+  using ConnectionClosed::ConnectionClosed;
+};
+
 /// Sends `cmds` in one round trip to the node of `key` and returns every reply (error replies
-/// are returned, not thrown). Throws like mcall.
+/// are returned, not thrown). Throws like mcall. With `resend` false (an EXEC after a WATCH),
+/// throws WatchLost instead of reconnecting and sending again.
 std::vector<Reply> mpipeline(ManagerSession& s, std::string_view key,
-                             const std::vector<std::vector<std::string>>& cmds, Timeout timeout);
+                             const std::vector<std::vector<std::string>>& cmds, Timeout timeout, bool resend = true);
 /// Counts reconnections of `s`: a WATCH is lost when it changes between two pipelines.
 std::uint64_t mgeneration(const ManagerSession& s) noexcept;
 /// Throws ManagerError (or WrongTypeError) when `r` is an error reply, naming `key`.
@@ -120,6 +173,9 @@ std::string aux_key(std::string_view name, std::string_view what);
 /// A pause of `backoff` doubled `attempt` times, capped at `max`, cut at the deadline.
 void backoff_sleep(int attempt, std::chrono::milliseconds backoff, std::chrono::milliseconds max,
                    const Deadline& dl);
+/// The limit of one round trip made while waiting up to `wait`: the time left plus 1 s for the
+/// reply (a stalled server cannot hold the caller much past its wait), at most `call`.
+Timeout round_trip_limit(const Deadline& wait, Timeout call);
 /// Seconds as Redis's BLPOP wants them ("0" = forever).
 std::string redis_seconds(Timeout t);
 
@@ -228,16 +284,28 @@ class SnapshotIterator {
   std::size_t m_i = 0;
 };
 
-/// Base of every proxy: the shared link and the object's key.
+/// Base of every proxy: the shared link and the object's key. Serialisable with cereal: the
+/// server's address (and password) and the key travel; the receiver connects on first use.
 class ProxyBase {
  public:
   /// The object's name (its main key on the server).
   const std::string& name() const noexcept { return m_key; }
+  /// True when the proxy names an object on a server (false when default-constructed).
+  bool bound() const noexcept { return m_link != nullptr; }
+  /// The server's address (empty when unbound).
+  std::string address() const { return m_link ? m_link->address : std::string(); }
 
  protected:
+  ProxyBase() = default;
   ProxyBase(std::shared_ptr<ManagerLink> link, std::string key) : m_link(std::move(link)), m_key(std::move(key)) {}
-  ManagerSession& session() const { return *m_link->session; }
-  Timeout timeout() const { return m_link->options.timeout; }
+  ManagerSession& session() const {
+    if (!m_link) throw_unbound("a default-constructed proxy");
+    return *m_link->session;
+  }
+  Timeout timeout() const {
+    if (!m_link) throw_unbound("a default-constructed proxy");
+    return m_link->options.timeout;
+  }
   Reply call(std::initializer_list<std::string_view> args) const { return mcall(session(), m_key, args, timeout()); }
   Reply call(const std::vector<std::string>& args) const { return mcall(session(), m_key, args, timeout()); }
   std::vector<Reply> pipeline(const std::vector<std::vector<std::string>>& cmds) const {
@@ -252,6 +320,19 @@ class ProxyBase {
 
   std::shared_ptr<ManagerLink> m_link;
   std::string m_key;
+
+ private:
+  friend class cereal::access;
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(link_spec(m_link), m_key);
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    LinkSpec spec;
+    ar(spec, m_key);
+    m_link = link_for(spec);
+  }
 };
 
 }  // namespace detail
@@ -291,6 +372,8 @@ class DictProxy : public detail::ProxyBase {
   };
   using iterator = detail::SnapshotIterator<std::pair<K, V>>;
 
+  /// An unbound proxy (every call throws ValueError); deserialising fills it in.
+  DictProxy() = default;
   /// A proxy for the dict `name` (made by Manager::dict).
   DictProxy(std::shared_ptr<detail::ManagerLink> link, std::string name) : ProxyBase(std::move(link), std::move(name)) {}
 
@@ -430,6 +513,8 @@ class ListProxy : public detail::ProxyBase {
   };
   using iterator = detail::SnapshotIterator<T>;
 
+  /// An unbound proxy (every call throws ValueError); deserialising fills it in.
+  ListProxy() = default;
   /// A proxy for the list `name` (made by Manager::list).
   ListProxy(std::shared_ptr<detail::ManagerLink> link, std::string name) : ProxyBase(std::move(link), std::move(name)) {}
 
@@ -553,6 +638,8 @@ class ListProxy : public detail::ProxyBase {
 template <class T>
 class ValueProxy : public detail::ProxyBase {
  public:
+  /// An unbound proxy (every call throws ValueError); deserialising fills it in.
+  ValueProxy() = default;
   /// A proxy for the value `name` (made by Manager::Value).
   ValueProxy(std::shared_ptr<detail::ManagerLink> link, std::string name) : ProxyBase(std::move(link), std::move(name)) {}
   /// The value (GET); throws KeyError when the key was deleted.
@@ -598,6 +685,8 @@ class ValueProxy : public detail::ProxyBase {
 /// Named attributes of any serialisable type (a Redis hash `name`; Python's Namespace).
 class NamespaceProxy : public detail::ProxyBase {
  public:
+  /// An unbound proxy (every call throws ValueError); deserialising fills it in.
+  NamespaceProxy() = default;
   /// A proxy for the namespace `name` (made by Manager::Namespace).
   NamespaceProxy(std::shared_ptr<detail::ManagerLink> link, std::string name) : ProxyBase(std::move(link), std::move(name)) {}
   /// Sets attribute `attr`.
@@ -629,6 +718,8 @@ class NamespaceProxy : public detail::ProxyBase {
 template <class T>
 class QueueProxy : public detail::ProxyBase {
  public:
+  /// An unbound proxy (every call throws ValueError); deserialising fills it in.
+  QueueProxy() = default;
   /// A proxy for the queue `name` (made by Manager::Queue).
   QueueProxy(std::shared_ptr<detail::ManagerLink> link, std::string name) : ProxyBase(std::move(link), std::move(name)) {}
   /// Appends `v`.
@@ -644,8 +735,8 @@ class QueueProxy : public detail::ProxyBase {
   std::optional<T> try_get(Timeout timeout = {}) const {
     if (!timeout.infinite() && timeout.value() == std::chrono::nanoseconds::zero())
       return detail::decode_opt<T>(call({"LPOP", m_key}), "an item of queue '" + m_key + "'");
-    // The server times the wait; the socket gets a margin on top.
-    Timeout sock = timeout.infinite() ? Timeout{} : Timeout{timeout.value() + std::chrono::seconds(5)};
+    // The server times the wait; the socket gets a margin on top for the reply.
+    Timeout sock = timeout.infinite() ? Timeout{} : detail::round_trip_limit(Deadline(timeout), Timeout{});
     auto r = detail::mcall(session(), m_key, {"BLPOP", m_key, detail::redis_seconds(timeout)}, sock);
     if (r.type != detail::Reply::Type::array || r.elements.size() != 2) return std::nullopt;
     return detail::mdecode<T>(r.elements[1].str, "an item of queue '" + m_key + "'");
@@ -663,33 +754,44 @@ class QueueProxy : public detail::ProxyBase {
 template <class T>
 class JoinableQueueProxy : public QueueProxy<T> {
  public:
+  /// An unbound proxy (every call throws ValueError); deserialising fills it in.
+  JoinableQueueProxy() = default;
   /// A proxy for the joinable queue `name` (made by Manager::JoinableQueue).
   JoinableQueueProxy(std::shared_ptr<detail::ManagerLink> link, std::string name)
-      : QueueProxy<T>(std::move(link), std::move(name)), m_unfinished(detail::aux_key(this->m_key, "unfinished")) {}
+      : QueueProxy<T>(std::move(link), std::move(name)) {}
   /// Appends `v` and counts it unfinished (one MULTI).
   void put(const T& v) const {
-    auto r = this->pipeline({{"MULTI"}, {"RPUSH", this->m_key, detail::mencode(v)}, {"INCR", m_unfinished}, {"EXEC"}});
+    auto r = this->pipeline({{"MULTI"}, {"RPUSH", this->m_key, detail::mencode(v)}, {"INCR", unfinished()}, {"EXEC"}});
     detail::check_reply(r[3], this->m_key);
   }
   /// Marks one item got as done; throws ValueError when called more often than items were put.
-  void task_done() const { detail::joinable_task_done(this->session(), this->m_key, m_unfinished, this->timeout()); }
+  void task_done() const { detail::joinable_task_done(this->session(), this->m_key, unfinished(), this->timeout()); }
   /// Waits until every item put is done (polls with back-off); false when `timeout` passed first.
   bool join(Timeout timeout = {}) const {
-    return detail::joinable_join(this->session(), this->m_key, m_unfinished, timeout, this->m_link->options);
+    auto& s = this->session();
+    return detail::joinable_join(s, this->m_key, unfinished(), timeout, this->m_link->options);
   }
 
  private:
-  std::string m_unfinished;
+  std::string unfinished() const { return detail::aux_key(this->m_key, "unfinished"); }
 };
 
 /// A lock on the server with a lease: the holder's process renews it every lease/3 from a thread
 /// of its own; a holder that dies stops renewing and the lock is free within one lease. The
 /// next acquirer then sees owner_died() true (the data it guards may be half-updated). Keys
-/// `{name}:lock` (the lease) and `{name}:owner` (cleared on release). Movable; not copyable.
+/// `{name}:lock` (the lease) and `{name}:owner` (cleared on release). A holding belongs to one
+/// proxy: a copy (or a deserialised proxy, e.g. a Pool task's argument) names the same lock
+/// but starts unheld. Serialisable. Not thread-safe.
 class LockProxy {
  public:
+  /// An unbound proxy (acquire and release throw ValueError); deserialising fills it in.
+  LockProxy();
   /// A proxy for the lock `name` (made by Manager::Lock).
   LockProxy(std::shared_ptr<detail::ManagerLink> link, std::string name);
+  /// A proxy for the same lock, not holding it.
+  LockProxy(const LockProxy& o);
+  /// Releases what this proxy holds, then names `o`'s lock (unheld).
+  LockProxy& operator=(const LockProxy& o);
   /// Moves the proxy (and a holding with it).
   LockProxy(LockProxy&&) noexcept;
   /// Releases what this proxy holds, then takes `o`'s.
@@ -712,15 +814,34 @@ class LockProxy {
   bool owner_died() const noexcept;
   /// The lock's name.
   const std::string& name() const noexcept;
+  /// The server's address (empty when unbound).
+  std::string address() const;
 
  private:
+  friend class cereal::access;
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(detail::link_spec(link()), name());
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    detail::LinkSpec spec;
+    std::string n;
+    ar(spec, n);
+    *this = LockProxy(detail::link_for(spec), std::move(n));
+  }
+  std::shared_ptr<detail::ManagerLink> link() const noexcept;
+
   struct State;
   std::unique_ptr<State> m;
 };
 
-/// An event flag on the server (the key `{name}:event`); wait() polls with back-off.
+/// An event flag on the server (the key `{name}:event`); wait() polls with back-off. Copyable,
+/// serialisable. Not thread-safe.
 class EventProxy : public detail::ProxyBase {
  public:
+  /// An unbound proxy (every call throws ValueError); deserialising fills it in.
+  EventProxy() = default;
   /// A proxy for the event `name` (made by Manager::Event).
   EventProxy(std::shared_ptr<detail::ManagerLink> link, std::string name);
   /// Sets the flag.
@@ -733,27 +854,106 @@ class EventProxy : public detail::ProxyBase {
   bool wait(Timeout timeout = {}) const;
 
  private:
-  std::string m_flag;
+  std::string flag() const { return detail::aux_key(m_key, "event"); }
 };
 
 // ---- Manager ----
+
+/// A reference to a manager's server that hands out proxies, without owning a private server:
+/// Manager::handle(), or a Manager seen from another process. Copyable and ipc::Serializable
+/// (cereal), so it can be a Pool task's argument or result or an ipc::Queue item: the address,
+/// the password and the options travel (the password in clear inside the blob, as Python's
+/// authkey does); the receiver connects on its first call. A handle of a private server works
+/// while that server's Manager lives; afterwards every call throws ConnectionClosed naming the
+/// address. Not thread-safe (see the top of this header).
+class ManagerHandle {
+ public:
+  /// An unbound handle: its factories throw ValueError; deserialising fills it in.
+  ManagerHandle() = default;
+
+  /// The shared dict `name`. Throws ValueError when unbound.
+  template <class K, class V>
+  DictProxy<K, V> dict(std::string name) const {
+    return DictProxy<K, V>(link(), std::move(name));
+  }
+  /// The shared list `name`. Throws ValueError when unbound.
+  template <class T>
+  ListProxy<T> list(std::string name) const {
+    return ListProxy<T>(link(), std::move(name));
+  }
+  /// The shared value `name`, set to `initial` unless it exists already (SET NX). Throws like
+  /// any call.
+  template <class T>
+  ValueProxy<T> Value(std::string name, const T& initial) const {
+    ValueProxy<T> v(link(), std::move(name));
+    detail::mcall(*m_link->session, v.name(), {"SET", v.name(), detail::mencode(initial), "NX"}, m_link->options.timeout);
+    return v;
+  }
+  /// The namespace `name`. Throws ValueError when unbound.
+  NamespaceProxy Namespace(std::string name) const { return NamespaceProxy(link(), std::move(name)); }
+  /// The queue `name`. Throws ValueError when unbound.
+  template <class T>
+  QueueProxy<T> Queue(std::string name) const {
+    return QueueProxy<T>(link(), std::move(name));
+  }
+  /// The joinable queue `name`. Throws ValueError when unbound.
+  template <class T>
+  JoinableQueueProxy<T> JoinableQueue(std::string name) const {
+    return JoinableQueueProxy<T>(link(), std::move(name));
+  }
+  /// The lock `name` (a new proxy each call; one holder per proxy). Throws ValueError when unbound.
+  LockProxy Lock(std::string name) const { return LockProxy(link(), std::move(name)); }
+  /// The event `name`. Throws ValueError when unbound.
+  EventProxy Event(std::string name) const { return EventProxy(link(), std::move(name)); }
+
+  /// The server's address ("unix:/run/user/1000/ipckit-manager-Ab12Cd/manager.sock", ...), without
+  /// the password; empty when unbound.
+  const std::string& address() const noexcept;
+  /// True when the handle names a server (false when default-constructed).
+  bool bound() const noexcept { return m_link != nullptr; }
+  /// Sends PING; true when the server answered PONG. Throws like any call.
+  bool ping() const;
+
+ protected:
+  explicit ManagerHandle(std::shared_ptr<detail::ManagerLink> link) : m_link(std::move(link)) {}
+  /// The link; throws ValueError when unbound.
+  const std::shared_ptr<detail::ManagerLink>& link() const {
+    if (!m_link) detail::throw_unbound("a default-constructed ManagerHandle");
+    return m_link;
+  }
+  std::shared_ptr<detail::ManagerLink> m_link;
+
+ private:
+  friend class cereal::access;
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(detail::link_spec(m_link));
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    detail::LinkSpec spec;
+    ar(spec);
+    m_link = detail::link_for(spec);
+  }
+};
 
 /// Python's multiprocessing.Manager(): hands out proxies for named objects on a RESP server.
 /// `Manager m;` starts a private server (the ipc-managerd engine, forked) on a socket in a 0700
 /// directory; it lives exactly as long as `m` in the process that made it, and dies with that
 /// process even on SIGKILL (PR_SET_PDEATHSIG: it then removes its socket and directory).
-/// Manager::connect() joins an existing server. Movable, copyable into children (see the top
-/// of this header); only the owner's destructor stops a private server.
-class Manager {
+/// Manager::connect() joins an existing server. Movable, copyable into ipc::Process children (see
+/// the top of this header); only the owner's destructor stops a private server. A Manager is
+/// not serialisable (making one starts a server): send handle() to Pool tasks instead.
+class Manager : private ManagerHandle {
  public:
   /// Starts a private server and connects to it. Throws std::system_error or ipc::Error when
   /// the server cannot start (within options.timeout).
   explicit Manager(ManagerOptions options = {});
   /// Connects to `address`: "unix:/path", "tcp:host:port", "redis://[:password@]host:port[/db]"
-  /// or "redis+cluster://host:port[,host:port...]". `password` is sent with AUTH (it overrides
-  /// one in a redis:// address). Connects at once: throws ConnectionClosed naming the address
-  /// when the server cannot be reached, ManagerError when AUTH fails, ValueError for a bad
-  /// address.
+  /// or "redis+cluster://[:password@]host:port[,host:port...]". `password` is sent with AUTH
+  /// (it overrides one in a redis:// address). Connects at once: throws ConnectionClosed naming
+  /// the address when the server cannot be reached, ManagerError when AUTH fails, ValueError
+  /// for a bad address.
   static Manager connect(std::string_view address, std::string password = {}, ManagerOptions options = {});
   /// Moves; the private server (if any) goes with it.
   Manager(Manager&&) noexcept;
@@ -766,56 +966,32 @@ class Manager {
   /// Stops the private server (when this is its owner and the last copy) and waits for it.
   ~Manager();
 
-  /// The shared dict `name`.
-  template <class K, class V>
-  DictProxy<K, V> dict(std::string name) const {
-    return DictProxy<K, V>(m_link, std::move(name));
-  }
-  /// The shared list `name`.
-  template <class T>
-  ListProxy<T> list(std::string name) const {
-    return ListProxy<T>(m_link, std::move(name));
-  }
-  /// The shared value `name`, set to `initial` unless it exists already (SET NX).
-  template <class T>
-  ValueProxy<T> Value(std::string name, const T& initial) const {
-    ValueProxy<T> v(m_link, std::move(name));
-    detail::mcall(*m_link->session, v.name(), {"SET", v.name(), detail::mencode(initial), "NX"}, m_link->options.timeout);
-    return v;
-  }
-  /// The namespace `name`.
-  NamespaceProxy Namespace(std::string name) const { return NamespaceProxy(m_link, std::move(name)); }
-  /// The queue `name`.
-  template <class T>
-  QueueProxy<T> Queue(std::string name) const {
-    return QueueProxy<T>(m_link, std::move(name));
-  }
-  /// The joinable queue `name`.
-  template <class T>
-  JoinableQueueProxy<T> JoinableQueue(std::string name) const {
-    return JoinableQueueProxy<T>(m_link, std::move(name));
-  }
-  /// The lock `name` (a new proxy each call; one holder per proxy).
-  LockProxy Lock(std::string name) const { return LockProxy(m_link, std::move(name)); }
-  /// The event `name`.
-  EventProxy Event(std::string name) const { return EventProxy(m_link, std::move(name)); }
+  using ManagerHandle::address;
+  using ManagerHandle::dict;
+  using ManagerHandle::Event;
+  using ManagerHandle::JoinableQueue;
+  using ManagerHandle::list;
+  using ManagerHandle::Lock;
+  using ManagerHandle::Namespace;
+  using ManagerHandle::ping;
+  using ManagerHandle::Queue;
+  using ManagerHandle::Value;
 
-  /// The server's address ("unix:/run/user/1000/ipckit-manager-Ab12Cd/manager.sock", ...).
-  const std::string& address() const noexcept { return m_address; }
+  /// A serialisable handle on this Manager's server, for Pool tasks and queues. It does not keep
+  /// a private server alive: once this Manager (the last copy) is gone, calls through it throw
+  /// ConnectionClosed naming the address.
+  ManagerHandle handle() const { return *this; }
   /// Pid of the private server, -1 for a connected Manager or once shut down.
   pid_t server_pid() const noexcept;
-  /// Sends PING; true when the server answered PONG. Throws like any call.
-  bool ping() const;
-  /// Stops the private server now (owner only; no-op otherwise). Proxies fail afterwards.
+  /// Stops the private server now (owner only; no-op otherwise). Proxies fail afterwards with
+  /// ConnectionClosed naming the address.
   void shutdown();
 
  private:
   struct Server;
   struct ConnectTag {};
   explicit Manager(ConnectTag) {}
-  std::shared_ptr<detail::ManagerLink> m_link;
   std::shared_ptr<Server> m_server;
-  std::string m_address;
 };
 
 }  // namespace ipc
