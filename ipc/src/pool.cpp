@@ -239,8 +239,10 @@ struct Worker {
 
 }  // namespace
 
-/// The shared machinery behind Pool and ProcessPoolExecutor.
-class PoolCore {
+/// The shared machinery behind Pool and ProcessPoolExecutor. The pool thread holds a reference
+/// to it until its last statement, so a Pool destroyed from a callback (on that thread) leaves
+/// the machinery alive until the thread has shut the workers down and returned.
+class PoolCore : public std::enable_shared_from_this<PoolCore> {
  public:
   PoolCore(std::size_t n, std::function<void()> init, std::size_t maxtasks)
       : m_init(std::move(init)), m_maxtasks(maxtasks), m_owner(::getpid()) {
@@ -264,9 +266,12 @@ class PoolCore {
   }
 
   void start() {
-    m_thread = std::thread([this] {
-      detail::InternalThread internal;  // its forks of workers are by design: no fork warning
-      run();
+    m_thread = std::thread([self = shared_from_this()]() mutable {
+      {
+        detail::InternalThread internal;  // its forks of workers are by design: no fork warning
+        self->run();
+      }
+      self.reset();  // may be the last reference (the Pool was destroyed from a callback)
     });
     std::unique_lock lock(m_mutex);
     m_cv.wait(lock, [&] { return m_started; });
@@ -377,6 +382,8 @@ class PoolCore {
     if (std::this_thread::get_id() == m_thread.get_id()) throw ValueError("Pool::join: called from a callback");
     return join_thread(timeout);
   }
+
+  bool on_own_thread() const noexcept { return std::this_thread::get_id() == m_thread.get_id(); }
 
   std::vector<pid_t> pids() {
     std::lock_guard lock(m_mutex);
@@ -962,6 +969,7 @@ void pool_terminate(PoolCore& core) noexcept { core.terminate(); }
 bool pool_join(PoolCore& core, Timeout timeout) { return core.join(timeout); }
 std::vector<pid_t> pool_pids(PoolCore& core) { return core.pids(); }
 std::size_t pool_size(const PoolCore& core) noexcept { return core.size(); }
+bool pool_on_own_thread(const PoolCore& core) noexcept { return core.on_own_thread(); }
 
 void run_callback(const std::function<void()>& fn) noexcept {
   try {

@@ -4,12 +4,20 @@
 
 #include <ipc/executor.hpp>
 #include <ipc/pool.hpp>
+#include <ipc/process.hpp>
 
 #include <dirent.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstring>
+#include <functional>
+#include <future>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +49,36 @@ int exit_3() { ::_exit(3); }
 int sleep_ms(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
+}
+
+/// Reads one byte from `fd` (blocks until the test writes it) and returns it.
+int wait_for_byte(int fd) {
+  char c = 0;
+  [[maybe_unused]] auto n = ::read(fd, &c, 1);
+  return c;
+}
+
+int throw_now() { throw std::runtime_error("boom"); }
+
+/// Waits (bounded) until none of `pids` exists any more, zombies included.
+bool wait_gone(const std::vector<pid_t>& pids) {
+  for (int i = 0; i < 2000; ++i) {
+    bool any = false;
+    for (pid_t p : pids) any = any || ipc::test::proc_state(p) != '\0';
+    if (!any) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return false;
+}
+
+/// Waits (bounded) until this process has `n` open fds again (a pool closes its own fds in its
+/// thread, which may still be finishing when the workers are gone); true when it does.
+bool wait_fds(int n) {
+  for (int i = 0; i < 2000; ++i) {
+    if (ipc::test::count_open_fds() == n) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return false;
 }
 
 /// Processes whose parent is this process, from /proc (zombies included).
@@ -170,5 +208,68 @@ TEST_CASE("a worker killed while idle is replaced without failing anything" * do
   CHECK(pool.map(square, in, 1) == std::vector<int>(100, 4));
   CHECK(pool.worker_pids().size() == 2);
 }
+
+// ---- Misuse from callbacks (they run in the pool's own thread) ----
+
+TEST_CASE("destroying the pool from its own callback neither deadlocks nor crashes" * doctest::timeout(60)) {
+  const int fds_before = ipc::test::count_open_fds();
+  auto pool = std::make_unique<ipc::Pool>(2);
+  auto pids = pool->worker_pids();
+  auto running = pool->apply_async(sleep_ms, 60000);
+  std::promise<void> done;
+  auto r = pool->apply_async({.callback = [&](const int&) {
+                               pool.reset();
+                               done.set_value();
+                             }},
+                             square, 3);
+  done.get_future().wait();
+  CHECK(r.get(10s) == 9);
+  CHECK_THROWS_AS(running.get(10s), ipc::CancelledError);
+  CHECK(wait_gone(pids));
+  CHECK(children_of_self().empty());
+  CHECK(wait_fds(fds_before));
+}
+
+TEST_CASE("terminate from an error callback stops the pool and join returns" * doctest::timeout(60)) {
+  ipc::Pool pool(2);
+  auto pids = pool.worker_pids();
+  auto r = pool.apply_async({.error_callback = [&](const std::exception&) { pool.terminate(); }}, throw_now);
+  auto a = pool.apply_async(sleep_ms, 60000);
+  auto b = pool.apply_async(sleep_ms, 60000);
+  CHECK_THROWS_WITH_AS(r.get(10s), "boom", std::runtime_error);
+  CHECK(pool.join(10s));
+  CHECK_THROWS_AS(a.get(10s), ipc::CancelledError);
+  CHECK_THROWS_AS(b.get(10s), ipc::CancelledError);
+  CHECK_THROWS_AS(pool.apply_async(square, 1), ipc::ValueError);
+  CHECK(wait_gone(pids));
+  CHECK(children_of_self().empty());
+}
+
+TEST_CASE("destroying the executor from a done callback neither deadlocks nor crashes" * doctest::timeout(60)) {
+  ipc::test::ChildPipe gate;
+  auto ex = std::make_unique<ipc::ProcessPoolExecutor>(2);
+  auto pids = ex->worker_pids();
+  auto f = ex->submit(wait_for_byte, gate.r);
+  std::promise<void> done;
+  f.add_done_callback([&](const ipc::Future<int>&) {
+    ex.reset();
+    done.set_value();
+  });
+  gate.put("x");
+  done.get_future().wait();
+  CHECK(f.result(10s) == 'x');
+  CHECK(wait_gone(pids));
+  CHECK(children_of_self().empty());
+}
+
+// ---- Hostile initializers ----
+
+// ---- Workers stopped or killed in the middle of a transfer ----
+
+// ---- Forks ----
+
+// ---- Threads ----
+
+// ---- Executor shutdown ----
 
 }  // TEST_SUITE

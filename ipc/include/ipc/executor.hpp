@@ -81,7 +81,9 @@ class ProcessPoolExecutor {
                                std::size_t max_tasks_per_child = 0);
   ProcessPoolExecutor(const ProcessPoolExecutor&) = delete;
   ProcessPoolExecutor& operator=(const ProcessPoolExecutor&) = delete;
-  /// shutdown(wait = true); never throws.
+  /// shutdown(wait = true); never throws. From a done callback (the pool's own thread, which
+  /// cannot wait for itself) it does not wait: the submitted tasks still finish and the
+  /// workers exit after the callback returns.
   ~ProcessPoolExecutor();
 
   /// Schedules f(args...) and returns its Future. Throws ValueError after shutdown().
@@ -119,7 +121,7 @@ class ProcessPoolExecutor {
 
   /// No more submissions. With `wait`, returns once every submitted task has finished and the
   /// workers have exited. With `cancel_futures`, queued tasks are cancelled first (running ones
-  /// finish). Idempotent.
+  /// finish). Idempotent. Throws ValueError when asked to wait from a done callback.
   void shutdown(bool wait = true, bool cancel_futures = false);
 
   /// Pids of the current workers.

@@ -117,6 +117,8 @@ bool pool_join(PoolCore& core, Timeout timeout);
 std::vector<pid_t> pool_pids(PoolCore& core);
 /// The number of worker processes.
 std::size_t pool_size(const PoolCore& core) noexcept;
+/// True when called from the pool's own thread (in a callback).
+bool pool_on_own_thread(const PoolCore& core) noexcept;
 /// Runs a user callback, reporting (not propagating) what it throws, as Python logs it.
 void run_callback(const std::function<void()>& fn) noexcept;
 
@@ -649,7 +651,9 @@ class Pool {
   Pool& operator=(Pool&&) = delete;
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
-  /// terminate()s and reaps every worker (Python's `with Pool() as p:`); never throws.
+  /// terminate()s and reaps every worker (Python's `with Pool() as p:`); never throws. From a
+  /// callback (the pool's own thread), the pool thread kills and reaps the workers as soon as
+  /// the callback returns.
   ~Pool() {
     if (m_core) detail::pool_terminate(*m_core);
   }
@@ -722,7 +726,7 @@ class Pool {
   /// No more tasks may be submitted; workers exit once the queued tasks are done.
   void close() noexcept { detail::pool_close(*m_core); }
   /// Kills the workers at once (SIGKILL) and reaps them; unfinished tasks fail with
-  /// CancelledError.
+  /// CancelledError. From a callback, returns at once and the pool thread does it next.
   void terminate() noexcept { detail::pool_terminate(*m_core); }
   /// Waits for the workers to exit after close() or terminate(); false on timeout. Throws
   /// ValueError when called before close()/terminate().
