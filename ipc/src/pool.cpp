@@ -971,6 +971,13 @@ std::vector<pid_t> pool_pids(PoolCore& core) { return core.pids(); }
 std::size_t pool_size(const PoolCore& core) noexcept { return core.size(); }
 bool pool_on_own_thread(const PoolCore& core) noexcept { return core.on_own_thread(); }
 
+void check_not_in_callback(const PoolCore* core) {
+  if (core && core->on_own_thread())
+    throw ValueError(
+        "ipc::Pool: waiting for a result from a callback of its own pool would wait forever "
+        "(callbacks run in the pool thread, which delivers the results)");
+}
+
 void run_callback(const std::function<void()>& fn) noexcept {
   try {
     fn();

@@ -262,6 +262,107 @@ TEST_CASE("destroying the executor from a done callback neither deadlocks nor cr
   CHECK(children_of_self().empty());
 }
 
+TEST_CASE("waiting inside a callback for a result of the same pool throws ValueError instead of deadlocking" *
+          doctest::timeout(60)) {
+  ipc::test::ChildPipe gate;
+  ipc::Pool pool(2);
+  auto blocked = pool.apply_async(wait_for_byte, gate.r);
+  std::promise<ipc::AsyncResult<int>> self;
+  auto self_f = self.get_future().share();
+  std::promise<std::vector<std::string>> seen;
+  std::vector<int> in{1, 2, 3};
+  auto r = pool.apply_async({.callback = [&](const int&) {
+                              std::vector<std::string> what;
+                              auto attempt = [&](auto fn) {
+                                try {
+                                  fn();
+                                  what.push_back("returned");
+                                } catch (const ipc::ValueError& e) {
+                                  what.push_back(e.what());
+                                } catch (const std::exception& e) {
+                                  what.push_back(std::string("other: ") + e.what());
+                                }
+                              };
+                              attempt([&] { blocked.get(); });
+                              attempt([&] { blocked.get(5s); });
+                              attempt([&] { blocked.wait(); });
+                              attempt([&] { self_f.get().get(); });  // its own result
+                              attempt([&] { pool.apply(square, 2); });
+                              attempt([&] { pool.map(square, in); });
+                              attempt([&] { pool.map_async(square, in).get(); });
+                              attempt([&] { pool.imap(square, in).next(); });
+                              attempt([&] { pool.imap_unordered(square, in).next(5s); });
+                              what.push_back(blocked.ready() ? "ready" : "not ready");  // no wait: fine
+                              what.push_back(blocked.wait(0s) ? "ready" : "not ready");
+                              seen.set_value(what);
+                            }},
+                            square, 6);
+  self.set_value(r);
+  auto what = seen.get_future().get();
+  REQUIRE(what.size() == 11);
+  for (std::size_t i = 0; i < 9; ++i) {
+    INFO("attempt ", i, ": ", what[i]);
+    CHECK(what[i].find("from a callback") != std::string::npos);
+  }
+  CHECK(what[9] == "not ready");
+  CHECK(what[10] == "not ready");
+  gate.put("x");
+  CHECK(blocked.get(10s) == 'x');
+  CHECK(r.get(10s) == 36);
+  CHECK(pool.apply(square, 5) == 25);  // the pool goes on
+}
+
+TEST_CASE("waiting inside a done callback for another future of the executor throws ValueError" *
+          doctest::timeout(60)) {
+  ipc::test::ChildPipe gate;
+  ipc::ProcessPoolExecutor ex(2);
+  auto blocked = ex.submit(wait_for_byte, gate.r);
+  auto f = ex.submit(square, 7);
+  std::promise<std::vector<std::string>> seen;
+  f.add_done_callback([&](const ipc::Future<int>& d) {
+    std::vector<std::string> what;
+    auto attempt = [&](auto fn) {
+      try {
+        fn();
+        what.push_back("returned");
+      } catch (const ipc::ValueError& e) {
+        what.push_back(e.what());
+      }
+    };
+    attempt([&] { what.push_back(std::to_string(d.result())); });  // itself: settled, fine
+    attempt([&] { blocked.result(); });
+    attempt([&] { (void)blocked.exception(); });
+    attempt([&] { ipc::wait(std::vector<ipc::Future<int>>{blocked}); });
+    attempt([&] { ipc::as_completed(std::vector<ipc::Future<int>>{blocked}).next(); });
+    seen.set_value(what);
+  });
+  auto what = seen.get_future().get();
+  REQUIRE(what.size() == 6);
+  CHECK(what[0] == "49");
+  CHECK(what[1] == "returned");
+  for (std::size_t i = 2; i < 6; ++i) {
+    INFO("attempt ", i, ": ", what[i]);
+    CHECK(what[i].find("from a callback") != std::string::npos);
+  }
+  gate.put("x");
+  CHECK(blocked.result(10s) == 'x');
+}
+
+TEST_CASE("exceptions thrown by callbacks are reported and the pool goes on" * doctest::timeout(60)) {
+  ipc::Pool pool(2);
+  auto r = pool.apply_async({.callback = [](const int&) { throw std::runtime_error("callback failed"); }}, square, 4);
+  CHECK(r.get(10s) == 16);
+  CHECK(r.successful());
+  auto e = pool.apply_async({.error_callback = [](const std::exception&) { throw 17; }}, throw_now);
+  CHECK_THROWS_WITH_AS(e.get(10s), "boom", std::runtime_error);
+  ipc::ProcessPoolExecutor ex(1);
+  auto f = ex.submit(square, 5);
+  f.add_done_callback([](const ipc::Future<int>&) { throw std::logic_error("done callback failed"); });
+  CHECK(f.result(10s) == 25);
+  CHECK(pool.apply(square, 6) == 36);
+  CHECK(ex.submit(square, 6).result(10s) == 36);
+}
+
 // ---- Hostile initializers ----
 
 // ---- Workers stopped or killed in the middle of a transfer ----

@@ -29,7 +29,8 @@ template <class R>
 class Future {
  public:
   /// Waits for the result and returns it. Throws TimeoutError when `timeout` passes first,
-  /// CancelledError when cancelled, or the task's exception (WorkerLost, RemoteError, ...).
+  /// CancelledError when cancelled, or the task's exception (WorkerLost, RemoteError, ...), or
+  /// ValueError when it would wait in a done callback of the same executor.
   R result(Timeout timeout = {}) const {
     if (!m_state->wait_settled(timeout)) throw TimeoutError("Future::result: timed out");
     if constexpr (std::is_void_v<R>) (void)m_state->value_or_throw();
@@ -100,9 +101,10 @@ class ProcessPoolExecutor {
 
   /// f(x) for every x of `items`, in input order, in chunks of `chunksize`. Throws
   /// TimeoutError when not all results are in after `timeout` (the rest are cancelled), or
-  /// the first failed task's exception.
+  /// the first failed task's exception, or ValueError in a done callback of this executor.
   template <PoolCallable F, std::ranges::input_range Range>
   auto map(F f, const Range& items, Timeout timeout = {}, std::size_t chunksize = 1) {
+    detail::check_not_in_callback(m_core.get());  // before submitting: no orphan task
     auto v = detail::to_vector(items);
     using T = typename decltype(v)::value_type;
     using R = detail::chunk_result_t<F, T, false>;
@@ -149,6 +151,7 @@ struct DoneAndNotDone {
 
 /// Waits until `when` is met or `timeout` passes, and returns which futures are done
 /// (concurrent.futures.wait). Never throws TimeoutError: on timeout, not_done is non-empty.
+/// Throws ValueError when it would wait in a done callback of the futures' own executor.
 template <class R>
 DoneAndNotDone<R> wait(const std::vector<Future<R>>& futures, ReturnWhen when = ALL_COMPLETED, Timeout timeout = {}) {
   auto waiter = std::make_shared<detail::Waiter>();
@@ -169,6 +172,9 @@ DoneAndNotDone<R> wait(const std::vector<Future<R>>& futures, ReturnWhen when = 
     if (when == ReturnWhen::FIRST_EXCEPTION) return failed;
     return false;
   };
+  if (!satisfied() && (timeout.infinite() || timeout.value() > std::chrono::nanoseconds::zero()))
+    for (std::size_t i = 0; i < futures.size(); ++i)
+      if (!done[i]) futures[i].state()->check_may_wait();
   Deadline deadline(timeout);
   std::unique_lock lock(waiter->m);
   for (;;) {
@@ -203,9 +209,15 @@ class AsCompleted {
     for (std::size_t i = 0; i < m_futures.size(); ++i)
       if (m_futures[i].state()->add_waiter(m_waiter, i)) m_waiter->done.push_back(i);
   }
-  /// The next future to finish, or nullopt when all have been returned. Throws TimeoutError.
+  /// The next future to finish, or nullopt when all have been returned. Throws TimeoutError,
+  /// or ValueError when it would wait in a done callback of the futures' own executor.
   std::optional<Future<R>> next() {
     if (m_returned == m_futures.size()) return std::nullopt;
+    {
+      std::lock_guard lock(m_waiter->m);
+      if (m_waiter->done.empty())
+        for (auto& f : m_futures) f.state()->check_may_wait();
+    }
     std::unique_lock lock(m_waiter->m);
     while (m_waiter->done.empty()) {
       if (m_deadline.infinite()) {

@@ -20,7 +20,11 @@
 //   registry lock in the child. Locks held by the program's own threads at fork time are the
 //   program's business, as with any fork from a threaded process.
 // - Callbacks (callback, error_callback, Future::add_done_callback) run in the pool thread,
-//   as Python runs them in its result-handler thread; they must not block for long.
+//   as Python runs them in its result-handler thread; they must not block for long. Waiting
+//   there for a result of the same pool (get, wait, map, imap's next, Future::result) would
+//   wait for the very thread that delivers it: it throws ValueError instead of hanging as
+//   Python does. Destroying or terminating the pool there is fine: the pool thread finishes
+//   the job once the callback returns.
 #pragma once
 
 #include <sys/types.h>
@@ -121,6 +125,9 @@ std::size_t pool_size(const PoolCore& core) noexcept;
 bool pool_on_own_thread(const PoolCore& core) noexcept;
 /// Runs a user callback, reporting (not propagating) what it throws, as Python logs it.
 void run_callback(const std::function<void()>& fn) noexcept;
+/// Throws ValueError when called from a callback of `core` (its pool thread): a wait there for
+/// one of its results would wait for itself, as only that thread delivers them.
+void check_not_in_callback(const PoolCore* core);
 
 // ---- Encoding of callables, arguments and results ----
 
@@ -285,6 +292,13 @@ class ResultState {
     m_waiters.emplace_back(w, index);
     return false;
   }
+  /// Throws ValueError when not done and called from a callback of its pool (see
+  /// check_not_in_callback): waiting for it there would never end.
+  void check_may_wait() const {
+    if (done()) return;
+    auto core = m_core.lock();
+    check_not_in_callback(core.get());
+  }
   /// Cancels the tasks behind this result.
   bool cancel() {
     auto core = m_core.lock();
@@ -361,9 +375,17 @@ class ResultState {
   std::size_t m_count = 0;
 
  public:
-  /// True once done and the callbacks have run (what get()/wait() wait for).
+  /// True once done and the callbacks have run (what get()/wait() wait for). A zero timeout
+  /// only looks. Throws ValueError when it would wait from a callback of its own pool.
   bool wait_settled(Timeout timeout) {
     std::unique_lock lock(m_mutex);
+    if (m_settled) return true;
+    if (!timeout.infinite() && timeout.value() <= std::chrono::nanoseconds::zero()) return false;
+    if (auto core = m_core.lock()) {
+      lock.unlock();
+      check_not_in_callback(core.get());
+      lock.lock();
+    }
     if (timeout.infinite()) {
       m_cv.wait(lock, [&] { return m_settled; });
       return true;
@@ -443,11 +465,14 @@ class StreamState final : public Completion {
 
   /// The next result; nullopt at the end. Throws TimeoutError, or a failed chunk's exception
   /// (iteration then goes on after that chunk).
-  std::optional<R> next(Timeout timeout) {
+  /// Throws ValueError when it would wait from a callback of `core`, its pool.
+  std::optional<R> next(Timeout timeout, const PoolCore* core) {
     std::unique_lock lock(m_mutex);
     if (m_cur && m_pos < m_cur->items.size()) return std::move(m_cur->items[m_pos++]);
     if (m_taken == m_offsets.size()) return std::nullopt;
     auto ready = [&] { return m_ordered ? m_done.count(m_next) != 0 : !m_done.empty(); };
+    if (!ready() && (timeout.infinite() || timeout.value() > std::chrono::nanoseconds::zero()))
+      check_not_in_callback(core);
     if (timeout.infinite()) m_cv.wait(lock, ready);
     else if (!m_cv.wait_for(lock, timeout.value(), ready)) throw TimeoutError("imap: next() timed out");
     auto it = m_ordered ? m_done.find(m_next) : m_done.begin();
@@ -463,7 +488,7 @@ class StreamState final : public Completion {
     }
     if (m_cur->items.empty()) {
       lock.unlock();
-      return next(timeout);
+      return next(timeout, core);
     }
     return std::move(m_cur->items[m_pos++]);
   }
@@ -563,13 +588,15 @@ template <class T>
 class AsyncResult {
  public:
   /// Waits for the result and returns it (a copy). Throws TimeoutError when `timeout` passes
-  /// first, or the task's exception (WorkerLost, TimeoutError, CancelledError, RemoteError...).
+  /// first, or the task's exception (WorkerLost, TimeoutError, CancelledError, RemoteError...),
+  /// or ValueError when it would wait in a callback of the same pool (the thread that
+  /// delivers results cannot wait for one).
   T get(Timeout timeout = {}) const {
     if (!m_state->wait_settled(timeout)) throw TimeoutError("AsyncResult::get: timed out");
     if constexpr (std::is_void_v<T>) (void)m_state->value_or_throw();
     else return m_state->value_or_throw();
   }
-  /// Waits until the result is ready; false on timeout.
+  /// Waits until the result is ready; false on timeout. Throws ValueError as get() does.
   bool wait(Timeout timeout = {}) const { return m_state->wait_settled(timeout); }
   /// True when the task has finished (successfully or not).
   bool ready() const { return m_state->done(); }
@@ -595,8 +622,9 @@ template <class R>
 class IMapIterator {
  public:
   /// The next result, or nullopt when all have been returned. Throws TimeoutError when
-  /// `timeout` passes first, or the task's exception for a failed item (then continue calling).
-  std::optional<R> next(Timeout timeout = {}) { return m_state->next(timeout); }
+  /// `timeout` passes first, or the task's exception for a failed item (then continue calling),
+  /// or ValueError when it would wait in a callback of the same pool.
+  std::optional<R> next(Timeout timeout = {}) { return m_state->next(timeout, m_core.get()); }
 
   /// Input iterator for range-for (each step waits without limit).
   class iterator {
@@ -658,9 +686,11 @@ class Pool {
     if (m_core) detail::pool_terminate(*m_core);
   }
 
-  /// Runs f(args...) in a worker and returns its result; throws the task's exception.
+  /// Runs f(args...) in a worker and returns its result; throws the task's exception, or
+  /// ValueError in a callback of this pool (which cannot wait for its own results).
   template <PoolCallable F, class... A>
   detail::pool_result_t<F, A...> apply(F f, A&&... args) {
+    detail::check_not_in_callback(m_core.get());  // before submitting: no orphan task
     return apply_async(std::move(f), std::forward<A>(args)...).get();
   }
 
@@ -687,9 +717,11 @@ class Pool {
   }
 
   /// f(x) for every x of `items`, in input order; splits them into chunks of `chunksize`
-  /// (0 = Python's default). Throws the first failed task's exception (e.g. WorkerLost).
+  /// (0 = Python's default). Throws the first failed task's exception (e.g. WorkerLost), or
+  /// ValueError when the pool is closed or in a callback of this pool.
   template <PoolCallable F, std::ranges::input_range Range>
   auto map(F f, const Range& items, std::size_t chunksize = 0) {
+    detail::check_not_in_callback(m_core.get());
     return map_async(std::move(f), items, chunksize).get_moved();
   }
 
@@ -702,6 +734,7 @@ class Pool {
   /// f(a, b, ...) for every tuple of `items`, in order (Python's starmap).
   template <PoolCallable F, std::ranges::input_range Range>
   auto starmap(F f, const Range& items, std::size_t chunksize = 0) {
+    detail::check_not_in_callback(m_core.get());
     return starmap_async(std::move(f), items, chunksize).get_moved();
   }
 
