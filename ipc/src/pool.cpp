@@ -29,6 +29,9 @@
 namespace ipc::detail {
 namespace {
 
+// A pool breaks when this many workers of one slot in a row are killed (SIGKILL, SIGTERM) in
+// their initializer.
+constexpr std::uint32_t kInitKillsMax = 3;
 // A worker holds at most this many tasks (one running, the rest queued in its socket).
 constexpr std::uint32_t kWindowMax = 32;
 // Bytes of queued task payloads a busy worker may hold: far below a socket's buffer, so a send
@@ -234,6 +237,7 @@ struct Worker {
   bool ready = false;       // the initializer has run
   bool stopping = false;    // told to exit
   bool doomed = false;      // being killed to stop a task: gets no more tasks
+  std::uint32_t init_deaths = 0;  // workers of this slot in a row killed in their initializer
   Bytes batch;
 };
 
@@ -678,6 +682,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
     std::memcpy(&h, msg.data(), sizeof h);
     if (h.status == kReady) {
       w.ready = true;
+      w.init_deaths = 0;
       return;
     }
     if (h.status == kInitFailed) {
@@ -733,11 +738,22 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
     const pid_t pid = w.proc->pid();
     w.proc.reset();
     w.conn.close();
-    if (!w.ready && !w.stopping && !m_terminating && !m_broken && code != 0 && code != -SIGKILL && code != -SIGTERM) {
-      // Died inside its initializer without reporting: a replacement would die the same way.
-      m_broken = std::make_exception_ptr(
-          WorkerLost("pool worker " + std::to_string(pid) + " " + describe_exit(code) + " in its initializer"));
-      fail_pending(out, m_broken);
+    const bool killed_by_pool = w.doomed || std::any_of(w.outstanding.begin(), w.outstanding.end(),
+                                                        [](const Task& t) { return t.timed_out; });
+    if (!w.ready && !w.stopping && !m_terminating && !m_broken && !killed_by_pool) {
+      // Died inside its initializer without reporting (an exception is reported as
+      // kInitFailed): a replacement would most likely die the same way, and Python's pool
+      // forks replacements forever here. An exit, even with code 0, or a crash breaks the pool
+      // at once; SIGKILL and SIGTERM may come from outside (an operator, the OOM killer), so
+      // they break it when a slot's worker is killed in its initializer kInitKillsMax times
+      // in a row.
+      const bool outside_kill = code == -SIGKILL || code == -SIGTERM;
+      if (!outside_kill || ++w.init_deaths >= kInitKillsMax) {
+        std::string times = outside_kill ? ", " + std::to_string(kInitKillsMax) + " times in a row" : "";
+        m_broken = std::make_exception_ptr(WorkerLost("pool worker " + std::to_string(pid) + " " + describe_exit(code) +
+                                                      " in its initializer" + times + "; the pool is broken"));
+        fail_pending(out, m_broken);
+      }
     }
     std::deque<Task> requeue;
     for (auto& t : w.outstanding) {

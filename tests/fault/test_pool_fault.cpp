@@ -365,6 +365,39 @@ TEST_CASE("exceptions thrown by callbacks are reported and the pool goes on" * d
 
 // ---- Hostile initializers ----
 
+TEST_CASE("an initializer that exits or dies breaks the pool loudly instead of forking workers forever" *
+          doctest::timeout(120)) {
+  std::function<void()> init;
+  std::string why;
+  SUBCASE("_exit(0)") {
+    init = [] { ::_exit(0); };
+    why = "exited with code 0 in its initializer";
+  }
+  SUBCASE("_exit(5)") {
+    init = [] { ::_exit(5); };
+    why = "exited with code 5 in its initializer";
+  }
+  SUBCASE("SIGKILL") {
+    init = [] { ::raise(SIGKILL); };
+    why = "died of SIGKILL";
+  }
+  SUBCASE("SIGSEGV") {
+    init = [] {
+      ::signal(SIGSEGV, SIG_DFL);
+      ::raise(SIGSEGV);
+    };
+    why = "died of SIGSEGV";
+  }
+  {
+    ipc::Pool pool(2, init);
+    CHECK_THROWS_WITH_AS(pool.apply(square, 2), doctest::Contains(why.c_str()), ipc::WorkerLost);
+    CHECK_THROWS_WITH_AS(pool.apply_async(square, 3), doctest::Contains("initializer"), ipc::WorkerLost);
+    std::vector<int> in{1, 2};
+    CHECK_THROWS_AS(pool.map(square, in), ipc::WorkerLost);
+  }
+  CHECK(children_of_self().empty());
+}
+
 // ---- Workers stopped or killed in the middle of a transfer ----
 
 // ---- Forks ----

@@ -670,9 +670,11 @@ class Pool {
  public:
   /// Forks `processes` workers (0 = cpu_count()). `initializer` runs first in every worker
   /// (captures are copied by fork: what they refer to must outlive the pool); if it throws,
-  /// the pool is broken and every task fails with that exception. A worker exits and is
-  /// replaced after `maxtasksperchild` tasks (0 = never). Throws ValueError in a daemonic
-  /// process, std::system_error when fork fails.
+  /// the pool is broken and every task fails with that exception. A worker that exits (even
+  /// with code 0) or crashes in the initializer breaks it too, with WorkerLost saying how
+  /// (Python forks replacements forever); one killed by SIGKILL or SIGTERM there is replaced,
+  /// up to 3 times in a row. A worker exits and is replaced after `maxtasksperchild` tasks
+  /// (0 = never). Throws ValueError in a daemonic process, std::system_error when fork fails.
   explicit Pool(std::size_t processes = 0, std::function<void()> initializer = {}, std::size_t maxtasksperchild = 0)
       : m_core(detail::pool_create(processes, std::move(initializer), maxtasksperchild)) {}
   Pool(Pool&&) noexcept = default;
