@@ -288,8 +288,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 
   std::uint64_t submit(std::vector<TaskSpec> tasks) {
     std::lock_guard lock(m_mutex);
-    if (m_broken) std::rethrow_exception(m_broken);
-    if (m_closed || m_terminating) throw ValueError("Pool not running: it was closed or terminated");
+    check_running_locked();
     std::uint64_t first = m_next_id;
     for (auto& t : tasks) {
       Task k;
@@ -303,6 +302,11 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
     }
     wake_locked();
     return first;
+  }
+
+  void check_running() {
+    std::lock_guard lock(m_mutex);
+    check_running_locked();
   }
 
   bool cancel(std::uint64_t first, std::size_t count, bool stop_running) noexcept {
@@ -401,6 +405,11 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 
  private:
   std::atomic<std::uint32_t>& slot(const Worker& w, std::uint32_t s) { return m_shared[w.index].slots[s]; }
+
+  void check_running_locked() const {
+    if (m_broken) std::rethrow_exception(m_broken);
+    if (m_closed || m_terminating) throw ValueError("Pool not running: it was closed or terminated");
+  }
 
   void wake_locked() noexcept {
     if (!m_sleeping) return;
@@ -976,6 +985,7 @@ std::shared_ptr<PoolCore> pool_create(std::size_t processes, std::function<void(
 }
 
 std::uint64_t pool_submit(PoolCore& core, std::vector<TaskSpec> tasks) { return core.submit(std::move(tasks)); }
+void pool_check_running(PoolCore& core) { core.check_running(); }
 bool pool_cancel(PoolCore& core, std::uint64_t first, std::size_t count, bool stop_running) noexcept {
   return core.cancel(first, count, stop_running);
 }

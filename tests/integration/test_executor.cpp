@@ -181,4 +181,11 @@ TEST_CASE("leaving the executor's scope waits for its tasks" * doctest::timeout(
   CHECK(fs[2].result() == 300);
 }
 
+TEST_CASE("map after shutdown throws ValueError even for an empty range" * doctest::timeout(30)) {
+  ipc::ProcessPoolExecutor ex(1);
+  ex.shutdown();
+  CHECK_THROWS_AS(ex.map(square, std::vector<int>{1}), ipc::ValueError);
+  CHECK_THROWS_AS(ex.map(square, std::vector<int>{}), ipc::ValueError);
+}
+
 }  // TEST_SUITE

@@ -101,7 +101,8 @@ class ProcessPoolExecutor {
 
   /// f(x) for every x of `items`, in input order, in chunks of `chunksize`. Throws
   /// TimeoutError when not all results are in after `timeout` (the rest are cancelled), or
-  /// the first failed task's exception, or ValueError in a done callback of this executor.
+  /// the first failed task's exception, or ValueError after shutdown() (even for an empty
+  /// range) or in a done callback of this executor.
   template <PoolCallable F, std::ranges::input_range Range>
   auto map(F f, const Range& items, Timeout timeout = {}, std::size_t chunksize = 1) {
     detail::check_not_in_callback(m_core.get());  // before submitting: no orphan task
@@ -112,7 +113,10 @@ class ProcessPoolExecutor {
     auto offsets = detail::make_chunks<F, T, false>(f, v, chunksize == 0 ? 1 : chunksize, 1, tasks);
     auto state = std::make_shared<detail::MapState<R>>(offsets, v.size());
     for (auto& t : tasks) t.sink = state;
-    if (tasks.empty()) return std::vector<R>();
+    if (tasks.empty()) {
+      detail::pool_check_running(*m_core);  // after shutdown: ValueError, as for any range
+      return std::vector<R>();
+    }
     state->bind(m_core, detail::pool_submit(*m_core, std::move(tasks)), offsets.size());
     if (!state->wait_settled(timeout)) {
       state->cancel();

@@ -105,6 +105,8 @@ std::shared_ptr<PoolCore> pool_create(std::size_t processes, std::function<void(
 /// Queues `tasks`; returns the id of the first (ids are consecutive). Throws ValueError when the
 /// pool is closed or terminated, or the initializer failed (that exception).
 std::uint64_t pool_submit(PoolCore& core, std::vector<TaskSpec> tasks);
+/// Throws as pool_submit() does when the pool takes no more tasks (for an empty submission).
+void pool_check_running(PoolCore& core);
 /// Cancels tasks [first, first + count): drops queued ones and, when `stop_running`, kills the
 /// worker of running ones. True when at least one was cancelled or stopped.
 bool pool_cancel(PoolCore& core, std::uint64_t first, std::size_t count, bool stop_running = true) noexcept;
@@ -727,7 +729,8 @@ class Pool {
     return map_async(std::move(f), items, chunksize).get_moved();
   }
 
-  /// map() without waiting: an AsyncResult of the whole vector.
+  /// map() without waiting: an AsyncResult of the whole vector. Throws ValueError when the
+  /// pool is closed, even for an empty range.
   template <PoolCallable F, std::ranges::input_range Range>
   auto map_async(F f, const Range& items, std::size_t chunksize = 0) {
     return submit_map<F, false>(std::move(f), detail::to_vector(items), chunksize);
@@ -811,8 +814,12 @@ class Pool {
     auto offsets = detail::make_chunks<F, T, Star>(f, items, chunksize, processes(), tasks);
     auto state = std::make_shared<detail::MapState<R>>(offsets, items.size());
     for (auto& t : tasks) t.sink = state;
-    if (tasks.empty()) state->set_value({});
-    else state->bind(m_core, detail::pool_submit(*m_core, std::move(tasks)), offsets.size());
+    if (tasks.empty()) {
+      detail::pool_check_running(*m_core);  // Python: "Pool not running" even for no items
+      state->set_value({});
+    } else {
+      state->bind(m_core, detail::pool_submit(*m_core, std::move(tasks)), offsets.size());
+    }
     return MapHandle<R>(state);
   }
 
@@ -825,7 +832,8 @@ class Pool {
     auto offsets = detail::make_chunks<F, T, false>(f, items, chunksize, processes(), tasks);
     auto state = std::make_shared<detail::StreamState<R>>(offsets, items.size(), ordered);
     for (auto& t : tasks) t.sink = state;
-    if (!tasks.empty()) detail::pool_submit(*m_core, std::move(tasks));
+    if (tasks.empty()) detail::pool_check_running(*m_core);
+    else detail::pool_submit(*m_core, std::move(tasks));
     return IMapIterator<R>(state, m_core);
   }
 
