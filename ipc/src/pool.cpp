@@ -287,6 +287,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   }
 
   std::uint64_t submit(std::vector<TaskSpec> tasks) {
+    check_owner();
     std::lock_guard lock(m_mutex);
     check_running_locked();
     std::uint64_t first = m_next_id;
@@ -305,11 +306,13 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   }
 
   void check_running() {
+    check_owner();
     std::lock_guard lock(m_mutex);
     check_running_locked();
   }
 
   bool cancel(std::uint64_t first, std::size_t count, bool stop_running) noexcept {
+    if (forked_copy()) return false;
     auto in = [&](std::uint64_t id) { return id >= first && id - first < count; };
     std::vector<Delivery> out;
     bool any = false;
@@ -356,6 +359,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   }
 
   bool running(std::uint64_t first, std::size_t count) noexcept {
+    if (forked_copy()) return false;
     std::lock_guard lock(m_mutex);
     for (auto& w : m_workers) {
       if (!w) continue;
@@ -366,13 +370,14 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   }
 
   void close() noexcept {
+    if (forked_copy()) return;
     std::lock_guard lock(m_mutex);
     m_closed = true;
     wake_locked();
   }
 
   void terminate() noexcept {
-    if (::getpid() != m_owner) return;  // a forked copy: the workers and the thread are not ours
+    if (forked_copy()) return;
     {
       std::lock_guard lock(m_mutex);
       m_terminating = true;
@@ -383,6 +388,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   }
 
   bool join(Timeout timeout) {
+    check_owner();
     {
       std::lock_guard lock(m_mutex);
       if (!m_closed && !m_terminating) throw ValueError("Pool::join: call close() or terminate() first");
@@ -391,9 +397,21 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
     return join_thread(timeout);
   }
 
+  /// True in a forked child of the process that made the pool: the workers, the pool thread
+  /// and maybe a lock that thread held at the fork stayed behind, so nothing here may be used.
+  bool forked_copy() const noexcept { return ::getpid() != m_owner; }
+
+  /// Throws ValueError in a forked child (see forked_copy), before any lock is taken.
+  void check_owner() const {
+    if (forked_copy())
+      throw ValueError("ipc::Pool: used in a process forked from the one that created it (pid " +
+                       std::to_string(m_owner) + "); its workers and thread belong to that process: create a new pool here");
+  }
+
   bool on_own_thread() const noexcept { return std::this_thread::get_id() == m_thread.get_id(); }
 
   std::vector<pid_t> pids() {
+    check_owner();
     std::lock_guard lock(m_mutex);
     std::vector<pid_t> out;
     for (auto& w : m_workers)
@@ -998,6 +1016,7 @@ std::size_t pool_size(const PoolCore& core) noexcept { return core.size(); }
 bool pool_on_own_thread(const PoolCore& core) noexcept { return core.on_own_thread(); }
 
 void check_not_in_callback(const PoolCore* core) {
+  if (core) core->check_owner();  // a result pending at the fork never arrives in the child
   if (core && core->on_own_thread())
     throw ValueError(
         "ipc::Pool: waiting for a result from a callback of its own pool would wait forever "

@@ -402,6 +402,36 @@ TEST_CASE("an initializer that exits or dies breaks the pool loudly instead of f
 
 // ---- Forks ----
 
+TEST_CASE("a forked child cannot use its parent's pool and is told so" * doctest::timeout(60)) {
+  ipc::Pool pool(2);
+  CHECK(pool.apply(square, 2) == 4);
+  ipc::test::ChildPipe pipe;
+  ipc::Process child([&] {
+    std::string what;
+    for (int step = 0; step < 3; ++step) {
+      try {
+        if (step == 0) pool.apply(square, 3);
+        if (step == 1) pool.map(square, std::vector<int>{1, 2});
+        if (step == 2) pool.join(1s);
+        what += "returned;";
+      } catch (const ipc::ValueError& e) {
+        what += std::string(e.what()) + ";";
+      }
+    }
+    pool.terminate();  // no effect on the parent's workers
+    pipe.put(what);
+    return 0;
+  });
+  child.start();
+  std::string what = pipe.line(30000);
+  REQUIRE(child.join(30s));
+  CHECK(child.exitcode() == 0);
+  CHECK(what.find("returned") == std::string::npos);
+  CHECK(what.find("forked") != std::string::npos);
+  CHECK(pool.apply(square, 4) == 16);  // the parent's pool is untouched
+  CHECK(pool.worker_pids().size() == 2);
+}
+
 // ---- Threads ----
 
 // ---- Executor shutdown ----

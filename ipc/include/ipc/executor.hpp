@@ -73,7 +73,8 @@ class Future {
 
 /// A pool of worker processes behind the concurrent.futures interface. The destructor is
 /// shutdown(wait = true), so leaving the executor's scope waits for its tasks (Python's `with`).
-/// Thread-safe. Not fork-safe: a forked child must not use its parent's executor.
+/// Thread-safe. Not fork-safe: in a forked child, submit, map, result and wait on its parent's
+/// executor throw ValueError (as Pool's do); create a new executor there.
 class ProcessPoolExecutor {
  public:
   /// Forks `max_workers` workers (0 = cpu_count()); `initializer` and `max_tasks_per_child`

@@ -128,7 +128,8 @@ bool pool_on_own_thread(const PoolCore& core) noexcept;
 /// Runs a user callback, reporting (not propagating) what it throws, as Python logs it.
 void run_callback(const std::function<void()>& fn) noexcept;
 /// Throws ValueError when called from a callback of `core` (its pool thread): a wait there for
-/// one of its results would wait for itself, as only that thread delivers them.
+/// one of its results would wait for itself, as only that thread delivers them; and in a forked
+/// child of the process that made the pool, where none of its results can arrive.
 void check_not_in_callback(const PoolCore* core);
 
 // ---- Encoding of callables, arguments and results ----
@@ -665,8 +666,9 @@ class IMapIterator {
 /// A pool of worker processes (Python's multiprocessing.Pool). Tasks are PoolCallables with
 /// Serializable arguments and results; exceptions come back as the same standard or ipckit
 /// type, or as RemoteError. A worker that dies fails only its task (WorkerLost) and is
-/// replaced. Thread-safe: any thread may submit. Not fork-safe: a forked child must not use a
-/// pool of its parent (create a new one there). Workers are daemonic: a task cannot start
+/// replaced. Thread-safe: any thread may submit. Not fork-safe: in a forked child, a pool of
+/// its parent throws ValueError from every call that submits or waits (close(), terminate()
+/// and the destructor do nothing there); create a new pool in the child. Workers are daemonic: a task cannot start
 /// processes of its own (ValueError), as in Python.
 class Pool {
  public:
