@@ -185,6 +185,13 @@ std::string describe_exit(int code) {
 
 using Clock = std::chrono::steady_clock;
 
+/// Set in every forked child, cleared by a worker as it starts: true in a worker after a task
+/// forked a copy of it that returned from the task into the worker's loop. Global because fork
+/// is process-wide; set by the after-fork registry.
+std::atomic<bool> g_forked_by_task{false};
+void note_fork() noexcept { g_forked_by_task.store(true, std::memory_order_relaxed); }
+[[maybe_unused]] const bool g_after_fork = register_after_fork_child(note_fork);
+
 struct Task {
   std::uint64_t id = 0;
   TaskFn fn = nullptr;
@@ -501,6 +508,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       }
     }
     ::close(m_wake.get());
+    g_forked_by_task.store(false, std::memory_order_relaxed);
     Bytes out;
     WorkerShared& shared = m_shared[index];
     std::uint64_t tail = 0;
@@ -575,6 +583,9 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
               status = kFailed;
             }
             ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+            // A copy forked by the task came back here: it must not answer for the worker nor
+            // take its tasks. It leaves as a Process does, 0 or 1 when the task threw.
+            if (g_forked_by_task.load(std::memory_order_relaxed)) ::_exit(status == kOk ? 0 : 1);
           }
           send_status(h.id, status, ns);
           if (m_maxtasks != 0 && ++done >= m_maxtasks) return 0;

@@ -60,6 +60,15 @@ int wait_for_byte(int fd) {
 
 int throw_now() { throw std::runtime_error("boom"); }
 
+/// Forks a copy of the worker that returns from the task (into the worker's loop) and reaps it.
+int fork_and_return() {
+  pid_t p = ::fork();
+  if (p == 0) return 1;
+  int status = 0;
+  if (::waitpid(p, &status, 0) != p) return -1;
+  return WIFEXITED(status) ? 100 + WEXITSTATUS(status) : -2;
+}
+
 /// Waits (bounded) until none of `pids` exists any more, zombies included.
 bool wait_gone(const std::vector<pid_t>& pids) {
   for (int i = 0; i < 2000; ++i) {
@@ -401,6 +410,18 @@ TEST_CASE("an initializer that exits or dies breaks the pool loudly instead of f
 // ---- Workers stopped or killed in the middle of a transfer ----
 
 // ---- Forks ----
+
+TEST_CASE("a task that forks a copy of its worker which returns does not disturb the pool" * doctest::timeout(60)) {
+  const int fds_before = ipc::test::count_open_fds();
+  {
+    ipc::Pool pool(1);
+    for (int i = 0; i < 3; ++i) CHECK(pool.apply(fork_and_return) == 100);  // the copy exited with 0
+    std::vector<int> in(100, 3);
+    CHECK(pool.map(square, in, 1) == std::vector<int>(100, 9));
+  }
+  CHECK(children_of_self().empty());
+  CHECK(ipc::test::count_open_fds() == fds_before);
+}
 
 TEST_CASE("a forked child cannot use its parent's pool and is told so" * doctest::timeout(60)) {
   ipc::Pool pool(2);

@@ -668,8 +668,10 @@ class IMapIterator {
 /// type, or as RemoteError. A worker that dies fails only its task (WorkerLost) and is
 /// replaced. Thread-safe: any thread may submit. Not fork-safe: in a forked child, a pool of
 /// its parent throws ValueError from every call that submits or waits (close(), terminate()
-/// and the destructor do nothing there); create a new pool in the child. Workers are daemonic: a task cannot start
-/// processes of its own (ValueError), as in Python.
+/// and the destructor do nothing there); create a new pool in the child. Workers are daemonic:
+/// a task cannot start processes of its own (ValueError), as in Python. A task may still fork()
+/// by hand: a forked copy that returns from the task exits there (0, or 1 when the task threw)
+/// without touching the pool.
 class Pool {
  public:
   /// Forks `processes` workers (0 = cpu_count()). `initializer` runs first in every worker
