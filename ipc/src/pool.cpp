@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,9 +35,11 @@ namespace {
 constexpr std::uint32_t kInitKillsMax = 3;
 // A worker holds at most this many tasks (one running, the rest queued in its socket).
 constexpr std::uint32_t kWindowMax = 32;
-// Bytes of queued task payloads a busy worker may hold: far below a socket's buffer, so a send
-// to a busy worker never blocks (a bigger task waits for an idle worker).
+// Bytes of queued task payloads a busy worker may hold: a bigger task waits for an idle worker,
+// so that it goes to whichever worker is free first.
 constexpr std::size_t kBusyBytes = 64 * 1024;
+// The worker reads its task stream in reads of this size (a bigger task is read whole).
+constexpr std::size_t kTaskReadBytes = 64 * 1024;
 
 // Bytes of each worker's result ring; a result larger than a quarter of it goes through the
 // socket instead.
@@ -68,6 +71,11 @@ struct alignas(64) SharedHeader {
 
 constexpr std::size_t round8(std::size_t n) { return (n + 7) & ~std::size_t{7}; }
 
+/// Parent -> worker, the socket carries a plain stream of tasks, each this header and `len`
+/// bytes, with no other framing: the pool thread writes it without blocking, resuming where a
+/// full socket stopped it (a worker stopped or slow in the middle of reading a 16 MiB argument
+/// must not stall the pool). A header with no fn tells the worker to exit. Worker -> parent,
+/// results are Connection messages or go through the ring.
 struct TaskHeader {
   std::uint32_t len;   // bytes after the header
   std::uint32_t slot;  // index in the worker's slot page
@@ -246,6 +254,14 @@ struct Worker {
   bool doomed = false;      // being killed to stop a task: gets no more tasks
   std::uint32_t init_deaths = 0;  // workers of this slot in a row killed in their initializer
   Bytes batch;
+  // Task bytes not written to the socket yet: each chunk holds its bytes, or is (empty bytes)
+  // the payload of the outstanding task `task_id`, which stays outstanding until its answer.
+  struct OutChunk {
+    Bytes bytes;
+    std::uint64_t task_id = 0;
+  };
+  std::deque<OutChunk> sendq;
+  std::size_t sendq_off = 0;  // bytes of sendq.front() already written
 };
 
 }  // namespace
@@ -478,6 +494,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
     w->ready = false;
     w->stopping = false;
     w->doomed = false;
+    w->sendq.clear();
+    w->sendq_off = 0;
     for (std::uint32_t s = 0; s < kWindowMax; ++s) slot(*w, s).store(kQueued);
     m_shared[index].tail.store(0);
     m_shared[index].head.store(0);
@@ -556,40 +574,62 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       return 1;
     }
     std::size_t done = 0;
+    // The task stream (see TaskHeader): bytes [pos, have) of `in` are read and not used yet.
+    Bytes in(kTaskReadBytes);
+    std::size_t pos = 0, have = 0;
+    const int fd = conn.fileno();
+    auto fill = [&](std::size_t n) {  // until n unused bytes are in; false at EOF
+      if (have - pos >= n) return true;
+      if (pos > 0) {
+        std::memmove(in.data(), in.data() + pos, have - pos);
+        have -= pos;
+        pos = 0;
+      }
+      if (in.size() < n) in.resize(n);
+      else if (in.size() > kTaskReadBytes && n <= kTaskReadBytes && have <= kTaskReadBytes) {
+        in.resize(kTaskReadBytes);  // after a big task: do not keep its buffer
+        in.shrink_to_fit();
+      }
+      while (have < n) {
+        ssize_t r = ::read(fd, in.data() + have, in.size() - have);
+        if (r > 0) have += static_cast<std::size_t>(r);
+        else if (r < 0 && errno == EINTR) continue;
+        else return false;  // EOF or error: the pool is gone
+      }
+      return true;
+    };
     try {
       send_status(0, kReady, 0);
       for (;;) {
-        Bytes batch = conn.recv_bytes();
-        if (batch.empty()) return 0;  // told to stop
-        std::size_t pos = 0;
-        while (pos + sizeof(TaskHeader) <= batch.size()) {
-          TaskHeader h;
-          std::memcpy(&h, batch.data() + pos, sizeof h);
-          std::span<const std::byte> args(batch.data() + pos + sizeof h, h.len);
-          pos += sizeof h + h.len;
-          out.resize(sizeof(ResultHeader));
-          std::uint32_t expect = kQueued;
-          std::uint32_t status = kOk;
-          std::uint64_t ns = 0;
-          if (!shared.slots[h.slot].compare_exchange_strong(expect, kRunning)) {
-            status = kSkipped;  // cancelled while it waited here
-          } else {
-            auto t0 = Clock::now();
-            try {
-              h.fn(args, out);
-            } catch (...) {
-              out.resize(sizeof(ResultHeader));
-              encode_current_exception(out);
-              status = kFailed;
-            }
-            ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
-            // A copy forked by the task came back here: it must not answer for the worker nor
-            // take its tasks. It leaves as a Process does, 0 or 1 when the task threw.
-            if (g_forked_by_task.load(std::memory_order_relaxed)) ::_exit(status == kOk ? 0 : 1);
+        if (!fill(sizeof(TaskHeader))) return 0;  // the pool is gone
+        TaskHeader h;
+        std::memcpy(&h, in.data() + pos, sizeof h);
+        if (h.fn == nullptr) return 0;  // told to stop
+        if (!fill(sizeof h + h.len)) return 0;
+        std::span<const std::byte> args(in.data() + pos + sizeof h, h.len);
+        pos += sizeof h + h.len;
+        out.resize(sizeof(ResultHeader));
+        std::uint32_t expect = kQueued;
+        std::uint32_t status = kOk;
+        std::uint64_t ns = 0;
+        if (!shared.slots[h.slot].compare_exchange_strong(expect, kRunning)) {
+          status = kSkipped;  // cancelled while it waited here
+        } else {
+          auto t0 = Clock::now();
+          try {
+            h.fn(args, out);
+          } catch (...) {
+            out.resize(sizeof(ResultHeader));
+            encode_current_exception(out);
+            status = kFailed;
           }
-          send_status(h.id, status, ns);
-          if (m_maxtasks != 0 && ++done >= m_maxtasks) return 0;
+          ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+          // A copy forked by the task came back here: it must not answer for the worker nor
+          // take its tasks. It leaves as a Process does, 0 or 1 when the task threw.
+          if (g_forked_by_task.load(std::memory_order_relaxed)) ::_exit(status == kOk ? 0 : 1);
         }
+        send_status(h.id, status, ns);
+        if (m_maxtasks != 0 && ++done >= m_maxtasks) return 0;
       }
     } catch (const ConnectionClosed&) {
       return 0;  // the pool is gone
@@ -626,8 +666,6 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
           if (big || limited || w->limited > 0 || w->outstanding.size() >= win ||
               w->bytes_out + t.payload.size() > kBusyBytes)
             continue;
-        } else if (big && !w->ready) {
-          continue;  // a big send to a worker still in its initializer would stall this thread
         }
         if (!best || w->outstanding.size() < best->outstanding.size()) best = w.get();
       }
@@ -652,13 +690,49 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       m_pending.pop_front();
     }
     for (Worker* w : sent) {
-      try {
-        if (w->batch.empty()) w->conn.send_bytes(std::span<const std::byte>(w->outstanding.back().payload));
-        else w->conn.send_bytes(std::span<const std::byte>(w->batch));
-      } catch (...) {
-        // The worker is dying: its pidfd reports it, and its unstarted tasks are sent again.
+      if (w->batch.empty()) {
+        w->sendq.push_back(Worker::OutChunk{{}, w->outstanding.back().id});
+      } else {
+        w->sendq.emplace_back();
+        w->sendq.back().bytes.swap(w->batch);  // flush() hands the buffer back once written
       }
-      w->batch.clear();
+      flush(*w);
+    }
+  }
+
+  /// The bytes of a queued chunk.
+  std::span<const std::byte> chunk_bytes(const Worker& w, const Worker::OutChunk& c) const noexcept {
+    if (!c.bytes.empty()) return c.bytes;
+    for (auto& t : w.outstanding)
+      if (t.id == c.task_id) return t.payload;
+    return {};  // cannot happen: a task stays outstanding until the worker has read it all
+  }
+
+  /// Writes what the socket takes of a worker's queued task bytes, without blocking; the rest
+  /// waits for POLLOUT.
+  void flush(Worker& w) noexcept {
+    while (!w.sendq.empty() && !w.conn.closed()) {
+      auto data = chunk_bytes(w, w.sendq.front());
+      ssize_t n = 0;
+      if (w.sendq_off < data.size())
+        n = ::send(w.conn.fileno(), data.data() + w.sendq_off, data.size() - w.sendq_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return;
+        // The worker is gone: its pidfd reports it, and its unstarted tasks are sent again.
+        w.sendq.clear();
+        w.sendq_off = 0;
+        return;
+      }
+      w.sendq_off += static_cast<std::size_t>(n);
+      if (w.sendq_off >= data.size()) {
+        if (w.batch.capacity() == 0) {  // keep the batch buffer's memory for the next batch
+          w.sendq.front().bytes.clear();
+          w.batch.swap(w.sendq.front().bytes);
+        }
+        w.sendq.pop_front();
+        w.sendq_off = 0;
+      }
     }
   }
 
@@ -816,6 +890,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       else requeue.push_back(std::move(t));
     }
     w.outstanding.clear();
+    w.sendq.clear();
+    w.sendq_off = 0;
     w.bytes_out = 0;
     w.limited = 0;
     for (auto it = requeue.rbegin(); it != requeue.rend(); ++it) m_pending.push_front(std::move(*it));
@@ -849,6 +925,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       for (auto& t : w->outstanding)
         if (!t.resolved) out.push_back(Delivery{t.sink, t.part, {}, 0, std::make_exception_ptr(CancelledError("pool terminated"))});
       w->outstanding.clear();
+      w->sendq.clear();
+      w->sendq_off = 0;
     }
     for (auto& t : m_pending)
       out.push_back(Delivery{t.sink, t.part, {}, 0, std::make_exception_ptr(CancelledError("pool terminated"))});
@@ -886,10 +964,9 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
         for (auto& w : m_workers) {
           if (!w || !w->proc || w->stopping) continue;
           w->stopping = true;
-          try {
-            w->conn.send_bytes(std::string_view());  // an empty batch: exit
-          } catch (...) {
-          }
+          Bytes stop(sizeof(TaskHeader));  // a header with no fn: exit
+          w->sendq.push_back(Worker::OutChunk{std::move(stop), 0});
+          flush(*w);
         }
         if (!any_alive()) break;
       }
@@ -901,7 +978,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
         if (!w || !w->proc) continue;
         for (auto& t : w->outstanding) next_deadline = std::min(next_deadline, t.timed_out ? next_deadline : t.deadline);
         if (!w->conn.closed()) {
-          fds.push_back(pollfd{w->conn.fileno(), POLLIN, 0});
+          fds.push_back(pollfd{w->conn.fileno(), static_cast<short>(POLLIN | (w->sendq.empty() ? 0 : POLLOUT)), 0});
           owners.push_back(w.get());
         }
         try {
@@ -941,8 +1018,10 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       for (std::size_t i = 1; r > 0 && i < fds.size(); ++i) {
         if (fds[i].revents == 0) continue;
         Worker* w = owners[i];
-        if (w->proc && fds[i].fd == w->conn.fileno()) drain(*w, out);
-        else if (std::find(dead.begin(), dead.end(), w) == dead.end()) dead.push_back(w);
+        if (w->proc && fds[i].fd == w->conn.fileno()) {
+          if (fds[i].revents & POLLOUT) flush(*w);
+          if (fds[i].revents & ~POLLOUT) drain(*w, out);
+        } else if (std::find(dead.begin(), dead.end(), w) == dead.end()) dead.push_back(w);
       }
       for (Worker* w : dead) {
         try {

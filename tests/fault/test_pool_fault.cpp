@@ -58,6 +58,18 @@ int wait_for_byte(int fd) {
   return c;
 }
 
+std::size_t length_of(std::string s) { return s.size(); }
+
+/// Tells the test its pid through `report`, waits for a byte on `gate`, says "go" and returns
+/// `n` bytes: a big result whose sending starts when the test wants.
+std::string big_after_byte(int report, int gate, std::size_t n) {
+  std::string line = std::to_string(::getpid()) + "\n";
+  [[maybe_unused]] auto k = ::write(report, line.data(), line.size());
+  wait_for_byte(gate);
+  k = ::write(report, "go\n", 3);
+  return std::string(n, 'r');
+}
+
 int throw_now() { throw std::runtime_error("boom"); }
 
 /// Forks a copy of the worker that returns from the task (into the worker's loop) and reaps it.
@@ -67,6 +79,15 @@ int fork_and_return() {
   int status = 0;
   if (::waitpid(p, &status, 0) != p) return -1;
   return WIFEXITED(status) ? 100 + WEXITSTATUS(status) : -2;
+}
+
+/// Waits (bounded) until `pid` is in state `want` ('S': blocked in a syscall); false if it never is.
+bool wait_state(pid_t pid, char want) {
+  for (int i = 0; i < 2000; ++i) {
+    if (ipc::test::proc_state(pid) == want) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return false;
 }
 
 /// Waits (bounded) until none of `pids` exists any more, zombies included.
@@ -409,6 +430,106 @@ TEST_CASE("an initializer that exits or dies breaks the pool loudly instead of f
 
 // ---- Workers stopped or killed in the middle of a transfer ----
 
+TEST_CASE("a worker stopped while receiving a 16 MiB argument does not stall the pool" * doctest::timeout(60)) {
+  ipc::Pool pool(1);
+  CHECK(pool.apply(square, 1) == 1);  // the worker is ready and idle
+  auto pids = pool.worker_pids();
+  REQUIRE(pids.size() == 1);
+  REQUIRE(::kill(pids[0], SIGSTOP) == 0);
+  auto r = pool.apply_async({.time_limit = 300ms}, length_of, std::string(16u << 20, 'a'));
+  CHECK_THROWS_WITH_AS(r.get(20s), doctest::Contains("time limit"), ipc::TimeoutError);
+  CHECK(wait_gone(pids));
+  CHECK(pool.apply(length_of, std::string(16u << 20, 'b')) == 16u << 20);  // its replacement
+  // terminate() while the pool thread would be writing to a stopped worker.
+  auto now = pool.worker_pids();
+  REQUIRE(::kill(now[0], SIGSTOP) == 0);
+  auto t = pool.apply_async(length_of, std::string(16u << 20, 'c'));
+  pool.terminate();
+  CHECK_THROWS_AS(t.get(10s), ipc::CancelledError);
+  CHECK(wait_gone(now));
+  CHECK(children_of_self().empty());
+}
+
+TEST_CASE("a worker killed while receiving a 16 MiB argument has the task sent to its replacement" *
+          doctest::timeout(60)) {
+  ipc::Pool pool(1);
+  CHECK(pool.apply(square, 1) == 1);
+  auto pids = pool.worker_pids();
+  REQUIRE(::kill(pids[0], SIGSTOP) == 0);
+  auto r = pool.apply_async(length_of, std::string(16u << 20, 'a'));
+  REQUIRE(::kill(pids[0], SIGKILL) == 0);
+  CHECK(r.get(30s) == 16u << 20);  // it never started: sent again, not failed
+  CHECK(wait_gone(pids));
+  CHECK(pool.worker_pids() != pids);
+}
+
+TEST_CASE("a worker killed in the middle of sending a 32 MiB result fails that task only" * doctest::timeout(60)) {
+  ipc::test::ChildPipe report, gate;
+  ipc::Pool pool(2);
+  auto big = pool.apply_async(big_after_byte, report.w, gate.r, std::size_t{32} << 20);
+  pid_t pid = std::stoi(report.line());
+  std::atomic<bool> was_blocked{false};
+  // The other worker's callback holds the pool thread: nobody reads the big result, so its
+  // worker blocks in the middle of the write, where it is killed.
+  auto other = pool.apply_async({.callback = [&](const int&) {
+                                  gate.put("x");
+                                  if (report.line() == "go" && wait_state(pid, 'S')) was_blocked = true;
+                                  ::kill(pid, SIGKILL);
+                                }},
+                                square, 2);
+  CHECK(other.get(30s) == 4);
+  CHECK(was_blocked);
+  CHECK_THROWS_WITH_AS(big.get(30s), doctest::Contains("SIGKILL"), ipc::WorkerLost);
+  CHECK(pool.apply(square, 3) == 9);
+  CHECK(wait_gone({pid}));
+}
+
+TEST_CASE("terminate while a worker is blocked writing a 32 MiB result that nobody reads returns" *
+          doctest::timeout(60)) {
+  ipc::test::ChildPipe report, gate;
+  auto pool = std::make_unique<ipc::Pool>(2);
+  auto pids = pool->worker_pids();
+  auto big = pool->apply_async(big_after_byte, report.w, gate.r, std::size_t{32} << 20);
+  pid_t pid = std::stoi(report.line());
+  std::atomic<bool> was_blocked{false};
+  SUBCASE("from the callback that holds the pool thread") {
+    auto other = pool->apply_async({.callback = [&](const int&) {
+                                     gate.put("x");
+                                     if (report.line() == "go" && wait_state(pid, 'S')) was_blocked = true;
+                                     pool->terminate();
+                                   }},
+                                   square, 2);
+    CHECK(other.get(30s) == 4);
+    CHECK(pool->join(10s));
+  }
+  SUBCASE("from the caller while the writer is stopped mid-write") {
+    auto other = pool->apply_async({.callback = [&](const int&) {
+                                     gate.put("x");
+                                     if (report.line() == "go" && wait_state(pid, 'S')) was_blocked = true;
+                                     ::kill(pid, SIGSTOP);
+                                   }},
+                                   square, 2);
+    CHECK(other.get(30s) == 4);
+    pool->terminate();
+  }
+  CHECK(was_blocked);
+  CHECK_THROWS_AS(big.get(10s), ipc::CancelledError);
+  pool.reset();
+  CHECK(wait_gone(pids));
+  CHECK(children_of_self().empty());
+}
+
+TEST_CASE("a stopped worker over its time limit is killed and replaced" * doctest::timeout(60)) {
+  ipc::test::ChildPipe pipe;
+  ipc::Pool pool(1);
+  auto r = pool.apply_async({.time_limit = 300ms}, report_then_sleep, pipe.w, 30000);
+  pid_t pid = std::stoi(pipe.line());
+  REQUIRE(::kill(pid, SIGSTOP) == 0);
+  CHECK_THROWS_WITH_AS(r.get(20s), doctest::Contains("time limit"), ipc::TimeoutError);
+  CHECK(wait_gone({pid}));
+  CHECK(pool.apply(square, 8) == 64);
+}
+
 // ---- Forks ----
 
 TEST_CASE("a task that forks a copy of its worker which returns does not disturb the pool" * doctest::timeout(60)) {
@@ -455,6 +576,58 @@ TEST_CASE("a forked child cannot use its parent's pool and is told so" * doctest
 
 // ---- Threads ----
 
+TEST_CASE("several threads use one pool at once" * doctest::timeout(120)) {
+  ipc::Pool pool(2);
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        for (int round = 0; round < 5; ++round) {
+          std::vector<int> in(300);
+          for (int i = 0; i < 300; ++i) in[i] = t * 1000 + round * 300 + i;
+          std::vector<int> want;
+          for (int x : in) want.push_back(x * x);
+          if (pool.map(square, in, static_cast<std::size_t>(1 + t)) != want) ++bad;
+          if (pool.apply(square, t) != t * t) ++bad;
+          std::vector<int> got;
+          for (int v : pool.imap(square, in, 7)) got.push_back(v);
+          if (got != want) ++bad;
+          auto ex = pool.apply_async(throw_now);
+          try {
+            ex.get(30s);
+            ++bad;
+          } catch (const std::runtime_error&) {
+          }
+        }
+      } catch (...) {
+        ++bad;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(bad == 0);
+}
+
 // ---- Executor shutdown ----
+
+TEST_CASE("executor shutdown without waiting then destruction finishes every task and reaps the workers" *
+          doctest::timeout(60)) {
+  std::vector<ipc::Future<int>> fs;
+  std::vector<pid_t> pids;
+  const int fds_before = ipc::test::count_open_fds();
+  {
+    ipc::ProcessPoolExecutor ex(2);
+    pids = ex.worker_pids();
+    for (int i = 0; i < 6; ++i) fs.push_back(ex.submit(sleep_ms, 20 + i));
+    ex.shutdown(false);
+    CHECK_THROWS_AS(ex.submit(square, 1), ipc::ValueError);
+    ex.shutdown(false);  // idempotent
+  }
+  for (int i = 0; i < 6; ++i) CHECK(fs[i].result(0s) == 20 + i);
+  CHECK(wait_gone(pids));
+  CHECK(children_of_self().empty());
+  CHECK(ipc::test::count_open_fds() == fds_before);
+}
 
 }  // TEST_SUITE
