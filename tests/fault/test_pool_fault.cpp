@@ -246,12 +246,14 @@ TEST_CASE("destroying the pool from its own callback neither deadlocks nor crash
   auto pool = std::make_unique<ipc::Pool>(2);
   auto pids = pool->worker_pids();
   auto running = pool->apply_async(sleep_ms, 60000);
-  std::promise<void> done;
+  std::promise<void> submitted, done;  // the callback destroys the pool once this thread is done with it
   auto r = pool->apply_async({.callback = [&](const int&) {
+                               submitted.get_future().wait();
                                pool.reset();
                                done.set_value();
                              }},
                              square, 3);
+  submitted.set_value();
   done.get_future().wait();
   CHECK(r.get(10s) == 9);
   CHECK_THROWS_AS(running.get(10s), ipc::CancelledError);
