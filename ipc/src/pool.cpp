@@ -38,8 +38,10 @@ constexpr std::uint32_t kWindowMax = 32;
 // Bytes of queued task payloads a busy worker may hold: a bigger task waits for an idle worker,
 // so that it goes to whichever worker is free first.
 constexpr std::size_t kBusyBytes = 64 * 1024;
-// The worker reads its task stream in reads of this size (a bigger task is read whole).
+// The worker reads its task stream in reads of this size (a bigger task is read whole); its
+// buffer goes back to this size after a task bigger than kTaskKeepBytes.
 constexpr std::size_t kTaskReadBytes = 64 * 1024;
+constexpr std::size_t kTaskKeepBytes = 4 * 1024 * 1024;
 
 // Bytes of each worker's result ring; a result larger than a quarter of it goes through the
 // socket instead.
@@ -575,23 +577,28 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
     }
     std::size_t done = 0;
     // The task stream (see TaskHeader): bytes [pos, have) of `in` are read and not used yet.
-    Bytes in(kTaskReadBytes);
-    std::size_t pos = 0, have = 0;
+    // A buffer of uninitialised bytes, grown for a big task and given back after a huge one.
+    std::unique_ptr<std::byte[]> in = std::make_unique_for_overwrite<std::byte[]>(kTaskReadBytes);
+    std::size_t cap = kTaskReadBytes, pos = 0, have = 0;
     const int fd = conn.fileno();
     auto fill = [&](std::size_t n) {  // until n unused bytes are in; false at EOF
       if (have - pos >= n) return true;
-      if (pos > 0) {
-        std::memmove(in.data(), in.data() + pos, have - pos);
-        have -= pos;
-        pos = 0;
+      const std::size_t want = n > cap ? std::max(n, 2 * cap)
+                               : cap > kTaskKeepBytes && n <= kTaskReadBytes && have - pos <= kTaskReadBytes
+                                   ? kTaskReadBytes
+                                   : cap;
+      if (want != cap) {
+        auto bigger = std::make_unique_for_overwrite<std::byte[]>(want);
+        std::memcpy(bigger.get(), in.get() + pos, have - pos);
+        in = std::move(bigger);
+        cap = want;
+      } else if (pos > 0) {
+        std::memmove(in.get(), in.get() + pos, have - pos);
       }
-      if (in.size() < n) in.resize(n);
-      else if (in.size() > kTaskReadBytes && n <= kTaskReadBytes && have <= kTaskReadBytes) {
-        in.resize(kTaskReadBytes);  // after a big task: do not keep its buffer
-        in.shrink_to_fit();
-      }
+      have -= pos;
+      pos = 0;
       while (have < n) {
-        ssize_t r = ::read(fd, in.data() + have, in.size() - have);
+        ssize_t r = ::read(fd, in.get() + have, cap - have);
         if (r > 0) have += static_cast<std::size_t>(r);
         else if (r < 0 && errno == EINTR) continue;
         else return false;  // EOF or error: the pool is gone
@@ -603,10 +610,10 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       for (;;) {
         if (!fill(sizeof(TaskHeader))) return 0;  // the pool is gone
         TaskHeader h;
-        std::memcpy(&h, in.data() + pos, sizeof h);
+        std::memcpy(&h, in.get() + pos, sizeof h);
         if (h.fn == nullptr) return 0;  // told to stop
         if (!fill(sizeof h + h.len)) return 0;
-        std::span<const std::byte> args(in.data() + pos + sizeof h, h.len);
+        std::span<const std::byte> args(in.get() + pos + sizeof h, h.len);
         pos += sizeof h + h.len;
         out.resize(sizeof(ResultHeader));
         std::uint32_t expect = kQueued;
