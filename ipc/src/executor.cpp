@@ -10,6 +10,12 @@ ProcessPoolExecutor::ProcessPoolExecutor(std::size_t max_workers, std::function<
     : m_core(detail::pool_create(max_workers, std::move(initializer), max_tasks_per_child)) {}
 
 ProcessPoolExecutor::~ProcessPoolExecutor() {
+  if (detail::pool_on_own_thread(*m_core)) {
+    // From a done callback: waiting here would wait for this very thread. The pool thread
+    // keeps the machinery alive, finishes the submitted tasks, then lets its workers exit.
+    detail::pool_close(*m_core);
+    return;
+  }
   try {
     shutdown(true);
   } catch (...) {

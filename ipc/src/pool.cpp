@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,11 +30,18 @@
 namespace ipc::detail {
 namespace {
 
+// A pool breaks when this many workers of one slot in a row are killed (SIGKILL, SIGTERM) in
+// their initializer.
+constexpr std::uint32_t kInitKillsMax = 3;
 // A worker holds at most this many tasks (one running, the rest queued in its socket).
 constexpr std::uint32_t kWindowMax = 32;
-// Bytes of queued task payloads a busy worker may hold: far below a socket's buffer, so a send
-// to a busy worker never blocks (a bigger task waits for an idle worker).
+// Bytes of queued task payloads a busy worker may hold: a bigger task waits for an idle worker,
+// so that it goes to whichever worker is free first.
 constexpr std::size_t kBusyBytes = 64 * 1024;
+// The worker reads its task stream in reads of this size (a bigger task is read whole); its
+// buffer goes back to this size after a task bigger than kTaskKeepBytes.
+constexpr std::size_t kTaskReadBytes = 64 * 1024;
+constexpr std::size_t kTaskKeepBytes = 4 * 1024 * 1024;
 
 // Bytes of each worker's result ring; a result larger than a quarter of it goes through the
 // socket instead.
@@ -65,6 +73,11 @@ struct alignas(64) SharedHeader {
 
 constexpr std::size_t round8(std::size_t n) { return (n + 7) & ~std::size_t{7}; }
 
+/// Parent -> worker, the socket carries a plain stream of tasks, each this header and `len`
+/// bytes, with no other framing: the pool thread writes it without blocking, resuming where a
+/// full socket stopped it (a worker stopped or slow in the middle of reading a 16 MiB argument
+/// must not stall the pool). A header with no fn tells the worker to exit. Worker -> parent,
+/// results are Connection messages or go through the ring.
 struct TaskHeader {
   std::uint32_t len;   // bytes after the header
   std::uint32_t slot;  // index in the worker's slot page
@@ -182,6 +195,19 @@ std::string describe_exit(int code) {
 
 using Clock = std::chrono::steady_clock;
 
+/// Set in every forked child, cleared by a worker as it starts: true in a worker after a task
+/// forked a copy of it that returned from the task into the worker's loop. Global because fork
+/// is process-wide; set by the after-fork registry.
+std::atomic<bool> g_forked_by_task{false};
+/// Bumped in every forked child: a pool made under another value is its parent's (a check
+/// without a getpid() system call on every submit). Global for the same reason.
+std::atomic<std::uint64_t> g_fork_generation{0};
+void note_fork() noexcept {
+  g_forked_by_task.store(true, std::memory_order_relaxed);
+  g_fork_generation.fetch_add(1, std::memory_order_relaxed);
+}
+[[maybe_unused]] const bool g_after_fork = register_after_fork_child(note_fork);
+
 struct Task {
   std::uint64_t id = 0;
   TaskFn fn = nullptr;
@@ -234,16 +260,30 @@ struct Worker {
   bool ready = false;       // the initializer has run
   bool stopping = false;    // told to exit
   bool doomed = false;      // being killed to stop a task: gets no more tasks
+  std::uint32_t init_deaths = 0;  // workers of this slot in a row killed in their initializer
   Bytes batch;
+  // Task bytes not written to the socket yet: each chunk holds its bytes, or is (empty bytes)
+  // the payload of the outstanding task `task_id`, which stays outstanding until its answer.
+  struct OutChunk {
+    Bytes bytes;
+    std::uint64_t task_id = 0;
+  };
+  std::deque<OutChunk> sendq;
+  std::size_t sendq_off = 0;  // bytes of sendq.front() already written
 };
 
 }  // namespace
 
-/// The shared machinery behind Pool and ProcessPoolExecutor.
-class PoolCore {
+/// The shared machinery behind Pool and ProcessPoolExecutor. The pool thread holds a reference
+/// to it until its last statement, so a Pool destroyed from a callback (on that thread) leaves
+/// the machinery alive until the thread has shut the workers down and returned.
+class PoolCore : public std::enable_shared_from_this<PoolCore> {
  public:
   PoolCore(std::size_t n, std::function<void()> init, std::size_t maxtasks)
-      : m_init(std::move(init)), m_maxtasks(maxtasks), m_owner(::getpid()) {
+      : m_init(std::move(init)),
+        m_maxtasks(maxtasks),
+        m_owner(::getpid()),
+        m_generation(g_fork_generation.load(std::memory_order_relaxed)) {
     m_workers.resize(n);
     m_slots_bytes = sizeof(SharedHeader) + n * sizeof(WorkerShared);
     // Anonymous and shared: inherited by every worker, never a name in /dev/shm.
@@ -264,9 +304,12 @@ class PoolCore {
   }
 
   void start() {
-    m_thread = std::thread([this] {
-      detail::InternalThread internal;  // its forks of workers are by design: no fork warning
-      run();
+    m_thread = std::thread([self = shared_from_this()]() mutable {
+      {
+        detail::InternalThread internal;  // its forks of workers are by design: no fork warning
+        self->run();
+      }
+      self.reset();  // may be the last reference (the Pool was destroyed from a callback)
     });
     std::unique_lock lock(m_mutex);
     m_cv.wait(lock, [&] { return m_started; });
@@ -278,9 +321,9 @@ class PoolCore {
   }
 
   std::uint64_t submit(std::vector<TaskSpec> tasks) {
+    check_owner();
     std::lock_guard lock(m_mutex);
-    if (m_broken) std::rethrow_exception(m_broken);
-    if (m_closed || m_terminating) throw ValueError("Pool not running: it was closed or terminated");
+    check_running_locked();
     std::uint64_t first = m_next_id;
     for (auto& t : tasks) {
       Task k;
@@ -296,7 +339,14 @@ class PoolCore {
     return first;
   }
 
+  void check_running() {
+    check_owner();
+    std::lock_guard lock(m_mutex);
+    check_running_locked();
+  }
+
   bool cancel(std::uint64_t first, std::size_t count, bool stop_running) noexcept {
+    if (forked_copy()) return false;
     auto in = [&](std::uint64_t id) { return id >= first && id - first < count; };
     std::vector<Delivery> out;
     bool any = false;
@@ -343,6 +393,7 @@ class PoolCore {
   }
 
   bool running(std::uint64_t first, std::size_t count) noexcept {
+    if (forked_copy()) return false;
     std::lock_guard lock(m_mutex);
     for (auto& w : m_workers) {
       if (!w) continue;
@@ -353,13 +404,14 @@ class PoolCore {
   }
 
   void close() noexcept {
+    if (forked_copy()) return;
     std::lock_guard lock(m_mutex);
     m_closed = true;
     wake_locked();
   }
 
   void terminate() noexcept {
-    if (::getpid() != m_owner) return;  // a forked copy: the workers and the thread are not ours
+    if (forked_copy()) return;
     {
       std::lock_guard lock(m_mutex);
       m_terminating = true;
@@ -370,6 +422,7 @@ class PoolCore {
   }
 
   bool join(Timeout timeout) {
+    check_owner();
     {
       std::lock_guard lock(m_mutex);
       if (!m_closed && !m_terminating) throw ValueError("Pool::join: call close() or terminate() first");
@@ -378,7 +431,21 @@ class PoolCore {
     return join_thread(timeout);
   }
 
+  /// True in a forked child of the process that made the pool: the workers, the pool thread
+  /// and maybe a lock that thread held at the fork stayed behind, so nothing here may be used.
+  bool forked_copy() const noexcept { return g_fork_generation.load(std::memory_order_relaxed) != m_generation; }
+
+  /// Throws ValueError in a forked child (see forked_copy), before any lock is taken.
+  void check_owner() const {
+    if (forked_copy())
+      throw ValueError("ipc::Pool: used in a process forked from the one that created it (pid " +
+                       std::to_string(m_owner) + "); its workers and thread belong to that process: create a new pool here");
+  }
+
+  bool on_own_thread() const noexcept { return std::this_thread::get_id() == m_thread.get_id(); }
+
   std::vector<pid_t> pids() {
+    check_owner();
     std::lock_guard lock(m_mutex);
     std::vector<pid_t> out;
     for (auto& w : m_workers)
@@ -390,6 +457,11 @@ class PoolCore {
 
  private:
   std::atomic<std::uint32_t>& slot(const Worker& w, std::uint32_t s) { return m_shared[w.index].slots[s]; }
+
+  void check_running_locked() const {
+    if (m_broken) std::rethrow_exception(m_broken);
+    if (m_closed || m_terminating) throw ValueError("Pool not running: it was closed or terminated");
+  }
 
   void wake_locked() noexcept {
     if (!m_sleeping) return;
@@ -433,6 +505,8 @@ class PoolCore {
     w->ready = false;
     w->stopping = false;
     w->doomed = false;
+    w->sendq.clear();
+    w->sendq_off = 0;
     for (std::uint32_t s = 0; s < kWindowMax; ++s) slot(*w, s).store(kQueued);
     m_shared[index].tail.store(0);
     m_shared[index].head.store(0);
@@ -463,6 +537,7 @@ class PoolCore {
       }
     }
     ::close(m_wake.get());
+    g_forked_by_task.store(false, std::memory_order_relaxed);
     Bytes out;
     WorkerShared& shared = m_shared[index];
     std::uint64_t tail = 0;
@@ -510,37 +585,67 @@ class PoolCore {
       return 1;
     }
     std::size_t done = 0;
+    // The task stream (see TaskHeader): bytes [pos, have) of `in` are read and not used yet.
+    // A buffer of uninitialised bytes, grown for a big task and given back after a huge one.
+    std::unique_ptr<std::byte[]> in = std::make_unique_for_overwrite<std::byte[]>(kTaskReadBytes);
+    std::size_t cap = kTaskReadBytes, pos = 0, have = 0;
+    const int fd = conn.fileno();
+    auto fill = [&](std::size_t n) {  // until n unused bytes are in; false at EOF
+      if (have - pos >= n) return true;
+      const std::size_t want = n > cap ? std::max(n, 2 * cap)
+                               : cap > kTaskKeepBytes && n <= kTaskReadBytes && have - pos <= kTaskReadBytes
+                                   ? kTaskReadBytes
+                                   : cap;
+      if (want != cap) {
+        auto bigger = std::make_unique_for_overwrite<std::byte[]>(want);
+        std::memcpy(bigger.get(), in.get() + pos, have - pos);
+        in = std::move(bigger);
+        cap = want;
+      } else if (pos > 0) {
+        std::memmove(in.get(), in.get() + pos, have - pos);
+      }
+      have -= pos;
+      pos = 0;
+      while (have < n) {
+        ssize_t r = ::read(fd, in.get() + have, cap - have);
+        if (r > 0) have += static_cast<std::size_t>(r);
+        else if (r < 0 && errno == EINTR) continue;
+        else return false;  // EOF or error: the pool is gone
+      }
+      return true;
+    };
     try {
       send_status(0, kReady, 0);
       for (;;) {
-        Bytes batch = conn.recv_bytes();
-        if (batch.empty()) return 0;  // told to stop
-        std::size_t pos = 0;
-        while (pos + sizeof(TaskHeader) <= batch.size()) {
-          TaskHeader h;
-          std::memcpy(&h, batch.data() + pos, sizeof h);
-          std::span<const std::byte> args(batch.data() + pos + sizeof h, h.len);
-          pos += sizeof h + h.len;
-          out.resize(sizeof(ResultHeader));
-          std::uint32_t expect = kQueued;
-          std::uint32_t status = kOk;
-          std::uint64_t ns = 0;
-          if (!shared.slots[h.slot].compare_exchange_strong(expect, kRunning)) {
-            status = kSkipped;  // cancelled while it waited here
-          } else {
-            auto t0 = Clock::now();
-            try {
-              h.fn(args, out);
-            } catch (...) {
-              out.resize(sizeof(ResultHeader));
-              encode_current_exception(out);
-              status = kFailed;
-            }
-            ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+        if (!fill(sizeof(TaskHeader))) return 0;  // the pool is gone
+        TaskHeader h;
+        std::memcpy(&h, in.get() + pos, sizeof h);
+        if (h.fn == nullptr) return 0;  // told to stop
+        if (!fill(sizeof h + h.len)) return 0;
+        std::span<const std::byte> args(in.get() + pos + sizeof h, h.len);
+        pos += sizeof h + h.len;
+        out.resize(sizeof(ResultHeader));
+        std::uint32_t expect = kQueued;
+        std::uint32_t status = kOk;
+        std::uint64_t ns = 0;
+        if (!shared.slots[h.slot].compare_exchange_strong(expect, kRunning)) {
+          status = kSkipped;  // cancelled while it waited here
+        } else {
+          auto t0 = Clock::now();
+          try {
+            h.fn(args, out);
+          } catch (...) {
+            out.resize(sizeof(ResultHeader));
+            encode_current_exception(out);
+            status = kFailed;
           }
-          send_status(h.id, status, ns);
-          if (m_maxtasks != 0 && ++done >= m_maxtasks) return 0;
+          ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+          // A copy forked by the task came back here: it must not answer for the worker nor
+          // take its tasks. It leaves as a Process does, 0 or 1 when the task threw.
+          if (g_forked_by_task.load(std::memory_order_relaxed)) ::_exit(status == kOk ? 0 : 1);
         }
+        send_status(h.id, status, ns);
+        if (m_maxtasks != 0 && ++done >= m_maxtasks) return 0;
       }
     } catch (const ConnectionClosed&) {
       return 0;  // the pool is gone
@@ -577,8 +682,6 @@ class PoolCore {
           if (big || limited || w->limited > 0 || w->outstanding.size() >= win ||
               w->bytes_out + t.payload.size() > kBusyBytes)
             continue;
-        } else if (big && !w->ready) {
-          continue;  // a big send to a worker still in its initializer would stall this thread
         }
         if (!best || w->outstanding.size() < best->outstanding.size()) best = w.get();
       }
@@ -603,13 +706,49 @@ class PoolCore {
       m_pending.pop_front();
     }
     for (Worker* w : sent) {
-      try {
-        if (w->batch.empty()) w->conn.send_bytes(std::span<const std::byte>(w->outstanding.back().payload));
-        else w->conn.send_bytes(std::span<const std::byte>(w->batch));
-      } catch (...) {
-        // The worker is dying: its pidfd reports it, and its unstarted tasks are sent again.
+      if (w->batch.empty()) {
+        w->sendq.push_back(Worker::OutChunk{{}, w->outstanding.back().id});
+      } else {
+        w->sendq.emplace_back();
+        w->sendq.back().bytes.swap(w->batch);  // flush() hands the buffer back once written
       }
-      w->batch.clear();
+      flush(*w);
+    }
+  }
+
+  /// The bytes of a queued chunk.
+  std::span<const std::byte> chunk_bytes(const Worker& w, const Worker::OutChunk& c) const noexcept {
+    if (!c.bytes.empty()) return c.bytes;
+    for (auto& t : w.outstanding)
+      if (t.id == c.task_id) return t.payload;
+    return {};  // cannot happen: a task stays outstanding until the worker has read it all
+  }
+
+  /// Writes what the socket takes of a worker's queued task bytes, without blocking; the rest
+  /// waits for POLLOUT.
+  void flush(Worker& w) noexcept {
+    while (!w.sendq.empty() && !w.conn.closed()) {
+      auto data = chunk_bytes(w, w.sendq.front());
+      ssize_t n = 0;
+      if (w.sendq_off < data.size())
+        n = ::send(w.conn.fileno(), data.data() + w.sendq_off, data.size() - w.sendq_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return;
+        // The worker is gone: its pidfd reports it, and its unstarted tasks are sent again.
+        w.sendq.clear();
+        w.sendq_off = 0;
+        return;
+      }
+      w.sendq_off += static_cast<std::size_t>(n);
+      if (w.sendq_off >= data.size()) {
+        if (w.batch.capacity() == 0) {  // keep the batch buffer's memory for the next batch
+          w.sendq.front().bytes.clear();
+          w.batch.swap(w.sendq.front().bytes);
+        }
+        w.sendq.pop_front();
+        w.sendq_off = 0;
+      }
     }
   }
 
@@ -671,6 +810,7 @@ class PoolCore {
     std::memcpy(&h, msg.data(), sizeof h);
     if (h.status == kReady) {
       w.ready = true;
+      w.init_deaths = 0;
       return;
     }
     if (h.status == kInitFailed) {
@@ -726,11 +866,22 @@ class PoolCore {
     const pid_t pid = w.proc->pid();
     w.proc.reset();
     w.conn.close();
-    if (!w.ready && !w.stopping && !m_terminating && !m_broken && code != 0 && code != -SIGKILL && code != -SIGTERM) {
-      // Died inside its initializer without reporting: a replacement would die the same way.
-      m_broken = std::make_exception_ptr(
-          WorkerLost("pool worker " + std::to_string(pid) + " " + describe_exit(code) + " in its initializer"));
-      fail_pending(out, m_broken);
+    const bool killed_by_pool = w.doomed || std::any_of(w.outstanding.begin(), w.outstanding.end(),
+                                                        [](const Task& t) { return t.timed_out; });
+    if (!w.ready && !w.stopping && !m_terminating && !m_broken && !killed_by_pool) {
+      // Died inside its initializer without reporting (an exception is reported as
+      // kInitFailed): a replacement would most likely die the same way, and Python's pool
+      // forks replacements forever here. An exit, even with code 0, or a crash breaks the pool
+      // at once; SIGKILL and SIGTERM may come from outside (an operator, the OOM killer), so
+      // they break it when a slot's worker is killed in its initializer kInitKillsMax times
+      // in a row.
+      const bool outside_kill = code == -SIGKILL || code == -SIGTERM;
+      if (!outside_kill || ++w.init_deaths >= kInitKillsMax) {
+        std::string times = outside_kill ? ", " + std::to_string(kInitKillsMax) + " times in a row" : "";
+        m_broken = std::make_exception_ptr(WorkerLost("pool worker " + std::to_string(pid) + " " + describe_exit(code) +
+                                                      " in its initializer" + times + "; the pool is broken"));
+        fail_pending(out, m_broken);
+      }
     }
     std::deque<Task> requeue;
     for (auto& t : w.outstanding) {
@@ -755,6 +906,8 @@ class PoolCore {
       else requeue.push_back(std::move(t));
     }
     w.outstanding.clear();
+    w.sendq.clear();
+    w.sendq_off = 0;
     w.bytes_out = 0;
     w.limited = 0;
     for (auto it = requeue.rbegin(); it != requeue.rend(); ++it) m_pending.push_front(std::move(*it));
@@ -788,6 +941,8 @@ class PoolCore {
       for (auto& t : w->outstanding)
         if (!t.resolved) out.push_back(Delivery{t.sink, t.part, {}, 0, std::make_exception_ptr(CancelledError("pool terminated"))});
       w->outstanding.clear();
+      w->sendq.clear();
+      w->sendq_off = 0;
     }
     for (auto& t : m_pending)
       out.push_back(Delivery{t.sink, t.part, {}, 0, std::make_exception_ptr(CancelledError("pool terminated"))});
@@ -825,10 +980,9 @@ class PoolCore {
         for (auto& w : m_workers) {
           if (!w || !w->proc || w->stopping) continue;
           w->stopping = true;
-          try {
-            w->conn.send_bytes(std::string_view());  // an empty batch: exit
-          } catch (...) {
-          }
+          Bytes stop(sizeof(TaskHeader));  // a header with no fn: exit
+          w->sendq.push_back(Worker::OutChunk{std::move(stop), 0});
+          flush(*w);
         }
         if (!any_alive()) break;
       }
@@ -840,7 +994,7 @@ class PoolCore {
         if (!w || !w->proc) continue;
         for (auto& t : w->outstanding) next_deadline = std::min(next_deadline, t.timed_out ? next_deadline : t.deadline);
         if (!w->conn.closed()) {
-          fds.push_back(pollfd{w->conn.fileno(), POLLIN, 0});
+          fds.push_back(pollfd{w->conn.fileno(), static_cast<short>(POLLIN | (w->sendq.empty() ? 0 : POLLOUT)), 0});
           owners.push_back(w.get());
         }
         try {
@@ -880,8 +1034,10 @@ class PoolCore {
       for (std::size_t i = 1; r > 0 && i < fds.size(); ++i) {
         if (fds[i].revents == 0) continue;
         Worker* w = owners[i];
-        if (w->proc && fds[i].fd == w->conn.fileno()) drain(*w, out);
-        else if (std::find(dead.begin(), dead.end(), w) == dead.end()) dead.push_back(w);
+        if (w->proc && fds[i].fd == w->conn.fileno()) {
+          if (fds[i].revents & POLLOUT) flush(*w);
+          if (fds[i].revents & ~POLLOUT) drain(*w, out);
+        } else if (std::find(dead.begin(), dead.end(), w) == dead.end()) dead.push_back(w);
       }
       for (Worker* w : dead) {
         try {
@@ -926,6 +1082,7 @@ class PoolCore {
   std::function<void()> m_init;
   std::size_t m_maxtasks;
   pid_t m_owner;
+  std::uint64_t m_generation;  // g_fork_generation in the process that made the pool
   SharedHeader* m_header = nullptr;
   WorkerShared* m_shared = nullptr;  // one per worker index, after the header
   std::size_t m_slots_bytes = 0;
@@ -953,6 +1110,7 @@ std::shared_ptr<PoolCore> pool_create(std::size_t processes, std::function<void(
 }
 
 std::uint64_t pool_submit(PoolCore& core, std::vector<TaskSpec> tasks) { return core.submit(std::move(tasks)); }
+void pool_check_running(PoolCore& core) { core.check_running(); }
 bool pool_cancel(PoolCore& core, std::uint64_t first, std::size_t count, bool stop_running) noexcept {
   return core.cancel(first, count, stop_running);
 }
@@ -962,6 +1120,15 @@ void pool_terminate(PoolCore& core) noexcept { core.terminate(); }
 bool pool_join(PoolCore& core, Timeout timeout) { return core.join(timeout); }
 std::vector<pid_t> pool_pids(PoolCore& core) { return core.pids(); }
 std::size_t pool_size(const PoolCore& core) noexcept { return core.size(); }
+bool pool_on_own_thread(const PoolCore& core) noexcept { return core.on_own_thread(); }
+
+void check_not_in_callback(const PoolCore* core) {
+  if (core) core->check_owner();  // a result pending at the fork never arrives in the child
+  if (core && core->on_own_thread())
+    throw ValueError(
+        "ipc::Pool: waiting for a result from a callback of its own pool would wait forever "
+        "(callbacks run in the pool thread, which delivers the results)");
+}
 
 void run_callback(const std::function<void()>& fn) noexcept {
   try {

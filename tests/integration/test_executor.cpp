@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "child_pipe.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -34,6 +35,27 @@ int fail_after(int ms) {
 }
 void nothing() {}
 
+/// Waits for a byte on `fd` (the test's go-ahead), then returns `v`.
+int gated(int fd, int v) {
+  char c = 0;
+  [[maybe_unused]] auto n = ::read(fd, &c, 1);
+  return v;
+}
+/// Waits for a byte on `fd`, then throws.
+int gated_fail(int fd) {
+  gated(fd, 0);
+  throw std::domain_error("failed when told");
+}
+
+/// One go-ahead pipe per task. Made before the executor, so that its workers inherit them.
+struct Gates {
+  explicit Gates(std::size_t n) : pipes(n) {}
+  /// Lets task `i` finish.
+  void open(std::size_t i) { pipes[i].put("x"); }
+  int fd(std::size_t i) const { return pipes[i].r; }
+  std::vector<ipc::test::ChildPipe> pipes;
+};
+
 }  // namespace
 
 TEST_SUITE("ProcessPoolExecutor") {
@@ -51,14 +73,16 @@ TEST_CASE("submit returns a future whose result is the task's" * doctest::timeou
 }
 
 TEST_CASE("a task's exception comes back through result and exception" * doctest::timeout(30)) {
+  Gates gates(1);
   ipc::ProcessPoolExecutor ex(1);
   auto f = ex.submit(fail_after, 1);
   CHECK_THROWS_WITH_AS(f.result(10s), "failed after 1", std::domain_error);
   auto e = f.exception();
   REQUIRE(e != nullptr);
   CHECK_THROWS_AS(std::rethrow_exception(e), std::domain_error);
-  auto slow = ex.submit(sleep_ms, 300);
+  auto slow = ex.submit(gated, gates.fd(0), 300);
   CHECK_THROWS_AS(slow.result(1ms), ipc::TimeoutError);
+  gates.open(0);
   CHECK(slow.result(10s) == 300);
 }
 
@@ -108,55 +132,79 @@ TEST_CASE("map returns results in order and honours its timeout" * doctest::time
   CHECK(ex.submit(square, 5).result(10s) == 25);  // the timed-out tasks were stopped
 }
 
-TEST_CASE("as_completed yields every future once in completion order" * doctest::timeout(30)) {
+TEST_CASE("as_completed yields every future once in completion order" * doctest::timeout(60)) {
+  // The tasks finish in the order the test opens their gates, each after the previous one was
+  // yielded: the order is the test's, not the scheduler's.
+  Gates gates(4);
   ipc::ProcessPoolExecutor ex(3);
   std::vector<ipc::Future<int>> fs;
-  for (int ms : {600, 10, 300}) fs.push_back(ex.submit(sleep_ms, ms));
+  for (int i = 0; i < 3; ++i) fs.push_back(ex.submit(gated, gates.fd(i), i));
+  auto ac = ipc::as_completed(fs, 50s);
   std::vector<int> order;
-  for (auto& f : ipc::as_completed(fs, 20s)) order.push_back(f.result());
-  CHECK(order.size() == 3);
-  CHECK(std::set<int>(order.begin(), order.end()) == std::set<int>{600, 10, 300});
-  CHECK(order.front() == 10);  // 10 ms against 300 and 600 ms on three workers
-  std::vector<ipc::Future<int>> never{ex.submit(sleep_ms, 5000)};
-  auto ac = ipc::as_completed(never, 50ms);
-  CHECK_THROWS_AS(ac.next(), ipc::TimeoutError);
-  never[0].cancel();
+  for (int i : {1, 2, 0}) {
+    gates.open(i);
+    auto f = ac.next();
+    REQUIRE(f.has_value());
+    CHECK(*f == fs[i]);
+    order.push_back(f->result());
+  }
+  CHECK(order == std::vector<int>{1, 2, 0});
+  CHECK_FALSE(ac.next().has_value());
+  std::vector<ipc::Future<int>> never{ex.submit(gated, gates.fd(3), 3)};
+  auto late = ipc::as_completed(never, 50ms);
+  CHECK_THROWS_AS(late.next(), ipc::TimeoutError);
+  gates.open(3);
+  CHECK(never[0].result(10s) == 3);
 }
 
-TEST_CASE("wait returns on the first completion on the first exception or when all are done" * doctest::timeout(30)) {
+TEST_CASE("wait returns on the first completion on the first exception or when all are done" * doctest::timeout(60)) {
+  // Which futures are done is decided by the gates the test opens, never by how long tasks take.
+  Gates gates(3);
   ipc::ProcessPoolExecutor ex(3);
   SUBCASE("FIRST_COMPLETED") {
-    std::vector<ipc::Future<int>> fs{ex.submit(sleep_ms, 5000), ex.submit(sleep_ms, 10)};
-    auto r = ipc::wait(fs, ipc::FIRST_COMPLETED, 20s);
+    std::vector<ipc::Future<int>> fs{ex.submit(gated, gates.fd(0), 0), ex.submit(gated, gates.fd(1), 1)};
+    gates.open(1);
+    auto r = ipc::wait(fs, ipc::FIRST_COMPLETED, 50s);
     REQUIRE(r.done.size() == 1);
     CHECK(r.done[0] == fs[1]);
-    CHECK(r.not_done.size() == 1);
-    fs[0].cancel();
+    REQUIRE(r.not_done.size() == 1);
+    CHECK(r.not_done[0] == fs[0]);
+    gates.open(0);
+    CHECK(fs[0].result(10s) == 0);
   }
   SUBCASE("FIRST_EXCEPTION") {
-    std::vector<ipc::Future<int>> fs{ex.submit(sleep_ms, 5000), ex.submit(fail_after, 10), ex.submit(sleep_ms, 1)};
-    auto r = ipc::wait(fs, ipc::FIRST_EXCEPTION, 20s);
-    CHECK(std::find(r.done.begin(), r.done.end(), fs[1]) != r.done.end());
-    CHECK(r.not_done.size() == 1);
-    fs[0].cancel();
+    std::vector<ipc::Future<int>> fs{ex.submit(gated, gates.fd(0), 0), ex.submit(gated_fail, gates.fd(1)),
+                                     ex.submit(gated, gates.fd(2), 2)};
+    gates.open(1);
+    auto r = ipc::wait(fs, ipc::FIRST_EXCEPTION, 50s);
+    REQUIRE(r.done.size() == 1);
+    CHECK(r.done[0] == fs[1]);
+    CHECK(r.not_done == std::vector<ipc::Future<int>>{fs[0], fs[2]});
+    gates.open(0);
+    gates.open(2);
+    CHECK(fs[0].result(10s) == 0);
+    CHECK(fs[2].result(10s) == 2);
   }
   SUBCASE("ALL_COMPLETED and a timeout") {
-    std::vector<ipc::Future<int>> fs{ex.submit(sleep_ms, 50), ex.submit(sleep_ms, 10)};
+    std::vector<ipc::Future<int>> fs{ex.submit(square, 3), ex.submit(square, 4)};
     auto r = ipc::wait(fs);
     CHECK(r.done.size() == 2);
     CHECK(r.not_done.empty());
-    std::vector<ipc::Future<int>> slow{ex.submit(sleep_ms, 5000)};
+    std::vector<ipc::Future<int>> slow{ex.submit(gated, gates.fd(0), 0)};
     auto t = ipc::wait(slow, 50ms);
     CHECK(t.done.empty());
     CHECK(t.not_done.size() == 1);
-    slow[0].cancel();
+    gates.open(0);
+    auto all = ipc::wait(slow, 50s);
+    CHECK(all.done.size() == 1);
   }
 }
 
 TEST_CASE("cancel drops a queued future and shutdown can cancel the rest" * doctest::timeout(30)) {
+  Gates gates(1);
   ipc::ProcessPoolExecutor ex(1);
-  auto busy = ex.submit(sleep_ms, 300);
-  for (int i = 0; i < 1000 && !busy.running(); ++i) std::this_thread::sleep_for(5ms);
+  auto busy = ex.submit(gated, gates.fd(0), 300);  // holds the only worker until the gate opens
+  for (int i = 0; i < 2000 && !busy.running(); ++i) std::this_thread::sleep_for(5ms);
   REQUIRE(busy.running());
   auto queued = ex.submit(square, 2);
   CHECK(queued.cancel());
@@ -165,7 +213,9 @@ TEST_CASE("cancel drops a queued future and shutdown can cancel the rest" * doct
   CHECK_THROWS_AS((void)queued.exception(), ipc::CancelledError);
   std::vector<ipc::Future<int>> rest;
   for (int i = 0; i < 5; ++i) rest.push_back(ex.submit(square, i));
-  ex.shutdown(true, true);
+  ex.shutdown(false, true);  // the queued ones are cancelled while the worker is still held
+  gates.open(0);
+  ex.shutdown(true);
   CHECK(busy.result() == 300);  // a running task finishes
   for (auto& f : rest) CHECK(f.cancelled());
   CHECK_THROWS_AS(ex.submit(square, 1), ipc::ValueError);
@@ -179,6 +229,13 @@ TEST_CASE("leaving the executor's scope waits for its tasks" * doctest::timeout(
   }
   for (auto& f : fs) CHECK(f.done());
   CHECK(fs[2].result() == 300);
+}
+
+TEST_CASE("map after shutdown throws ValueError even for an empty range" * doctest::timeout(30)) {
+  ipc::ProcessPoolExecutor ex(1);
+  ex.shutdown();
+  CHECK_THROWS_AS(ex.map(square, std::vector<int>{1}), ipc::ValueError);
+  CHECK_THROWS_AS(ex.map(square, std::vector<int>{}), ipc::ValueError);
 }
 
 }  // TEST_SUITE

@@ -354,6 +354,10 @@ TEST_CASE("cancel of a running task does not fail the tasks queued behind it" * 
 }
 
 TEST_CASE("a pool works in a child process" * doctest::timeout(60)) {
+  if (ipc::test::kThreadSanitizer) {
+    MESSAGE(ipc::test::kNoThreadsAfterForkUnderTsan);
+    return;
+  }
   ipc::Process child([] {
     ipc::Pool pool(2);
     std::vector<int> in{1, 2, 3, 4};
@@ -375,6 +379,23 @@ TEST_CASE("the destructor terminates running tasks and reaps every worker" * doc
   }
   for (pid_t p : pids) CHECK(ipc::test::proc_state(p) == '\0');
   CHECK(children_of_self().empty());
+}
+
+TEST_CASE("map and imap on a closed or terminated pool throw ValueError even for an empty range" *
+          doctest::timeout(30)) {
+  ipc::Pool pool(1);
+  std::vector<int> none;
+  std::vector<std::tuple<int, int>> no_pairs;
+  SUBCASE("closed") { pool.close(); }
+  SUBCASE("terminated") { pool.terminate(); }
+  CHECK_THROWS_AS(pool.map(square, std::vector<int>{1}), ipc::ValueError);
+  CHECK_THROWS_WITH_AS(pool.map(square, none), doctest::Contains("Pool not running"), ipc::ValueError);
+  CHECK_THROWS_WITH_AS(pool.map_async(square, none), doctest::Contains("Pool not running"), ipc::ValueError);
+  CHECK_THROWS_WITH_AS(pool.starmap(add, no_pairs), doctest::Contains("Pool not running"), ipc::ValueError);
+  CHECK_THROWS_WITH_AS(pool.starmap_async(add, no_pairs), doctest::Contains("Pool not running"), ipc::ValueError);
+  CHECK_THROWS_WITH_AS(pool.imap(square, none), doctest::Contains("Pool not running"), ipc::ValueError);
+  CHECK_THROWS_WITH_AS(pool.imap_unordered(square, none), doctest::Contains("Pool not running"), ipc::ValueError);
+  CHECK(pool.join(10s));
 }
 
 }  // TEST_SUITE

@@ -451,6 +451,10 @@ TEST_SUITE("Process") {
   }
 
   TEST_CASE("a Pool's own thread does not make its forks or the user's warn" * doctest::timeout(60)) {
+    if (ipc::test::kThreadSanitizer) {
+      MESSAGE(ipc::test::kNoThreadsAfterForkUnderTsan);
+      return;
+    }
     // The pool thread forks the workers (and their replacements) while main runs, and main
     // starts a Process while the pool thread runs: neither is a thread the user started.
     ipc::test::ChildPipe err;

@@ -29,7 +29,8 @@ template <class R>
 class Future {
  public:
   /// Waits for the result and returns it. Throws TimeoutError when `timeout` passes first,
-  /// CancelledError when cancelled, or the task's exception (WorkerLost, RemoteError, ...).
+  /// CancelledError when cancelled, or the task's exception (WorkerLost, RemoteError, ...), or
+  /// ValueError when it would wait in a done callback of the same executor.
   R result(Timeout timeout = {}) const {
     if (!m_state->wait_settled(timeout)) throw TimeoutError("Future::result: timed out");
     if constexpr (std::is_void_v<R>) (void)m_state->value_or_throw();
@@ -72,7 +73,8 @@ class Future {
 
 /// A pool of worker processes behind the concurrent.futures interface. The destructor is
 /// shutdown(wait = true), so leaving the executor's scope waits for its tasks (Python's `with`).
-/// Thread-safe. Not fork-safe: a forked child must not use its parent's executor.
+/// Thread-safe. Not fork-safe: in a forked child, submit, map, result and wait on its parent's
+/// executor throw ValueError (as Pool's do); create a new executor there.
 class ProcessPoolExecutor {
  public:
   /// Forks `max_workers` workers (0 = cpu_count()); `initializer` and `max_tasks_per_child`
@@ -81,7 +83,9 @@ class ProcessPoolExecutor {
                                std::size_t max_tasks_per_child = 0);
   ProcessPoolExecutor(const ProcessPoolExecutor&) = delete;
   ProcessPoolExecutor& operator=(const ProcessPoolExecutor&) = delete;
-  /// shutdown(wait = true); never throws.
+  /// shutdown(wait = true); never throws. From a done callback (the pool's own thread, which
+  /// cannot wait for itself) it does not wait: the submitted tasks still finish and the
+  /// workers exit after the callback returns.
   ~ProcessPoolExecutor();
 
   /// Schedules f(args...) and returns its Future. Throws ValueError after shutdown().
@@ -98,9 +102,11 @@ class ProcessPoolExecutor {
 
   /// f(x) for every x of `items`, in input order, in chunks of `chunksize`. Throws
   /// TimeoutError when not all results are in after `timeout` (the rest are cancelled), or
-  /// the first failed task's exception.
+  /// the first failed task's exception, or ValueError after shutdown() (even for an empty
+  /// range) or in a done callback of this executor.
   template <PoolCallable F, std::ranges::input_range Range>
   auto map(F f, const Range& items, Timeout timeout = {}, std::size_t chunksize = 1) {
+    detail::check_not_in_callback(m_core.get());  // before submitting: no orphan task
     auto v = detail::to_vector(items);
     using T = typename decltype(v)::value_type;
     using R = detail::chunk_result_t<F, T, false>;
@@ -108,7 +114,10 @@ class ProcessPoolExecutor {
     auto offsets = detail::make_chunks<F, T, false>(f, v, chunksize == 0 ? 1 : chunksize, 1, tasks);
     auto state = std::make_shared<detail::MapState<R>>(offsets, v.size());
     for (auto& t : tasks) t.sink = state;
-    if (tasks.empty()) return std::vector<R>();
+    if (tasks.empty()) {
+      detail::pool_check_running(*m_core);  // after shutdown: ValueError, as for any range
+      return std::vector<R>();
+    }
     state->bind(m_core, detail::pool_submit(*m_core, std::move(tasks)), offsets.size());
     if (!state->wait_settled(timeout)) {
       state->cancel();
@@ -119,7 +128,7 @@ class ProcessPoolExecutor {
 
   /// No more submissions. With `wait`, returns once every submitted task has finished and the
   /// workers have exited. With `cancel_futures`, queued tasks are cancelled first (running ones
-  /// finish). Idempotent.
+  /// finish). Idempotent. Throws ValueError when asked to wait from a done callback.
   void shutdown(bool wait = true, bool cancel_futures = false);
 
   /// Pids of the current workers.
@@ -147,6 +156,7 @@ struct DoneAndNotDone {
 
 /// Waits until `when` is met or `timeout` passes, and returns which futures are done
 /// (concurrent.futures.wait). Never throws TimeoutError: on timeout, not_done is non-empty.
+/// Throws ValueError when it would wait in a done callback of the futures' own executor.
 template <class R>
 DoneAndNotDone<R> wait(const std::vector<Future<R>>& futures, ReturnWhen when = ALL_COMPLETED, Timeout timeout = {}) {
   auto waiter = std::make_shared<detail::Waiter>();
@@ -167,6 +177,9 @@ DoneAndNotDone<R> wait(const std::vector<Future<R>>& futures, ReturnWhen when = 
     if (when == ReturnWhen::FIRST_EXCEPTION) return failed;
     return false;
   };
+  if (!satisfied() && (timeout.infinite() || timeout.value() > std::chrono::nanoseconds::zero()))
+    for (std::size_t i = 0; i < futures.size(); ++i)
+      if (!done[i]) futures[i].state()->check_may_wait();
   Deadline deadline(timeout);
   std::unique_lock lock(waiter->m);
   for (;;) {
@@ -201,9 +214,15 @@ class AsCompleted {
     for (std::size_t i = 0; i < m_futures.size(); ++i)
       if (m_futures[i].state()->add_waiter(m_waiter, i)) m_waiter->done.push_back(i);
   }
-  /// The next future to finish, or nullopt when all have been returned. Throws TimeoutError.
+  /// The next future to finish, or nullopt when all have been returned. Throws TimeoutError,
+  /// or ValueError when it would wait in a done callback of the futures' own executor.
   std::optional<Future<R>> next() {
     if (m_returned == m_futures.size()) return std::nullopt;
+    {
+      std::lock_guard lock(m_waiter->m);
+      if (m_waiter->done.empty())
+        for (auto& f : m_futures) f.state()->check_may_wait();
+    }
     std::unique_lock lock(m_waiter->m);
     while (m_waiter->done.empty()) {
       if (m_deadline.infinite()) {

@@ -20,7 +20,11 @@
 //   registry lock in the child. Locks held by the program's own threads at fork time are the
 //   program's business, as with any fork from a threaded process.
 // - Callbacks (callback, error_callback, Future::add_done_callback) run in the pool thread,
-//   as Python runs them in its result-handler thread; they must not block for long.
+//   as Python runs them in its result-handler thread; they must not block for long. Waiting
+//   there for a result of the same pool (get, wait, map, imap's next, Future::result) would
+//   wait for the very thread that delivers it: it throws ValueError instead of hanging as
+//   Python does. Destroying or terminating the pool there is fine: the pool thread finishes
+//   the job once the callback returns.
 #pragma once
 
 #include <sys/types.h>
@@ -101,6 +105,8 @@ std::shared_ptr<PoolCore> pool_create(std::size_t processes, std::function<void(
 /// Queues `tasks`; returns the id of the first (ids are consecutive). Throws ValueError when the
 /// pool is closed or terminated, or the initializer failed (that exception).
 std::uint64_t pool_submit(PoolCore& core, std::vector<TaskSpec> tasks);
+/// Throws as pool_submit() does when the pool takes no more tasks (for an empty submission).
+void pool_check_running(PoolCore& core);
 /// Cancels tasks [first, first + count): drops queued ones and, when `stop_running`, kills the
 /// worker of running ones. True when at least one was cancelled or stopped.
 bool pool_cancel(PoolCore& core, std::uint64_t first, std::size_t count, bool stop_running = true) noexcept;
@@ -117,8 +123,14 @@ bool pool_join(PoolCore& core, Timeout timeout);
 std::vector<pid_t> pool_pids(PoolCore& core);
 /// The number of worker processes.
 std::size_t pool_size(const PoolCore& core) noexcept;
+/// True when called from the pool's own thread (in a callback).
+bool pool_on_own_thread(const PoolCore& core) noexcept;
 /// Runs a user callback, reporting (not propagating) what it throws, as Python logs it.
 void run_callback(const std::function<void()>& fn) noexcept;
+/// Throws ValueError when called from a callback of `core` (its pool thread): a wait there for
+/// one of its results would wait for itself, as only that thread delivers them; and in a forked
+/// child of the process that made the pool, where none of its results can arrive.
+void check_not_in_callback(const PoolCore* core);
 
 // ---- Encoding of callables, arguments and results ----
 
@@ -283,6 +295,13 @@ class ResultState {
     m_waiters.emplace_back(w, index);
     return false;
   }
+  /// Throws ValueError when not done and called from a callback of its pool (see
+  /// check_not_in_callback): waiting for it there would never end.
+  void check_may_wait() const {
+    if (done()) return;
+    auto core = m_core.lock();
+    check_not_in_callback(core.get());
+  }
   /// Cancels the tasks behind this result.
   bool cancel() {
     auto core = m_core.lock();
@@ -359,9 +378,17 @@ class ResultState {
   std::size_t m_count = 0;
 
  public:
-  /// True once done and the callbacks have run (what get()/wait() wait for).
+  /// True once done and the callbacks have run (what get()/wait() wait for). A zero timeout
+  /// only looks. Throws ValueError when it would wait from a callback of its own pool.
   bool wait_settled(Timeout timeout) {
     std::unique_lock lock(m_mutex);
+    if (m_settled) return true;
+    if (!timeout.infinite() && timeout.value() <= std::chrono::nanoseconds::zero()) return false;
+    if (auto core = m_core.lock()) {
+      lock.unlock();
+      check_not_in_callback(core.get());
+      lock.lock();
+    }
     if (timeout.infinite()) {
       m_cv.wait(lock, [&] { return m_settled; });
       return true;
@@ -441,11 +468,14 @@ class StreamState final : public Completion {
 
   /// The next result; nullopt at the end. Throws TimeoutError, or a failed chunk's exception
   /// (iteration then goes on after that chunk).
-  std::optional<R> next(Timeout timeout) {
+  /// Throws ValueError when it would wait from a callback of `core`, its pool.
+  std::optional<R> next(Timeout timeout, const PoolCore* core) {
     std::unique_lock lock(m_mutex);
     if (m_cur && m_pos < m_cur->items.size()) return std::move(m_cur->items[m_pos++]);
     if (m_taken == m_offsets.size()) return std::nullopt;
     auto ready = [&] { return m_ordered ? m_done.count(m_next) != 0 : !m_done.empty(); };
+    if (!ready() && (timeout.infinite() || timeout.value() > std::chrono::nanoseconds::zero()))
+      check_not_in_callback(core);
     if (timeout.infinite()) m_cv.wait(lock, ready);
     else if (!m_cv.wait_for(lock, timeout.value(), ready)) throw TimeoutError("imap: next() timed out");
     auto it = m_ordered ? m_done.find(m_next) : m_done.begin();
@@ -461,7 +491,7 @@ class StreamState final : public Completion {
     }
     if (m_cur->items.empty()) {
       lock.unlock();
-      return next(timeout);
+      return next(timeout, core);
     }
     return std::move(m_cur->items[m_pos++]);
   }
@@ -561,13 +591,15 @@ template <class T>
 class AsyncResult {
  public:
   /// Waits for the result and returns it (a copy). Throws TimeoutError when `timeout` passes
-  /// first, or the task's exception (WorkerLost, TimeoutError, CancelledError, RemoteError...).
+  /// first, or the task's exception (WorkerLost, TimeoutError, CancelledError, RemoteError...),
+  /// or ValueError when it would wait in a callback of the same pool (the thread that
+  /// delivers results cannot wait for one).
   T get(Timeout timeout = {}) const {
     if (!m_state->wait_settled(timeout)) throw TimeoutError("AsyncResult::get: timed out");
     if constexpr (std::is_void_v<T>) (void)m_state->value_or_throw();
     else return m_state->value_or_throw();
   }
-  /// Waits until the result is ready; false on timeout.
+  /// Waits until the result is ready; false on timeout. Throws ValueError as get() does.
   bool wait(Timeout timeout = {}) const { return m_state->wait_settled(timeout); }
   /// True when the task has finished (successfully or not).
   bool ready() const { return m_state->done(); }
@@ -593,8 +625,9 @@ template <class R>
 class IMapIterator {
  public:
   /// The next result, or nullopt when all have been returned. Throws TimeoutError when
-  /// `timeout` passes first, or the task's exception for a failed item (then continue calling).
-  std::optional<R> next(Timeout timeout = {}) { return m_state->next(timeout); }
+  /// `timeout` passes first, or the task's exception for a failed item (then continue calling),
+  /// or ValueError when it would wait in a callback of the same pool.
+  std::optional<R> next(Timeout timeout = {}) { return m_state->next(timeout, m_core.get()); }
 
   /// Input iterator for range-for (each step waits without limit).
   class iterator {
@@ -633,30 +666,39 @@ class IMapIterator {
 /// A pool of worker processes (Python's multiprocessing.Pool). Tasks are PoolCallables with
 /// Serializable arguments and results; exceptions come back as the same standard or ipckit
 /// type, or as RemoteError. A worker that dies fails only its task (WorkerLost) and is
-/// replaced. Thread-safe: any thread may submit. Not fork-safe: a forked child must not use a
-/// pool of its parent (create a new one there). Workers are daemonic: a task cannot start
-/// processes of its own (ValueError), as in Python.
+/// replaced. Thread-safe: any thread may submit. Not fork-safe: in a forked child, a pool of
+/// its parent throws ValueError from every call that submits or waits (close(), terminate()
+/// and the destructor do nothing there); create a new pool in the child. Workers are daemonic:
+/// a task cannot start processes of its own (ValueError), as in Python. A task may still fork()
+/// by hand: a forked copy that returns from the task exits there (0, or 1 when the task threw)
+/// without touching the pool.
 class Pool {
  public:
   /// Forks `processes` workers (0 = cpu_count()). `initializer` runs first in every worker
   /// (captures are copied by fork: what they refer to must outlive the pool); if it throws,
-  /// the pool is broken and every task fails with that exception. A worker exits and is
-  /// replaced after `maxtasksperchild` tasks (0 = never). Throws ValueError in a daemonic
-  /// process, std::system_error when fork fails.
+  /// the pool is broken and every task fails with that exception. A worker that exits (even
+  /// with code 0) or crashes in the initializer breaks it too, with WorkerLost saying how
+  /// (Python forks replacements forever); one killed by SIGKILL or SIGTERM there is replaced,
+  /// up to 3 times in a row. A worker exits and is replaced after `maxtasksperchild` tasks
+  /// (0 = never). Throws ValueError in a daemonic process, std::system_error when fork fails.
   explicit Pool(std::size_t processes = 0, std::function<void()> initializer = {}, std::size_t maxtasksperchild = 0)
       : m_core(detail::pool_create(processes, std::move(initializer), maxtasksperchild)) {}
   Pool(Pool&&) noexcept = default;
   Pool& operator=(Pool&&) = delete;
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
-  /// terminate()s and reaps every worker (Python's `with Pool() as p:`); never throws.
+  /// terminate()s and reaps every worker (Python's `with Pool() as p:`); never throws. From a
+  /// callback (the pool's own thread), the pool thread kills and reaps the workers as soon as
+  /// the callback returns.
   ~Pool() {
     if (m_core) detail::pool_terminate(*m_core);
   }
 
-  /// Runs f(args...) in a worker and returns its result; throws the task's exception.
+  /// Runs f(args...) in a worker and returns its result; throws the task's exception, or
+  /// ValueError in a callback of this pool (which cannot wait for its own results).
   template <PoolCallable F, class... A>
   detail::pool_result_t<F, A...> apply(F f, A&&... args) {
+    detail::check_not_in_callback(m_core.get());  // before submitting: no orphan task
     return apply_async(std::move(f), std::forward<A>(args)...).get();
   }
 
@@ -683,13 +725,16 @@ class Pool {
   }
 
   /// f(x) for every x of `items`, in input order; splits them into chunks of `chunksize`
-  /// (0 = Python's default). Throws the first failed task's exception (e.g. WorkerLost).
+  /// (0 = Python's default). Throws the first failed task's exception (e.g. WorkerLost), or
+  /// ValueError when the pool is closed or in a callback of this pool.
   template <PoolCallable F, std::ranges::input_range Range>
   auto map(F f, const Range& items, std::size_t chunksize = 0) {
+    detail::check_not_in_callback(m_core.get());
     return map_async(std::move(f), items, chunksize).get_moved();
   }
 
-  /// map() without waiting: an AsyncResult of the whole vector.
+  /// map() without waiting: an AsyncResult of the whole vector. Throws ValueError when the
+  /// pool is closed, even for an empty range.
   template <PoolCallable F, std::ranges::input_range Range>
   auto map_async(F f, const Range& items, std::size_t chunksize = 0) {
     return submit_map<F, false>(std::move(f), detail::to_vector(items), chunksize);
@@ -698,6 +743,7 @@ class Pool {
   /// f(a, b, ...) for every tuple of `items`, in order (Python's starmap).
   template <PoolCallable F, std::ranges::input_range Range>
   auto starmap(F f, const Range& items, std::size_t chunksize = 0) {
+    detail::check_not_in_callback(m_core.get());
     return starmap_async(std::move(f), items, chunksize).get_moved();
   }
 
@@ -722,7 +768,7 @@ class Pool {
   /// No more tasks may be submitted; workers exit once the queued tasks are done.
   void close() noexcept { detail::pool_close(*m_core); }
   /// Kills the workers at once (SIGKILL) and reaps them; unfinished tasks fail with
-  /// CancelledError.
+  /// CancelledError. From a callback, returns at once and the pool thread does it next.
   void terminate() noexcept { detail::pool_terminate(*m_core); }
   /// Waits for the workers to exit after close() or terminate(); false on timeout. Throws
   /// ValueError when called before close()/terminate().
@@ -772,8 +818,12 @@ class Pool {
     auto offsets = detail::make_chunks<F, T, Star>(f, items, chunksize, processes(), tasks);
     auto state = std::make_shared<detail::MapState<R>>(offsets, items.size());
     for (auto& t : tasks) t.sink = state;
-    if (tasks.empty()) state->set_value({});
-    else state->bind(m_core, detail::pool_submit(*m_core, std::move(tasks)), offsets.size());
+    if (tasks.empty()) {
+      detail::pool_check_running(*m_core);  // Python: "Pool not running" even for no items
+      state->set_value({});
+    } else {
+      state->bind(m_core, detail::pool_submit(*m_core, std::move(tasks)), offsets.size());
+    }
     return MapHandle<R>(state);
   }
 
@@ -786,7 +836,8 @@ class Pool {
     auto offsets = detail::make_chunks<F, T, false>(f, items, chunksize, processes(), tasks);
     auto state = std::make_shared<detail::StreamState<R>>(offsets, items.size(), ordered);
     for (auto& t : tasks) t.sink = state;
-    if (!tasks.empty()) detail::pool_submit(*m_core, std::move(tasks));
+    if (tasks.empty()) detail::pool_check_running(*m_core);
+    else detail::pool_submit(*m_core, std::move(tasks));
     return IMapIterator<R>(state, m_core);
   }
 
