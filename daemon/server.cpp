@@ -94,6 +94,8 @@ const Command kCommands[] = {
     {"expiretime", 2, R | F, cmd_expiretime, 1, 1, 1},
     {"pexpiretime", 2, R | F, cmd_pexpiretime, 1, 1, 1},
     {"object", -2, kContainer, cmd_object, 0, 0, 0},
+    {"dump", 2, R, cmd_dump, 1, 1, 1},
+    {"restore", -4, W | M, cmd_restore, 1, 1, 1},
     {"touch", -2, R | F, cmd_touch, 1, -1, 1},
     {"wait", 3, NS, cmd_wait, 0, 0, 0},
     {"get", 2, R | F, cmd_get, 1, 1, 1},

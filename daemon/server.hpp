@@ -522,6 +522,8 @@ IPCKIT_CMD(cmd_punsubscribe); IPCKIT_CMD(cmd_publish); IPCKIT_CMD(cmd_pubsub);
 // multi.cpp
 IPCKIT_CMD(cmd_multi); IPCKIT_CMD(cmd_exec); IPCKIT_CMD(cmd_discard); IPCKIT_CMD(cmd_watch);
 IPCKIT_CMD(cmd_unwatch);
+// dump.cpp
+IPCKIT_CMD(cmd_dump); IPCKIT_CMD(cmd_restore);
 // rdb.cpp
 IPCKIT_CMD(cmd_save); IPCKIT_CMD(cmd_bgsave); IPCKIT_CMD(cmd_lastsave);
 // aof.cpp
