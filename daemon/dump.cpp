@@ -305,8 +305,8 @@ struct PayloadReader {
       case 0: return c & 0x3f;
       case 1: return (std::uint64_t{c & 0x3fu} << 8) | byte();
       case 3:
-        if (!encoded) fail("an encoded value where a length belongs");
-        *encoded = true;
+        // Where a plain length is read, Redis takes an encoding's 6 bits as one: so do we.
+        if (encoded) *encoded = true;
         return c & 0x3f;
       default: break;
     }
