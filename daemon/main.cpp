@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <cctype>
+#include <climits>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -93,6 +94,28 @@ int managerd_main(int argc, char** argv) {
   app.add_flag("-v,--verbose", o.verbose, "Log debug lines too");
   app.add_flag("--daemonize", daemonize, "Detach (double fork, setsid, chdir /); returns once the server listens");
   app.add_option("--pidfile", pidfile, "Write and lock this pidfile; a second server with it refuses to start");
+  // Redis's parameters that CONFIG SET changes and CONFIG REWRITE writes back to the file.
+  const std::string redis_group = "Redis parameters (CONFIG GET/SET, written back by CONFIG REWRITE)";
+  std::string keyspace_events, maxmemory_policy;
+  app.add_option("--notify-keyspace-events", keyspace_events, "Keyspace notification classes (Redis's letters, e.g. KEA)")
+      ->group(redis_group);
+  app.add_option("--maxmemory-policy", maxmemory_policy, "Only noeviction (writes past --maxmemory are refused)")
+      ->check(CLI::IsMember({"noeviction"}))
+      ->group(redis_group);
+  for (auto& [name, value] : o.encoding_tunables) {
+    // Kept for CONFIG GET/SET only: the representations here switch at their own sizes.
+    std::string names = "--" + name;
+    if (name.starts_with("hash-max-listpack-") || name == "list-max-listpack-size") {
+      std::string old = name;
+      old.replace(old.find("listpack"), 8, "ziplist");
+      names += ",--" + old;
+    }
+    long long lo = name == "list-max-listpack-size" ? INT_MIN : 0;
+    long long hi = name.starts_with("list-") ? INT_MAX : LLONG_MAX;
+    app.add_option(names, value, "Redis's representation threshold (default " + std::to_string(value) + ")")
+        ->check(CLI::Range(lo, hi))
+        ->group(redis_group);
+  }
   app.add_option("--ready-fd", o.ready_fd, "Write \"1\" to this fd once listening")->group("");
   app.add_option("--port-file", o.port_file, "Write the TCP port here once listening")->group("");
   try {
@@ -111,6 +134,12 @@ int managerd_main(int argc, char** argv) {
   }
   try {
     o.unix_socket = !no_unix;
+    if (!keyspace_events.empty()) {
+      o.notify_keyspace_events = keyspace_events_parse(keyspace_events);
+      if (o.notify_keyspace_events < 0)
+        throw CLI::ValidationError("--notify-keyspace-events",
+                                   "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+    }
     o.save_on_shutdown = !no_save_on_shutdown;
     o.appendfsync = fsync == "always" ? FsyncPolicy::always : fsync == "no" ? FsyncPolicy::no : FsyncPolicy::everysec;
     if (!maxmemory.empty()) o.maxmemory = parse_size(maxmemory, "--maxmemory");
@@ -149,7 +178,8 @@ int managerd_main(int argc, char** argv) {
   auto absolute = [](std::string& p) {
     if (!p.empty()) p = std::filesystem::absolute(p).string();
   };
-  for (std::string* p : {&o.socket_path, &o.snapshot, &o.appendonly, &o.logfile, &o.port_file, &pidfile}) absolute(*p);
+  o.config_file = config_path;
+  for (std::string* p : {&o.config_file, &o.socket_path, &o.snapshot, &o.appendonly, &o.logfile, &o.port_file, &pidfile}) absolute(*p);
   if (!daemonize) {
     ipc::Pidfile pf;
     if (!pidfile.empty()) {

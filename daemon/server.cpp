@@ -1,5 +1,6 @@
 // The command table, dispatch (arity, auth, MULTI, OOM), server commands (PING INFO CLIENT ...), logging.
 #include "server.hpp"
+#include "config_rewrite.hpp"
 
 #include <ipc/detail/hmac.hpp>
 
@@ -93,6 +94,8 @@ const Command kCommands[] = {
     {"expiretime", 2, R | F, cmd_expiretime, 1, 1, 1},
     {"pexpiretime", 2, R | F, cmd_pexpiretime, 1, 1, 1},
     {"object", -2, kContainer, cmd_object, 0, 0, 0},
+    {"dump", 2, R, cmd_dump, 1, 1, 1},
+    {"restore", -4, W | M, cmd_restore, 1, 1, 1},
     {"touch", -2, R | F, cmd_touch, 1, -1, 1},
     {"wait", 3, NS, cmd_wait, 0, 0, 0},
     {"get", 2, R | F, cmd_get, 1, 1, 1},
@@ -1083,8 +1086,11 @@ std::string config_set_one(Server& srv, const std::string& name, std::string_vie
   } else if (name == "auto-aof-rewrite-min-size") {
     if (!parse_memory(val, mem)) return "argument must be a memory value";
     o.auto_aof_rewrite_min_size = mem;
+  } else if (name == "dbfilename") {
+    // Redis protects it (enable-protected-configs no, its default) and so does ipc-managerd.
+    return "can't set protected config";
   } else {
-    // appendonly, databases, port, unixsocket, dbfilename: fixed at start (a restart applies them).
+    // appendonly, databases, port, unixsocket: fixed at start (a restart applies them).
     return "can't set immutable config";
   }
   return {};
@@ -1092,7 +1098,7 @@ std::string config_set_one(Server& srv, const std::string& name, std::string_vie
 
 }  // namespace
 
-/* CONFIG GET <parameter> [<parameter> ...] | CONFIG SET <parameter> <value> [...] | CONFIG RESETSTAT */
+/* CONFIG GET <parameter> [<parameter> ...] | CONFIG SET <parameter> <value> [...] | CONFIG RESETSTAT | CONFIG REWRITE */
 void cmd_config(Server& srv, Client& c, Args argv) {
   std::string sub = lower(argv[1]);
   if (sub == "get") {
@@ -1134,6 +1140,9 @@ void cmd_config(Server& srv, Client& c, Args argv) {
         return reply_err(c, "CONFIG SET failed (possibly related to argument '" + std::string(argv[i]) + "') - " + why);
     }
     reply_ok(c);
+  } else if (sub == "rewrite") {
+    if (argv.size() != 2) return reply_arity(c, "config|rewrite");
+    config_rewrite(srv, c);
   } else {
     reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try CONFIG HELP.");
   }

@@ -57,6 +57,7 @@ struct Options {
   std::size_t client_query_buffer_limit = 1024u * 1024 * 1024;
   std::size_t client_output_buffer_limit = 1024u * 1024 * 1024;  ///< hard limit per client
   std::string logfile;                         ///< empty = stderr
+  std::string config_file;                     ///< the file started from (CONFIG REWRITE), empty = none
   bool verbose = false;
   int ready_fd = -1;                           ///< written "1" (then closed) once listening
   std::string port_file;                       ///< written with the TCP port once listening
@@ -521,6 +522,8 @@ IPCKIT_CMD(cmd_punsubscribe); IPCKIT_CMD(cmd_publish); IPCKIT_CMD(cmd_pubsub);
 // multi.cpp
 IPCKIT_CMD(cmd_multi); IPCKIT_CMD(cmd_exec); IPCKIT_CMD(cmd_discard); IPCKIT_CMD(cmd_watch);
 IPCKIT_CMD(cmd_unwatch);
+// dump.cpp
+IPCKIT_CMD(cmd_dump); IPCKIT_CMD(cmd_restore);
 // rdb.cpp
 IPCKIT_CMD(cmd_save); IPCKIT_CMD(cmd_bgsave); IPCKIT_CMD(cmd_lastsave);
 // aof.cpp
