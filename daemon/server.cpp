@@ -199,6 +199,7 @@ const Command kCommands[] = {
     {"client", -2, kContainer, cmd_client, 0, 0, 0},
     {"command", -1, L | S | kContainer, cmd_command, 0, 0, 0},
     {"config", -2, kContainer, cmd_config, 0, 0, 0},
+    {"function", -2, kContainer, cmd_function, 0, 0, 0},
     {"quit", -1, NS | L | S | F | N | Q | P, cmd_quit, 0, 0, 0},
     {"time", 1, L | S | F, cmd_time, 0, 0, 0},
     {"reset", 1, NS | L | S | F | N | Q | P, cmd_reset, 0, 0, 0},
@@ -1136,6 +1137,24 @@ void cmd_config(Server& srv, Client& c, Args argv) {
     reply_ok(c);
   } else {
     reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try CONFIG HELP.");
+  }
+}
+
+/* FUNCTION FLUSH [ASYNC | SYNC] | FUNCTION LIST ... | FUNCTION STATS: no scripting engine here, so
+   there are never functions to list or flush (clients and test suites flush them when they start). */
+void cmd_function(Server&, Client& c, Args argv) {
+  std::string sub = lower(argv[1]);
+  if (sub == "flush") {
+    if (argv.size() > 3)
+      return reply_err(c, "unknown subcommand or wrong number of arguments for '" + std::string(argv[1]) +
+                              "'. Try FUNCTION HELP.");
+    if (argv.size() == 3 && lower(argv[2]) != "async" && lower(argv[2]) != "sync")
+      return reply_err(c, "FUNCTION FLUSH only supports SYNC|ASYNC option");
+    reply_ok(c);
+  } else if (sub == "list") {
+    reply_array(c, 0);
+  } else {
+    reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try FUNCTION HELP.");
   }
 }
 

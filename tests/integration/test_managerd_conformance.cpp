@@ -341,4 +341,11 @@ TEST_CASE("keyspace notifications are published exactly like redis-server" * doc
       "#read @2 6",
   });
 }
+
+TEST_CASE("FUNCTION FLUSH and LIST reply like redis-server with no functions loaded" * doctest::timeout(120)) {
+  compare({
+      "FUNCTION FLUSH", "FUNCTION FLUSH ASYNC", "FUNCTION FLUSH sync", "FUNCTION FLUSH x", "FUNCTION FLUSH ASYNC x",
+      "FUNCTION LIST", "FUNCTION BOGUS", "FUNCTION",
+  });
+}
 }
