@@ -387,7 +387,10 @@ void Server::call(Client& c, const Command& cmd, Args argv) {
   const std::size_t log_mark = m_aof_buf.size();
   bool skip_reply = c.reply_skip;
   c.reply_skip = false;
+  const bool was_silenced = c.silenced;
+  c.silenced = was_silenced || ((c.reply_off || skip_reply) && !c.in_exec);
   cmd.proc(*this, c, argv);
+  c.silenced = was_silenced;
   if (c.reply_skip_next) {  // CLIENT REPLY SKIP: for the next command
     c.reply_skip_next = false;
     c.reply_skip = true;
@@ -412,7 +415,15 @@ void Server::call(Client& c, const Command& cmd, Args argv) {
       for (auto& p : c.propagate) aof_append_strings(p);
   }
   if (!c.propagate.empty()) c.propagate.clear();
-  if ((c.reply_off || skip_reply) && !c.in_exec) c.out.resize(out_mark);
+  if ((c.reply_off || skip_reply) && !c.in_exec) {  // CLIENT REPLY ON's own reply goes out
+    std::string pushed;
+    for (auto [b, e] : c.pushes) pushed.append(c.out, b, e - b);
+    c.pushes.clear();
+    c.out.resize(out_mark);
+    c.out += pushed;
+  } else if (!c.in_exec) {
+    c.pushes.clear();
+  }
   // The reply acknowledges what was just logged (EXEC: the whole transaction): it waits for the log.
   if (m_aof_buf.size() != log_mark && !c.in_exec) hold_until_logged(c, out_mark);
   if (!m_ready_keys.empty() && !c.in_exec) serve_ready_lists();

@@ -334,6 +334,10 @@ struct Client {
   bool reply_off = false;      // CLIENT REPLY OFF: replies are dropped
   bool reply_skip = false;     // CLIENT REPLY SKIP: the reply of the running command is dropped
   bool reply_skip_next = false;  // ... set by SKIP itself, for the command after it
+  // While the running command's replies are dropped (REPLY OFF/SKIP), the pub/sub pushes it
+  // produces still go out (Redis's CLIENT_PUSHING): their [begin, end) ranges in `out`.
+  bool silenced = false;
+  std::vector<std::pair<std::size_t, std::size_t>> pushes;
   bool close_after_reply = false;
   bool close_asap = false;     // closed without its pending replies (output buffer limit passed)
   bool closing = false;

@@ -348,4 +348,14 @@ TEST_CASE("FUNCTION FLUSH and LIST reply like redis-server with no functions loa
       "FUNCTION LIST", "FUNCTION BOGUS", "FUNCTION",
   });
 }
+
+TEST_CASE("pub/sub messages get through CLIENT REPLY OFF like redis-server, RESP2 and RESP3" * doctest::timeout(120)) {
+  compare({
+      "&CLIENT REPLY OFF", "SUBSCRIBE ch", "PSUBSCRIBE c*", "@2 PUBLISH ch hi", "#read 2", "&PING",
+      "UNSUBSCRIBE ch", "PUNSUBSCRIBE c*", "&CLIENT REPLY ON", "#read 1", "~HELLO 3", "&CLIENT REPLY OFF",
+      "SUBSCRIBE ch", "PSUBSCRIBE c*", "&CLIENT REPLY SKIP", "PUBLISH ch self", "#read 1", "&GET x",
+      "@2 PUBLISH ch hi", "#read 2", "&SET x 1", "UNSUBSCRIBE ch", "PUNSUBSCRIBE c*", "&CLIENT REPLY ON",
+      "#read 1", "GET x",
+  });
+}
 }

@@ -84,18 +84,19 @@ for port in "$redis_port" "$managerd_port"; do
   done
 done
 
-# run_family SERVER PORT FAMILY: one family against one server; the log is the result.
+# run_family SERVER PORT FAMILY BASEPORT: one family against one server (the suite listens for its
+# own clients near BASEPORT); the log is the result.
 run_family() {
-  local server=$1 port=$2 family=$3
+  local server=$1 port=$2 family=$3 baseport=$4
   (cd "$src" && TERM=dumb REDIS_SUITE_PASSWORD=$password tclsh tests/test_helper.tcl \
     --host 127.0.0.1 --port "$port" --singledb --clients 1 --durable --timeout "$timeout" \
-    --ignore-encoding --ignore-digest --baseport $((port % 50000 + 10000)) --single "$family" \
+    --ignore-encoding --ignore-digest --baseport "$baseport" --single "$family" \
     ${REDIS_SUITE_ARGS:-}) > "$logs/$server-${family//\//_}.log" 2>&1 || true
 }
 
 for family in "${families[@]}"; do
-  run_family redis-server "$redis_port" "$family" &
-  run_family ipc-managerd "$managerd_port" "$family"
+  run_family redis-server "$redis_port" "$family" 21111 &
+  run_family ipc-managerd "$managerd_port" "$family" 23111
   wait $!
 done
 
