@@ -318,34 +318,42 @@ void Server::execute(Client& c, Args argv) {
     ++cmd->rejected_calls;
     return reject(c, "ERR Command not allowed inside a transaction");
   }
-  if (m_opts.maxmemory && (cmd->flags & kDenyOom)) {
+  // EXEC is checked with the flags of the commands it would run (Redis's mstate.cmd_flags), and a
+  // refused EXEC discards the transaction.
+  const bool exec = cmd->proc == cmd_exec && c.in_multi;
+  const std::uint32_t flags = exec ? cmd->flags | c.queued_flags : cmd->flags;
+  auto refuse = [&](std::string_view why) {
+    if (exec) {
+      c.in_multi = c.multi_error = false;
+      c.queued.clear();
+      c.queued_flags = 0;
+      unwatch_all(c);
+      ++stat_rejected_calls;
+      count_error("EXECABORT");
+      return reply_error_code(c, "EXECABORT Transaction discarded because of: " + std::string(why));
+    }
+    ++cmd->rejected_calls;
+    reject(c, why);
+  };
+  // Inside MULTI, queuing itself takes memory: past maxmemory only EXEC, DISCARD, QUIT and RESET
+  // get through (Redis's processCommand).
+  const bool queues = c.in_multi && cmd->proc != cmd_exec && cmd->proc != cmd_discard && cmd->proc != cmd_quit &&
+                      cmd->proc != cmd_reset;
+  if (m_opts.maxmemory && ((flags & kDenyOom) || queues)) {
     // mallinfo2 walks the arenas: sample it every 64 writes or 100 ms (cron) instead of always.
     if ((total_changes & 63) == 0) used_memory();
-    if (m_used_memory > m_opts.maxmemory && used_memory() > m_opts.maxmemory) {
-      ++cmd->rejected_calls;
-      return reject(c, "OOM command not allowed when used memory > 'maxmemory'.");
-    }
+    if (m_used_memory > m_opts.maxmemory && used_memory() > m_opts.maxmemory)
+      return refuse("OOM command not allowed when used memory > 'maxmemory'.");
   }
   if (m_aof_write_errno != 0 || (m_aof_syncer && m_aof_syncer->fsync_errno != 0) ||
       (!last_bgsave_ok && !m_opts.save_points.empty())) {
     // The disk does not take writes: refuse them, as Redis does (PING too, so that monitoring
     // notices); reads go on.
-    bool writes = (cmd->flags & kWrite) || cmd->proc == cmd_ping;
-    if (cmd->proc == cmd_exec)
-      for (auto& q : c.queued)
-        if (const Command* k = lookup(q[0]); k && (k->flags & kWrite)) writes = true;
-    if (writes && !m_loading) {
-      std::string why = disk_error();
-      if (cmd->proc == cmd_exec && c.in_multi) {
-        c.in_multi = c.multi_error = false;
-        c.queued.clear();
-        unwatch_all(c);
-        return reply_error_code(c, "EXECABORT Transaction discarded because of: " + why);
-      }
-      ++cmd->rejected_calls;
-      return reject(c, why);
-    }
+    if (((flags & kWrite) || cmd->proc == cmd_ping) && !m_loading) return refuse(disk_error());
   }
+  // No replica is ever connected: with min-replicas-to-write set, every write is refused.
+  if (m_opts.min_replicas_to_write > 0 && m_opts.min_replicas_max_lag > 0 && (flags & kWrite) && !m_loading)
+    return refuse("NOREPLICAS Not enough good replicas to write.");
   if (c.resp == 2 && c.subscribed() && !(cmd->flags & kPubsubOk)) {
     ++cmd->rejected_calls;
     return reject(c, "ERR Can't execute '" + std::string(cmd->name) +
@@ -353,6 +361,7 @@ void Server::execute(Client& c, Args argv) {
   }
   if (c.in_multi && !(cmd->flags & kNoQueue)) {
     c.queued.emplace_back(argv.begin(), argv.end());
+    c.queued_flags |= cmd->flags;
     c.out.append("+QUEUED\r\n", 9);
     return;
   }
@@ -1014,6 +1023,10 @@ std::vector<std::pair<std::string, std::string>> config_params(Server& srv) {
       {"auto-aof-rewrite-percentage", std::to_string(o.auto_aof_rewrite_percentage)},
       {"auto-aof-rewrite-min-size", std::to_string(o.auto_aof_rewrite_min_size)},
       {"notify-keyspace-events", keyspace_events_string(o.notify_keyspace_events)},
+      {"min-replicas-to-write", std::to_string(o.min_replicas_to_write)},
+      {"min-slaves-to-write", std::to_string(o.min_replicas_to_write)},
+      {"min-replicas-max-lag", std::to_string(o.min_replicas_max_lag)},
+      {"min-slaves-max-lag", std::to_string(o.min_replicas_max_lag)},
   };
   params.insert(params.end(), tunables.begin(), tunables.end());
   return params;
@@ -1092,6 +1105,12 @@ std::string config_set_one(Server& srv, const std::string& name, std::string_vie
     int flags = keyspace_events_parse(val);
     if (flags < 0) return "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.";
     o.notify_keyspace_events = flags;
+  } else if (name == "min-replicas-to-write" || name == "min-slaves-to-write" || name == "min-replicas-max-lag" ||
+             name == "min-slaves-max-lag") {
+    long long n;
+    if (!parse_ll(val, n)) return "argument couldn't be parsed into an integer";
+    if (n < 0 || n > INT_MAX) return "argument must be between 0 and 2147483647 inclusive";
+    (name.find("to-write") != std::string::npos ? o.min_replicas_to_write : o.min_replicas_max_lag) = n;
   } else if (name == "auto-aof-rewrite-min-size") {
     if (!parse_memory(val, mem)) return "argument must be a memory value";
     o.auto_aof_rewrite_min_size = mem;

@@ -64,6 +64,10 @@ struct Options {
   std::function<void()> on_ready;              ///< called once listening (--daemonize reports ready)
   int databases = 16;                          ///< number of databases (SELECT 0 .. databases-1)
   int notify_keyspace_events = 0;              ///< kNotify* classes published (notify-keyspace-events)
+  /// min-replicas-to-write / min-replicas-max-lag: with N > 0 (and a lag > 0) writes are refused
+  /// (NOREPLICAS), as Redis does with fewer good replicas: ipc-managerd never has replicas.
+  long long min_replicas_to_write = 0;
+  long long min_replicas_max_lag = 10;
   /// Redis's representation thresholds (hash-max-listpack-entries, set-max-intset-entries ...):
   /// CONFIG GET/SET keep them so that clients tuning Redis work, but the representations here
   /// switch at their own fixed sizes (see Hash and Set).
@@ -352,6 +356,7 @@ struct Client {
   bool dirty_cas = false;
   bool in_exec = false;
   std::vector<std::vector<std::string>> queued;
+  std::uint32_t queued_flags = 0;  // the union of the queued commands' flags (EXEC is checked with it)
   std::vector<std::string> watched;
   // BLPOP/BRPOP
   bool blocked = false;

@@ -358,4 +358,15 @@ TEST_CASE("pub/sub messages get through CLIENT REPLY OFF like redis-server, RESP
       "#read 1", "GET x",
   });
 }
+
+TEST_CASE("EXEC is refused as a whole like redis-server: OOM and NOREPLICAS checked when it runs" * doctest::timeout(120)) {
+  compare({
+      "SET a 1", "MULTI", "INCR a", "@2 CONFIG SET min-replicas-to-write 2", "EXEC", "GET a", "SET a 2",
+      "MULTI", "GET a", "EXEC", "CONFIG SET min-replicas-max-lag 0", "SET a 3", "CONFIG SET min-replicas-max-lag 10",
+      "CONFIG GET min-replicas-to-write", "CONFIG GET min-slaves-max-lag", "CONFIG SET min-slaves-to-write 0",
+      "CONFIG GET min-replicas-to-write", "CONFIG SET min-replicas-to-write -1", "CONFIG SET min-replicas-max-lag x",
+      "SET a 4", "MULTI", "SET x 1", "GET x", "@2 CONFIG SET maxmemory 1", "EXEC", "MULTI", "GET a", "PING",
+      "EXEC", "@2 CONFIG SET maxmemory 0", "GET x",
+  });
+}
 }

@@ -12,8 +12,9 @@
 # REDIS_SUITE_ARGS (more runtest options, e.g. "--only 'SCAN*'").
 #
 # The suite runs with --durable (an error in one test does not end its file), --ignore-encoding
-# and --ignore-digest (internal representation names and DEBUG DIGEST are Redis's own), and
-# redis-server keeps DEBUG disabled (its default), so tests that need DEBUG count for neither.
+# and --ignore-digest (internal representation names and DEBUG DIGEST are Redis's own) and
+# --tags -needs:debug: DEBUG stays disabled (redis-server's default), so the tests that need it
+# count for neither server.
 # Logs: $REDIS_SUITE_CACHE/logs/<server>-<family>.log.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/../.."
@@ -90,7 +91,7 @@ run_family() {
   local server=$1 port=$2 family=$3 baseport=$4
   (cd "$src" && TERM=dumb REDIS_SUITE_PASSWORD=$password tclsh tests/test_helper.tcl \
     --host 127.0.0.1 --port "$port" --singledb --clients 1 --durable --timeout "$timeout" \
-    --ignore-encoding --ignore-digest --baseport "$baseport" --single "$family" \
+    --ignore-encoding --ignore-digest --tags -needs:debug --baseport "$baseport" --single "$family" \
     ${REDIS_SUITE_ARGS:-}) > "$logs/$server-${family//\//_}.log" 2>&1 || true
 }
 
