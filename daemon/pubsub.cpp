@@ -193,7 +193,10 @@ void cmd_unsubscribe(Server& srv, Client& c, Args argv) { unsubscribe_generic(sr
 void cmd_punsubscribe(Server& srv, Client& c, Args argv) { unsubscribe_generic(srv, c, argv, true); }
 
 /* PUBLISH <channel> <message> */
-void cmd_publish(Server& srv, Client& c, Args argv) { reply_int(c, srv.pubsub_publish(argv[1], argv[2])); }
+void cmd_publish(Server& srv, Client& c, Args argv) {
+  reply_int(c, srv.pubsub_publish(argv[1], argv[2]));
+  srv.feed(srv.db.selected(), argv, false);  // replicas deliver it to their subscribers too (not logged)
+}
 
 /* PUBSUB CHANNELS [<pattern>] | NUMSUB [<channel> ...] | NUMPAT */
 void cmd_pubsub(Server& srv, Client& c, Args argv) {

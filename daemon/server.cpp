@@ -200,6 +200,7 @@ const Command kCommands[] = {
     {"command", -1, L | S | kContainer, cmd_command, 0, 0, 0},
     {"config", -2, kContainer, cmd_config, 0, 0, 0},
     {"function", -2, kContainer, cmd_function, 0, 0, 0},
+    {"sync", 1, A | NS | X, cmd_sync, 0, 0, 0},
     {"quit", -1, NS | L | S | F | N | Q | P, cmd_quit, 0, 0, 0},
     {"time", 1, L | S | F, cmd_time, 0, 0, 0},
     {"reset", 1, NS | L | S | F | N | Q | P, cmd_reset, 0, 0, 0},
@@ -369,12 +370,9 @@ void Server::execute(Client& c, Args argv) {
 }
 
 void Server::propagate(const std::vector<std::string>& argv) {
-  if (!m_aof_fd || m_loading) return;
-  if (m_aof_db != db.selected()) {
-    aof_append_strings({"SELECT", std::to_string(db.selected())});
-    m_aof_db = db.selected();
-  }
-  aof_append_strings(argv);
+  if (m_loading || (!m_aof_fd && m_replicas.empty())) return;
+  std::vector<std::string_view> v(argv.begin(), argv.end());
+  feed(db.selected(), v);
 }
 
 std::string Server::disk_error() const {
@@ -413,15 +411,11 @@ void Server::call(Client& c, const Command& cmd, Args argv) {
     std::string_view e(c.out.data() + out_mark + 1, c.out.size() - out_mark - 1);
     count_error(e.substr(0, e.find('\r')));
   }
-  if (m_aof_fd && !m_loading && (cmd.flags & kWrite) && total_changes != before) {
-    if (m_aof_db != db.selected()) {
-      aof_append_strings({"SELECT", std::to_string(db.selected())});
-      m_aof_db = db.selected();
-    }
+  if ((m_aof_fd || !m_replicas.empty()) && !m_loading && (cmd.flags & kWrite) && total_changes != before) {
     if (c.propagate.empty())
-      aof_append(argv);
+      feed(db.selected(), argv);
     else
-      for (auto& p : c.propagate) aof_append_strings(p);
+      for (auto& p : c.propagate) propagate(p);
   }
   if (!c.propagate.empty()) c.propagate.clear();
   if ((c.reply_off || skip_reply) && !c.in_exec) {  // CLIENT REPLY ON's own reply goes out
@@ -679,7 +673,8 @@ std::string Server::info(std::string_view sections) {
         stat_connections, stat_commands, stat_rejected, stat_expired, stat_hits, stat_misses, m_channels.size(),
         m_patterns.size(), stat_total_errors);
   }
-  if (want("replication")) s += "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n";
+  if (want("replication"))
+    s += "# Replication\r\nrole:master\r\nconnected_slaves:" + std::to_string(replica_count()) + "\r\n\r\n";
   if (want("cpu")) {
     rusage self{}, children{};
     ::getrusage(RUSAGE_SELF, &self);
@@ -1027,6 +1022,8 @@ std::vector<std::pair<std::string, std::string>> config_params(Server& srv) {
       {"min-slaves-to-write", std::to_string(o.min_replicas_to_write)},
       {"min-replicas-max-lag", std::to_string(o.min_replicas_max_lag)},
       {"min-slaves-max-lag", std::to_string(o.min_replicas_max_lag)},
+      {"repl-ping-replica-period", std::to_string(o.repl_ping_replica_period)},
+      {"repl-ping-slave-period", std::to_string(o.repl_ping_replica_period)},
   };
   params.insert(params.end(), tunables.begin(), tunables.end());
   return params;
@@ -1111,6 +1108,11 @@ std::string config_set_one(Server& srv, const std::string& name, std::string_vie
     if (!parse_ll(val, n)) return "argument couldn't be parsed into an integer";
     if (n < 0 || n > INT_MAX) return "argument must be between 0 and 2147483647 inclusive";
     (name.find("to-write") != std::string::npos ? o.min_replicas_to_write : o.min_replicas_max_lag) = n;
+  } else if (name == "repl-ping-replica-period" || name == "repl-ping-slave-period") {
+    long long n;
+    if (!parse_ll(val, n)) return "argument couldn't be parsed into an integer";
+    if (n < 1 || n > INT_MAX) return "argument must be between 1 and 2147483647 inclusive";
+    o.repl_ping_replica_period = n;
   } else if (name == "auto-aof-rewrite-min-size") {
     if (!parse_memory(val, mem)) return "argument must be a memory value";
     o.auto_aof_rewrite_min_size = mem;
@@ -1168,6 +1170,14 @@ void cmd_config(Server& srv, Client& c, Args argv) {
   } else {
     reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try CONFIG HELP.");
   }
+}
+
+/* SYNC: the client becomes a replica. It gets the keyspace as one bulk (ipc-managerd's snapshot
+   format, not an RDB file: a redis-server replica cannot load it) and then every change as Redis
+   propagates it (SELECT, MULTI/EXEC around transactions, absolute expiry times, PING). */
+void cmd_sync(Server& srv, Client& c, Args) {
+  if (c.replica) return;
+  srv.attach_replica(c);
 }
 
 /* FUNCTION FLUSH [ASYNC | SYNC] | FUNCTION LIST ... | FUNCTION STATS: no scripting engine here, so

@@ -2,6 +2,10 @@
 // by the test on a temp Unix socket) must get byte-identical replies.
 #include <doctest/doctest.h>
 
+#include <poll.h>
+#include <unistd.h>
+
+#include <regex>
 #include <sstream>
 
 #include "managerd_support.hpp"
@@ -88,6 +92,33 @@ void compare(const std::vector<std::string>& lines) {
     INFO("command: " << raw);
     CHECK(mine == theirs);
   }
+}
+
+// Attaches `replica` with SYNC, skips the snapshot, runs `lines` on `writer` and returns the
+// replication stream they produced (up to a final SET of "__end__"), with every 13-digit
+// millisecond timestamp replaced by "T" (the servers' clocks differ by the time between runs).
+std::string replication_stream(RespClient& replica, RespClient& writer, const std::vector<std::string>& lines) {
+  replica.send("SYNC\r\n");
+  std::string in;
+  auto fill = [&] {
+    pollfd p{replica.fd(), POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 10000) == 1);
+    char buf[65536];
+    ssize_t n = ::read(replica.fd(), buf, sizeof buf);
+    REQUIRE(n > 0);
+    in.append(buf, static_cast<std::size_t>(n));
+  };
+  while (in.find("\r\n") == std::string::npos) fill();
+  REQUIRE(in[0] == '$');
+  std::size_t eol = in.find("\r\n");
+  std::size_t end = eol + 2 + std::stoul(in.substr(1, eol - 1));  // no CRLF after the snapshot
+  while (in.size() < end) fill();
+  in.erase(0, end);
+  for (auto& line : lines) writer.raw_cmd(words(line));
+  writer.raw_cmd({"SET", "__end__", "1"});
+  const std::string marker = "*3\r\n$3\r\nSET\r\n$7\r\n__end__\r\n$1\r\n1\r\n";
+  while (in.size() < marker.size() || in.compare(in.size() - marker.size(), marker.size(), marker) != 0) fill();
+  return std::regex_replace(in, std::regex("\\$13\r\n[0-9]{13}\r\n"), "$$13\r\nT\r\n");
 }
 
 }  // namespace
@@ -368,5 +399,23 @@ TEST_CASE("EXEC is refused as a whole like redis-server: OOM and NOREPLICAS chec
       "SET a 4", "MULTI", "SET x 1", "GET x", "@2 CONFIG SET maxmemory 1", "EXEC", "MULTI", "GET a", "PING",
       "EXEC", "@2 CONFIG SET maxmemory 0", "GET x",
   });
+}
+
+TEST_CASE("SYNC streams changes exactly like redis-server: SELECT, MULTI/EXEC, absolute expiry, PUBLISH" * doctest::timeout(120)) {
+  TempDir dir;
+  auto ours = ServerProcess::managerd(dir);
+  auto redis = ServerProcess::redis(dir);
+  const std::vector<std::string> script = {
+      "CONFIG SET repl-ping-replica-period 3600", "MULTI", "SET foo bar", "EXEC", "SET foo2 bar", "MULTI",
+      "SET a 1", "GET a", "SET b 2", "EXEC", "MULTI", "EXEC", "MULTI", "GET a", "EXEC", "MULTI", "DEL nope", "EXEC",
+      "MULTI", "PUBLISH bla bla", "EXEC", "SET foo bar EX 100", "SET foo bar PX 100000", "SETEX foo 100 bar",
+      "GETEX foo PERSIST", "GETEX foo", "EXPIRE foo 100", "PEXPIRE foo 100000", "SET x y GET", "SET x y NX GET",
+      "INCR n", "INCRBYFLOAT f 1.5", "RPUSH l a b", "LPOP l", "SELECT 3", "SET k v", "SELECT 0", "DEL nope",
+      "GETEX foo EXAT 1000", "FLUSHALL",
+  };
+  RespClient ra(ours.socket()), wa(ours.socket()), rb(redis.socket()), wb(redis.socket());
+  std::string mine = replication_stream(ra, wa, script), theirs = replication_stream(rb, wb, script);
+  CHECK(mine == theirs);
+  CHECK(info_field(wa, "replication", "connected_slaves") == "1");
 }
 }
