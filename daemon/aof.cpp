@@ -154,6 +154,7 @@ void Server::feed_now(int dbid, Args argv, bool to_aof) {
     m_repl_db = dbid;
   }
   detail::resp::add_command(buf, argv);
+  m_repl_offset += static_cast<long long>(buf.size());
   for (Client* r : m_replicas) {
     r->out += buf;
     queue_write(*r);

@@ -673,8 +673,23 @@ std::string Server::info(std::string_view sections) {
         stat_connections, stat_commands, stat_rejected, stat_expired, stat_hits, stat_misses, m_channels.size(),
         m_patterns.size(), stat_total_errors);
   }
-  if (want("replication"))
-    s += "# Replication\r\nrole:master\r\nconnected_slaves:" + std::to_string(replica_count()) + "\r\n\r\n";
+  if (want("replication")) {
+    if (m_replid.empty())
+      for (int i = 0; i < 40; ++i) m_replid += "0123456789abcdef"[random_index(16)];
+    s += "# Replication\r\nrole:master\r\nconnected_slaves:" + std::to_string(replica_count()) + "\r\n";
+    int n = 0;
+    for (Client* r : m_replicas) {
+      std::string ip = r->addr.substr(0, r->addr.rfind(':'));
+      s += "slave" + std::to_string(n++) + ":ip=" + ip + ",port=0,state=online,offset=" +
+           std::to_string(m_repl_offset) + ",lag=0\r\n";
+    }
+    // No backlog: a replica that reconnects syncs again from a snapshot (no PSYNC).
+    s += "master_failover_state:no-failover\r\nmaster_replid:" + m_replid +
+         "\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:" +
+         std::to_string(m_repl_offset) +
+         "\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\n"
+         "repl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n\r\n";
+  }
   if (want("cpu")) {
     rusage self{}, children{};
     ::getrusage(RUSAGE_SELF, &self);

@@ -769,6 +769,8 @@ class Server {
   std::set<std::pair<long long, Client*>> m_block_timeouts;
   std::vector<Client*> m_replicas;  // clients attached by SYNC
   int m_repl_db = -1;                // the database the replication stream is in (-1: say it)
+  long long m_repl_offset = 0;       // bytes sent down the replication stream since start
+  std::string m_replid;              // this server's replication id (INFO master_replid)
   long long m_repl_pinged_ms = 0;
   struct FeedOp {
     int db;

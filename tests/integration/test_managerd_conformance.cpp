@@ -417,5 +417,8 @@ TEST_CASE("SYNC streams changes exactly like redis-server: SELECT, MULTI/EXEC, a
   std::string mine = replication_stream(ra, wa, script), theirs = replication_stream(rb, wb, script);
   CHECK(mine == theirs);
   CHECK(info_field(wa, "replication", "connected_slaves") == "1");
+  CHECK(info_field(wa, "replication", "master_replid").size() == 40);
+  CHECK(std::stoll(info_field(wa, "replication", "master_repl_offset")) > 0);
+  CHECK(info_field(wa, "replication", "slave0").find("state=online") != std::string::npos);
 }
 }
