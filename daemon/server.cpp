@@ -201,6 +201,8 @@ const Command kCommands[] = {
     {"config", -2, kContainer, cmd_config, 0, 0, 0},
     {"function", -2, kContainer, cmd_function, 0, 0, 0},
     {"sync", 1, A | NS | X, cmd_sync, 0, 0, 0},
+    {"replicaof", 3, A | NS | S, cmd_replicaof, 0, 0, 0},
+    {"slaveof", 3, A | NS | S, cmd_replicaof, 0, 0, 0},
     {"quit", -1, NS | L | S | F | N | Q | P, cmd_quit, 0, 0, 0},
     {"time", 1, L | S | F, cmd_time, 0, 0, 0},
     {"reset", 1, NS | L | S | F | N | Q | P, cmd_reset, 0, 0, 0},
@@ -1193,6 +1195,13 @@ void cmd_config(Server& srv, Client& c, Args argv) {
 void cmd_sync(Server& srv, Client& c, Args) {
   if (c.replica) return;
   srv.attach_replica(c);
+}
+
+/* REPLICAOF NO ONE | REPLICAOF <host> <port>: ipc-managerd is always a master (it serves replicas,
+   SYNC, but never follows another server), so NO ONE is a no-op and a master address is refused. */
+void cmd_replicaof(Server&, Client& c, Args argv) {
+  if (lower(argv[1]) == "no" && lower(argv[2]) == "one") return reply_ok(c);
+  reply_err(c, "REPLICAOF <host> <port> is not supported: ipc-managerd is always a master");
 }
 
 /* FUNCTION FLUSH [ASYNC | SYNC] | FUNCTION LIST ... | FUNCTION STATS: no scripting engine here, so

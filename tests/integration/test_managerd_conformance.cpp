@@ -421,4 +421,17 @@ TEST_CASE("SYNC streams changes exactly like redis-server: SELECT, MULTI/EXEC, a
   CHECK(std::stoll(info_field(wa, "replication", "master_repl_offset")) > 0);
   CHECK(info_field(wa, "replication", "slave0").find("state=online") != std::string::npos);
 }
+
+TEST_CASE("REPLICAOF NO ONE replies like redis-server on a master, in and out of MULTI" * doctest::timeout(120)) {
+  compare({
+      "REPLICAOF NO ONE", "SLAVEOF no one", "REPLICAOF no", "MULTI", "SET a 1", "REPLICAOF NO ONE", "EXEC",
+      "COMMAND INFO replicaof slaveof",
+  });
+  // A master address is refused: ipc-managerd never follows another server.
+  TempDir dir;
+  auto ours = ServerProcess::managerd(dir);
+  RespClient a(ours.socket());
+  CHECK(text(a.cmd({"REPLICAOF", "localhost", "9999"})).find("not supported") != std::string::npos);
+  CHECK(text(a.cmd({"SET", "k", "v"})) == "OK");
+}
 }
