@@ -9,7 +9,7 @@
 # Environment: MANAGERD (the daemon binary, default build/dev/daemon/ipc-managerd),
 # REDIS_SUITE_CACHE (download and extraction dir, default build/redis-suite),
 # REDIS_SUITE_TIMEOUT (seconds one test may stay silent before the suite gives up, default 600),
-# REDIS_SUITE_ARGS (more runtest options, e.g. "--only 'SCAN*'").
+# REDIS_SUITE_ARGS (more runtest options, split on spaces, e.g. "--only /^SCAN").
 #
 # The suite runs with --durable (an error in one test does not end its file), --ignore-encoding
 # and --ignore-digest (internal representation names and DEBUG DIGEST are Redis's own) and
