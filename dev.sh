@@ -6,6 +6,8 @@
 #   ./dev.sh bench  builds optimised and prints the benchmark table (figures beside the peers')
 #   ./dev.sh fuzz   builds the libFuzzer targets with clang and runs each for FUZZ_SECONDS (30)
 #   ./dev.sh package  builds optimised with prefix /usr and writes the .deb packages to dist/
+#   ./dev.sh redis-suite [family ...]  runs Redis 7.0.15's own Tcl tests against redis-server and
+#                   ipc-managerd side by side and prints what each passed (tests/redis-suite/run.sh)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
@@ -154,6 +156,13 @@ run_fuzz() {
   done
 }
 
+run_redis_suite() {
+  log "building ipc-managerd"
+  cmake --build build/dev -j "$JOBS" --target ipc-managerd
+  log "running Redis's test suite against redis-server and ipc-managerd (slow: minutes per family)"
+  tests/redis-suite/run.sh "$@"
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
@@ -162,5 +171,7 @@ case "$cmd" in
   bench) install_deps; run_bench "$@" ;;
   fuzz) PACKAGES+=(clang libclang-rt-14-dev); install_deps; run_fuzz ;;
   package) install_deps; run_package ;;
-  *) echo "usage: $0 demo|test|bench|fuzz|package" >&2; exit 2 ;;
+  redis-suite) PACKAGES+=(tcl curl patch); install_deps; [ -f build/dev/CMakeCache.txt ] || cmake --preset dev >/dev/null
+    run_redis_suite "$@" ;;
+  *) echo "usage: $0 demo|test|bench|fuzz|package|redis-suite" >&2; exit 2 ;;
 esac

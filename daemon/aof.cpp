@@ -106,17 +106,83 @@ void Server::aof_append_strings(const std::vector<std::string>& argv) {
 }
 
 void Server::aof_begin_transaction() {
-  if (!m_aof_fd) return;
-  m_aof_tx_mark = m_aof_buf.size();
-  aof_append_strings({"MULTI"});
+  m_in_tx = true;
+  m_tx_ops.clear();
 }
 
+// Redis 7.0's propagation of a transaction: one command goes alone, more are wrapped in
+// MULTI ... EXEC (after the SELECT of the first one), none leaves nothing.
 void Server::aof_end_transaction() {
-  if (!m_aof_fd) return;
-  if (m_aof_buf.size() == m_aof_tx_mark + 15)  // nothing written since "*1\r\n$5\r\nMULTI\r\n"
-    m_aof_buf.resize(m_aof_tx_mark);
-  else
-    aof_append_strings({"EXEC"});
+  m_in_tx = false;
+  auto ops = std::move(m_tx_ops);
+  m_tx_ops.clear();
+  if (ops.empty()) return;
+  std::vector<std::string_view> v;
+  auto send = [&](const FeedOp& op) {
+    v.assign(op.argv.begin(), op.argv.end());
+    feed_now(op.db, v, op.to_aof);
+  };
+  if (ops.size() == 1) return send(ops[0]);
+  send({ops.front().db, {"MULTI"}, true});
+  for (auto& op : ops) send(op);
+  send({ops.back().db, {"EXEC"}, true});
+}
+
+void Server::feed(int dbid, Args argv, bool to_aof) {
+  if (m_loading || (!m_aof_fd && m_replicas.empty())) return;
+  if (m_in_tx) {
+    m_tx_ops.push_back({dbid, std::vector<std::string>(argv.begin(), argv.end()), to_aof});
+    return;
+  }
+  feed_now(dbid, argv, to_aof);
+}
+
+void Server::feed_now(int dbid, Args argv, bool to_aof) {
+  if (to_aof && m_aof_fd) {
+    if (m_aof_db != dbid) {
+      aof_append_strings({"SELECT", std::to_string(dbid)});
+      m_aof_db = dbid;
+    }
+    aof_append(argv);
+  }
+  if (m_replicas.empty()) return;
+  std::string buf;
+  if (m_repl_db != dbid) {
+    std::string n = std::to_string(dbid);
+    const std::string_view sel[] = {"SELECT", n};
+    detail::resp::add_command(buf, sel);
+    m_repl_db = dbid;
+  }
+  detail::resp::add_command(buf, argv);
+  m_repl_offset += static_cast<long long>(buf.size());
+  for (Client* r : m_replicas) {
+    r->out += buf;
+    queue_write(*r);
+  }
+}
+
+void Server::attach_replica(Client& c) {
+  std::string snap = snapshot_encode(db);
+  c.out += '$';
+  c.out += std::to_string(snap.size());
+  c.out += "\r\n";
+  c.out += snap;  // no CRLF after the payload, as Redis sends its RDB
+  c.replica = true;
+  m_replicas.push_back(&c);
+  m_repl_db = -1;  // the new replica learns the database from the next command's SELECT
+  m_repl_pinged_ms = now_ms();
+}
+
+void Server::ping_replicas() {
+  if (m_replicas.empty()) return;
+  long long now = now_ms();
+  if (now - m_repl_pinged_ms < m_opts.repl_ping_replica_period * 1000) return;
+  m_repl_pinged_ms = now;
+  const std::string_view ping[] = {"PING"};
+  bool held = m_in_tx;
+  m_in_tx = false;
+  feed_now(m_repl_db < 0 ? 0 : m_repl_db, ping, false);
+  m_in_tx = held;
 }
 
 // Writes the buffered commands to the log (and fsyncs them under appendfsync always) before any

@@ -10,6 +10,7 @@ void discard_transaction(Client& c) {
   c.in_multi = false;
   c.multi_error = false;
   c.queued.clear();
+  c.queued_flags = 0;
 }
 }  // namespace
 
@@ -32,6 +33,7 @@ void cmd_multi(Server&, Client& c, Args) {
   c.in_multi = true;
   c.multi_error = false;
   c.queued.clear();
+  c.queued_flags = 0;
   reply_ok(c);
 }
 

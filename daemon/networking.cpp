@@ -376,6 +376,7 @@ void Server::close_client(Client& c) {
   unblock_client(c);
   unwatch_all(c);
   pubsub_drop_client(c);
+  if (c.replica) m_replicas.erase(std::find(m_replicas.begin(), m_replicas.end(), &c));
   ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
   --m_nclients;
   m_to_free.push_back(&c);  // freed after this loop iteration: its fd must not be reused before
@@ -425,6 +426,7 @@ void Server::cron() {
   reap_bgsave();
   reap_aof_rewrite();
   autosave();
+  ping_replicas();
 }
 
 void Server::before_sleep() {

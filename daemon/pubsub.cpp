@@ -10,12 +10,19 @@ namespace {
 
 std::size_t subscription_count(const Client& c) { return c.channels.size() + c.patterns.size(); }
 
+// Remembers out[begin, end) as a push, so that CLIENT REPLY OFF/SKIP does not drop it.
+void mark_push(Client& c, std::size_t begin) {
+  if (c.silenced) c.pushes.emplace_back(begin, c.out.size());
+}
+
 // ["subscribe", channel, count] and the like: a push in RESP3, an array in RESP2.
 void reply_subscription(Client& c, std::string_view kind, const std::string_view* channel) {
+  std::size_t begin = c.out.size();
   reply_push(c, 3);
   reply_bulk(c, kind);
   channel ? reply_bulk(c, *channel) : reply_nil(c);
   reply_int(c, static_cast<long long>(subscription_count(c)));
+  mark_push(c, begin);
 }
 
 template <class Index>
@@ -97,21 +104,25 @@ long long Server::pubsub_publish(std::string_view channel, std::string_view msg)
   };
   if (auto it = m_channels.find(channel); it != m_channels.end()) {
     for (Client* r : it->second) {
+      std::size_t begin = r->out.size();
       reply_push(*r, 3);
       reply_bulk(*r, "message");
       reply_bulk(*r, channel);
       reply_bulk(*r, msg);
+      mark_push(*r, begin);
       deliver(r);
     }
   }
   for (auto& [pat, clients] : m_patterns) {
     if (!glob_match(pat, channel)) continue;
     for (Client* r : clients) {
+      std::size_t begin = r->out.size();
       reply_push(*r, 4);
       reply_bulk(*r, "pmessage");
       reply_bulk(*r, pat);
       reply_bulk(*r, channel);
       reply_bulk(*r, msg);
+      mark_push(*r, begin);
       deliver(r);
     }
   }
@@ -182,7 +193,10 @@ void cmd_unsubscribe(Server& srv, Client& c, Args argv) { unsubscribe_generic(sr
 void cmd_punsubscribe(Server& srv, Client& c, Args argv) { unsubscribe_generic(srv, c, argv, true); }
 
 /* PUBLISH <channel> <message> */
-void cmd_publish(Server& srv, Client& c, Args argv) { reply_int(c, srv.pubsub_publish(argv[1], argv[2])); }
+void cmd_publish(Server& srv, Client& c, Args argv) {
+  reply_int(c, srv.pubsub_publish(argv[1], argv[2]));
+  srv.feed(srv.db.selected(), argv, false);  // replicas deliver it to their subscribers too (not logged)
+}
 
 /* PUBSUB CHANNELS [<pattern>] | NUMSUB [<channel> ...] | NUMPAT */
 void cmd_pubsub(Server& srv, Client& c, Args argv) {

@@ -202,6 +202,10 @@ const Command kCommands[] = {
     {"client", -2, kContainer, cmd_client, 0, 0, 0},
     {"command", -1, L | S | kContainer, cmd_command, 0, 0, 0},
     {"config", -2, kContainer, cmd_config, 0, 0, 0},
+    {"function", -2, kContainer, cmd_function, 0, 0, 0},
+    {"sync", 1, A | NS | X, cmd_sync, 0, 0, 0},
+    {"replicaof", 3, A | NS | S, cmd_replicaof, 0, 0, 0},
+    {"slaveof", 3, A | NS | S, cmd_replicaof, 0, 0, 0},
     {"quit", -1, NS | L | S | F | N | Q | P, cmd_quit, 0, 0, 0},
     {"time", 1, L | S | F, cmd_time, 0, 0, 0},
     {"reset", 1, NS | L | S | F | N | Q | P, cmd_reset, 0, 0, 0},
@@ -320,34 +324,42 @@ void Server::execute(Client& c, Args argv) {
     ++cmd->rejected_calls;
     return reject(c, "ERR Command not allowed inside a transaction");
   }
-  if (m_opts.maxmemory && (cmd->flags & kDenyOom)) {
+  // EXEC is checked with the flags of the commands it would run (Redis's mstate.cmd_flags), and a
+  // refused EXEC discards the transaction.
+  const bool exec = cmd->proc == cmd_exec && c.in_multi;
+  const std::uint32_t flags = exec ? cmd->flags | c.queued_flags : cmd->flags;
+  auto refuse = [&](std::string_view why) {
+    if (exec) {
+      c.in_multi = c.multi_error = false;
+      c.queued.clear();
+      c.queued_flags = 0;
+      unwatch_all(c);
+      ++stat_rejected_calls;
+      count_error("EXECABORT");
+      return reply_error_code(c, "EXECABORT Transaction discarded because of: " + std::string(why));
+    }
+    ++cmd->rejected_calls;
+    reject(c, why);
+  };
+  // Inside MULTI, queuing itself takes memory: past maxmemory only EXEC, DISCARD, QUIT and RESET
+  // get through (Redis's processCommand).
+  const bool queues = c.in_multi && cmd->proc != cmd_exec && cmd->proc != cmd_discard && cmd->proc != cmd_quit &&
+                      cmd->proc != cmd_reset;
+  if (m_opts.maxmemory && ((flags & kDenyOom) || queues)) {
     // mallinfo2 walks the arenas: sample it every 64 writes or 100 ms (cron) instead of always.
     if ((total_changes & 63) == 0) used_memory();
-    if (m_used_memory > m_opts.maxmemory && used_memory() > m_opts.maxmemory) {
-      ++cmd->rejected_calls;
-      return reject(c, "OOM command not allowed when used memory > 'maxmemory'.");
-    }
+    if (m_used_memory > m_opts.maxmemory && used_memory() > m_opts.maxmemory)
+      return refuse("OOM command not allowed when used memory > 'maxmemory'.");
   }
   if (m_aof_write_errno != 0 || (m_aof_syncer && m_aof_syncer->fsync_errno != 0) ||
       (!last_bgsave_ok && !m_opts.save_points.empty())) {
     // The disk does not take writes: refuse them, as Redis does (PING too, so that monitoring
     // notices); reads go on.
-    bool writes = (cmd->flags & kWrite) || cmd->proc == cmd_ping;
-    if (cmd->proc == cmd_exec)
-      for (auto& q : c.queued)
-        if (const Command* k = lookup(q[0]); k && (k->flags & kWrite)) writes = true;
-    if (writes && !m_loading) {
-      std::string why = disk_error();
-      if (cmd->proc == cmd_exec && c.in_multi) {
-        c.in_multi = c.multi_error = false;
-        c.queued.clear();
-        unwatch_all(c);
-        return reply_error_code(c, "EXECABORT Transaction discarded because of: " + why);
-      }
-      ++cmd->rejected_calls;
-      return reject(c, why);
-    }
+    if (((flags & kWrite) || cmd->proc == cmd_ping) && !m_loading) return refuse(disk_error());
   }
+  // No replica is ever connected: with min-replicas-to-write set, every write is refused.
+  if (m_opts.min_replicas_to_write > 0 && m_opts.min_replicas_max_lag > 0 && (flags & kWrite) && !m_loading)
+    return refuse("NOREPLICAS Not enough good replicas to write.");
   if (c.resp == 2 && c.subscribed() && !(cmd->flags & kPubsubOk)) {
     ++cmd->rejected_calls;
     return reject(c, "ERR Can't execute '" + std::string(cmd->name) +
@@ -355,6 +367,7 @@ void Server::execute(Client& c, Args argv) {
   }
   if (c.in_multi && !(cmd->flags & kNoQueue)) {
     c.queued.emplace_back(argv.begin(), argv.end());
+    c.queued_flags |= cmd->flags;
     c.out.append("+QUEUED\r\n", 9);
     return;
   }
@@ -362,12 +375,9 @@ void Server::execute(Client& c, Args argv) {
 }
 
 void Server::propagate(const std::vector<std::string>& argv) {
-  if (!m_aof_fd || m_loading) return;
-  if (m_aof_db != db.selected()) {
-    aof_append_strings({"SELECT", std::to_string(db.selected())});
-    m_aof_db = db.selected();
-  }
-  aof_append_strings(argv);
+  if (m_loading || (!m_aof_fd && m_replicas.empty())) return;
+  std::vector<std::string_view> v(argv.begin(), argv.end());
+  feed(db.selected(), v);
 }
 
 std::string Server::disk_error() const {
@@ -389,7 +399,10 @@ void Server::call(Client& c, const Command& cmd, Args argv) {
   const std::size_t log_mark = m_aof_buf.size();
   bool skip_reply = c.reply_skip;
   c.reply_skip = false;
+  const bool was_silenced = c.silenced;
+  c.silenced = was_silenced || ((c.reply_off || skip_reply) && !c.in_exec);
   cmd.proc(*this, c, argv);
+  c.silenced = was_silenced;
   if (c.reply_skip_next) {  // CLIENT REPLY SKIP: for the next command
     c.reply_skip_next = false;
     c.reply_skip = true;
@@ -403,18 +416,22 @@ void Server::call(Client& c, const Command& cmd, Args argv) {
     std::string_view e(c.out.data() + out_mark + 1, c.out.size() - out_mark - 1);
     count_error(e.substr(0, e.find('\r')));
   }
-  if (m_aof_fd && !m_loading && (cmd.flags & kWrite) && total_changes != before) {
-    if (m_aof_db != db.selected()) {
-      aof_append_strings({"SELECT", std::to_string(db.selected())});
-      m_aof_db = db.selected();
-    }
+  if ((m_aof_fd || !m_replicas.empty()) && !m_loading && (cmd.flags & kWrite) && total_changes != before) {
     if (c.propagate.empty())
-      aof_append(argv);
+      feed(db.selected(), argv);
     else
-      for (auto& p : c.propagate) aof_append_strings(p);
+      for (auto& p : c.propagate) propagate(p);
   }
   if (!c.propagate.empty()) c.propagate.clear();
-  if ((c.reply_off || skip_reply) && !c.in_exec) c.out.resize(out_mark);
+  if ((c.reply_off || skip_reply) && !c.in_exec) {  // CLIENT REPLY ON's own reply goes out
+    std::string pushed;
+    for (auto [b, e] : c.pushes) pushed.append(c.out, b, e - b);
+    c.pushes.clear();
+    c.out.resize(out_mark);
+    c.out += pushed;
+  } else if (!c.in_exec) {
+    c.pushes.clear();
+  }
   // The reply acknowledges what was just logged (EXEC: the whole transaction): it waits for the log.
   if (m_aof_buf.size() != log_mark && !c.in_exec) hold_until_logged(c, out_mark);
   if (!m_ready_keys.empty() && !c.in_exec) serve_ready_lists();
@@ -661,7 +678,23 @@ std::string Server::info(std::string_view sections) {
         stat_connections, stat_commands, stat_rejected, stat_expired, stat_hits, stat_misses, m_channels.size(),
         m_patterns.size(), stat_total_errors);
   }
-  if (want("replication")) s += "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n";
+  if (want("replication")) {
+    if (m_replid.empty())
+      for (int i = 0; i < 40; ++i) m_replid += "0123456789abcdef"[random_index(16)];
+    s += "# Replication\r\nrole:master\r\nconnected_slaves:" + std::to_string(replica_count()) + "\r\n";
+    int n = 0;
+    for (Client* r : m_replicas) {
+      std::string ip = r->addr.substr(0, r->addr.rfind(':'));
+      s += "slave" + std::to_string(n++) + ":ip=" + ip + ",port=0,state=online,offset=" +
+           std::to_string(m_repl_offset) + ",lag=0\r\n";
+    }
+    // No backlog: a replica that reconnects syncs again from a snapshot (no PSYNC).
+    s += "master_failover_state:no-failover\r\nmaster_replid:" + m_replid +
+         "\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:" +
+         std::to_string(m_repl_offset) +
+         "\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\n"
+         "repl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n\r\n";
+  }
   if (want("cpu")) {
     rusage self{}, children{};
     ::getrusage(RUSAGE_SELF, &self);
@@ -1005,6 +1038,12 @@ std::vector<std::pair<std::string, std::string>> config_params(Server& srv) {
       {"auto-aof-rewrite-percentage", std::to_string(o.auto_aof_rewrite_percentage)},
       {"auto-aof-rewrite-min-size", std::to_string(o.auto_aof_rewrite_min_size)},
       {"notify-keyspace-events", keyspace_events_string(o.notify_keyspace_events)},
+      {"min-replicas-to-write", std::to_string(o.min_replicas_to_write)},
+      {"min-slaves-to-write", std::to_string(o.min_replicas_to_write)},
+      {"min-replicas-max-lag", std::to_string(o.min_replicas_max_lag)},
+      {"min-slaves-max-lag", std::to_string(o.min_replicas_max_lag)},
+      {"repl-ping-replica-period", std::to_string(o.repl_ping_replica_period)},
+      {"repl-ping-slave-period", std::to_string(o.repl_ping_replica_period)},
   };
   params.insert(params.end(), tunables.begin(), tunables.end());
   return params;
@@ -1083,6 +1122,17 @@ std::string config_set_one(Server& srv, const std::string& name, std::string_vie
     int flags = keyspace_events_parse(val);
     if (flags < 0) return "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.";
     o.notify_keyspace_events = flags;
+  } else if (name == "min-replicas-to-write" || name == "min-slaves-to-write" || name == "min-replicas-max-lag" ||
+             name == "min-slaves-max-lag") {
+    long long n;
+    if (!parse_ll(val, n)) return "argument couldn't be parsed into an integer";
+    if (n < 0 || n > INT_MAX) return "argument must be between 0 and 2147483647 inclusive";
+    (name.find("to-write") != std::string::npos ? o.min_replicas_to_write : o.min_replicas_max_lag) = n;
+  } else if (name == "repl-ping-replica-period" || name == "repl-ping-slave-period") {
+    long long n;
+    if (!parse_ll(val, n)) return "argument couldn't be parsed into an integer";
+    if (n < 1 || n > INT_MAX) return "argument must be between 1 and 2147483647 inclusive";
+    o.repl_ping_replica_period = n;
   } else if (name == "auto-aof-rewrite-min-size") {
     if (!parse_memory(val, mem)) return "argument must be a memory value";
     o.auto_aof_rewrite_min_size = mem;
@@ -1145,6 +1195,39 @@ void cmd_config(Server& srv, Client& c, Args argv) {
     config_rewrite(srv, c);
   } else {
     reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try CONFIG HELP.");
+  }
+}
+
+/* SYNC: the client becomes a replica. It gets the keyspace as one bulk (ipc-managerd's snapshot
+   format, not an RDB file: a redis-server replica cannot load it) and then every change as Redis
+   propagates it (SELECT, MULTI/EXEC around transactions, absolute expiry times, PING). */
+void cmd_sync(Server& srv, Client& c, Args) {
+  if (c.replica) return;
+  srv.attach_replica(c);
+}
+
+/* REPLICAOF NO ONE | REPLICAOF <host> <port>: ipc-managerd is always a master (it serves replicas,
+   SYNC, but never follows another server), so NO ONE is a no-op and a master address is refused. */
+void cmd_replicaof(Server&, Client& c, Args argv) {
+  if (lower(argv[1]) == "no" && lower(argv[2]) == "one") return reply_ok(c);
+  reply_err(c, "REPLICAOF <host> <port> is not supported: ipc-managerd is always a master");
+}
+
+/* FUNCTION FLUSH [ASYNC | SYNC] | FUNCTION LIST ... | FUNCTION STATS: no scripting engine here, so
+   there are never functions to list or flush (clients and test suites flush them when they start). */
+void cmd_function(Server&, Client& c, Args argv) {
+  std::string sub = lower(argv[1]);
+  if (sub == "flush") {
+    if (argv.size() > 3)
+      return reply_err(c, "unknown subcommand or wrong number of arguments for '" + std::string(argv[1]) +
+                              "'. Try FUNCTION HELP.");
+    if (argv.size() == 3 && lower(argv[2]) != "async" && lower(argv[2]) != "sync")
+      return reply_err(c, "FUNCTION FLUSH only supports SYNC|ASYNC option");
+    reply_ok(c);
+  } else if (sub == "list") {
+    reply_array(c, 0);
+  } else {
+    reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try FUNCTION HELP.");
   }
 }
 

@@ -65,6 +65,11 @@ struct Options {
   std::function<void()> on_ready;              ///< called once listening (--daemonize reports ready)
   int databases = 16;                          ///< number of databases (SELECT 0 .. databases-1)
   int notify_keyspace_events = 0;              ///< kNotify* classes published (notify-keyspace-events)
+  /// min-replicas-to-write / min-replicas-max-lag: with N > 0 (and a lag > 0) writes are refused
+  /// (NOREPLICAS), as Redis does with fewer good replicas: ipc-managerd never has replicas.
+  long long min_replicas_to_write = 0;
+  long long min_replicas_max_lag = 10;
+  long long repl_ping_replica_period = 10;    ///< seconds between PINGs in the replication stream
   /// Redis's representation thresholds (hash-max-listpack-entries, set-max-intset-entries ...):
   /// CONFIG GET/SET keep them so that clients tuning Redis work, but the representations here
   /// switch at their own fixed sizes (see Hash and Set).
@@ -335,6 +340,10 @@ struct Client {
   bool reply_off = false;      // CLIENT REPLY OFF: replies are dropped
   bool reply_skip = false;     // CLIENT REPLY SKIP: the reply of the running command is dropped
   bool reply_skip_next = false;  // ... set by SKIP itself, for the command after it
+  // While the running command's replies are dropped (REPLY OFF/SKIP), the pub/sub pushes it
+  // produces still go out (Redis's CLIENT_PUSHING): their [begin, end) ranges in `out`.
+  bool silenced = false;
+  std::vector<std::pair<std::size_t, std::size_t>> pushes;
   bool close_after_reply = false;
   bool close_asap = false;     // closed without its pending replies (output buffer limit passed)
   bool closing = false;
@@ -349,6 +358,8 @@ struct Client {
   bool dirty_cas = false;
   bool in_exec = false;
   std::vector<std::vector<std::string>> queued;
+  bool replica = false;  // attached by SYNC: gets the replication stream, never replies
+  std::uint32_t queued_flags = 0;  // the union of the queued commands' flags (EXEC is checked with it)
   std::vector<std::string> watched;
   // BLPOP/BRPOP
   bool blocked = false;
@@ -531,7 +542,7 @@ IPCKIT_CMD(cmd_bgrewriteaof);
 // server.cpp
 IPCKIT_CMD(cmd_ping); IPCKIT_CMD(cmd_echo); IPCKIT_CMD(cmd_auth); IPCKIT_CMD(cmd_hello);
 IPCKIT_CMD(cmd_info); IPCKIT_CMD(cmd_shutdown); IPCKIT_CMD(cmd_client); IPCKIT_CMD(cmd_command);
-IPCKIT_CMD(cmd_config); IPCKIT_CMD(cmd_quit); IPCKIT_CMD(cmd_time); IPCKIT_CMD(cmd_reset);
+IPCKIT_CMD(cmd_config); IPCKIT_CMD(cmd_function); IPCKIT_CMD(cmd_sync); IPCKIT_CMD(cmd_replicaof); IPCKIT_CMD(cmd_quit); IPCKIT_CMD(cmd_time); IPCKIT_CMD(cmd_reset);
 #undef IPCKIT_CMD
 
 // ---- the server ----
@@ -584,6 +595,13 @@ class Server {
   void db_swapped(int a, int b);
   /// Logs `argv` to the append-only log for the selected database (a SELECT first when needed).
   void propagate(const std::vector<std::string>& argv);
+  /// Sends `argv`, a change to database `dbid`, to the append-only log (unless `to_aof` is false:
+  /// PUBLISH) and to the replicas, each stream with a SELECT first when its database differs;
+  /// inside EXEC it is held until the transaction ends (Redis's alsoPropagate).
+  void feed(int dbid, Args argv, bool to_aof = true);
+  /// Attaches `c` as a replica (SYNC): the snapshot as one bulk, then the replication stream.
+  void attach_replica(Client& c);
+  std::size_t replica_count() const noexcept { return m_replicas.size(); }
   /// Starts a shutdown; `save` = -1 default, 0 NOSAVE, 1 SAVE. Returns false (and replies) on failure.
   bool request_shutdown(Client* c, int save);
   /// Runs a request (arity, auth, MULTI queueing, OOM check, dispatch, append-only logging).
@@ -719,6 +737,8 @@ class Server {
   // persistence.cpp, rdb.cpp, aof.cpp
   void load_persistence();
   void aof_append(Args argv);
+  void feed_now(int dbid, Args argv, bool to_aof);
+  void ping_replicas();
   void aof_append_strings(const std::vector<std::string>& argv);
   bool aof_flush();
   void aof_commit(std::size_t n);
@@ -750,6 +770,18 @@ class Server {
   StrMap<std::deque<Client*>> m_blocking;  // key -> clients blocked on it, FIFO
   std::vector<std::string> m_ready_keys;
   std::set<std::pair<long long, Client*>> m_block_timeouts;
+  std::vector<Client*> m_replicas;  // clients attached by SYNC
+  int m_repl_db = -1;                // the database the replication stream is in (-1: say it)
+  long long m_repl_offset = 0;       // bytes sent down the replication stream since start
+  std::string m_replid;              // this server's replication id (INFO master_replid)
+  long long m_repl_pinged_ms = 0;
+  struct FeedOp {
+    int db;
+    std::vector<std::string> argv;
+    bool to_aof;
+  };
+  bool m_in_tx = false;              // inside EXEC: feed() holds the commands in m_tx_ops
+  std::vector<FeedOp> m_tx_ops;
   StrMap<std::vector<Client*>> m_watched;  // db-qualified key -> clients WATCHing it
   StrMap<std::vector<Client*>> m_channels; // channel -> subscribers, in subscription order
   std::map<std::string, std::vector<Client*>> m_patterns;  // pattern -> subscribers

@@ -164,8 +164,13 @@ void cmd_set(Server& srv, Client& c, Args argv) {
   if (expire_at >= 0) {
     srv.db.set_expire(argv[1], expire_at);
     srv.notify(kNotifyGeneric, "expire", argv[1]);
-    c.propagate.push_back({"SET", std::string(argv[1]), std::string(argv[2])});
-    c.propagate.push_back({"PEXPIREAT", std::string(argv[1]), std::to_string(expire_at)});
+    // Propagated as Redis 7.0 does: SET key value PXAT <ms>.
+    c.propagate.push_back({"SET", std::string(argv[1]), std::string(argv[2]), "PXAT", std::to_string(expire_at)});
+  } else if (get) {
+    std::vector<std::string> without_get;  // propagated without its GET, as Redis does
+    for (std::size_t i = 0; i < argv.size(); ++i)
+      if (i < 3 || upper(argv[i]) != "GET") without_get.emplace_back(argv[i]);
+    c.propagate.push_back(std::move(without_get));
   }
   if (!get) reply_ok(c);
 }

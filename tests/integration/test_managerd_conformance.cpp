@@ -2,6 +2,10 @@
 // by the test on a temp Unix socket) must get byte-identical replies.
 #include <doctest/doctest.h>
 
+#include <poll.h>
+#include <unistd.h>
+
+#include <regex>
 #include <sstream>
 
 #include "managerd_support.hpp"
@@ -88,6 +92,33 @@ void compare(const std::vector<std::string>& lines) {
     INFO("command: " << raw);
     CHECK(mine == theirs);
   }
+}
+
+// Attaches `replica` with SYNC, skips the snapshot, runs `lines` on `writer` and returns the
+// replication stream they produced (up to a final SET of "__end__"), with every 13-digit
+// millisecond timestamp replaced by "T" (the servers' clocks differ by the time between runs).
+std::string replication_stream(RespClient& replica, RespClient& writer, const std::vector<std::string>& lines) {
+  replica.send("SYNC\r\n");
+  std::string in;
+  auto fill = [&] {
+    pollfd p{replica.fd(), POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 10000) == 1);
+    char buf[65536];
+    ssize_t n = ::read(replica.fd(), buf, sizeof buf);
+    REQUIRE(n > 0);
+    in.append(buf, static_cast<std::size_t>(n));
+  };
+  while (in.find("\r\n") == std::string::npos) fill();
+  REQUIRE(in[0] == '$');
+  std::size_t eol = in.find("\r\n");
+  std::size_t end = eol + 2 + std::stoul(in.substr(1, eol - 1));  // no CRLF after the snapshot
+  while (in.size() < end) fill();
+  in.erase(0, end);
+  for (auto& line : lines) writer.raw_cmd(words(line));
+  writer.raw_cmd({"SET", "__end__", "1"});
+  const std::string marker = "*3\r\n$3\r\nSET\r\n$7\r\n__end__\r\n$1\r\n1\r\n";
+  while (in.size() < marker.size() || in.compare(in.size() - marker.size(), marker.size(), marker) != 0) fill();
+  return std::regex_replace(in, std::regex("\\$13\r\n[0-9]{13}\r\n"), "$$13\r\nT\r\n");
 }
 
 }  // namespace
@@ -340,5 +371,67 @@ TEST_CASE("keyspace notifications are published exactly like redis-server" * doc
       "#read @2 2", "SET nk 2", "SADD ns a", "#read @2 2", "CONFIG SET notify-keyspace-events KEAn", "MOVE ns 3",
       "#read @2 6",
   });
+}
+
+TEST_CASE("FUNCTION FLUSH and LIST reply like redis-server with no functions loaded" * doctest::timeout(120)) {
+  compare({
+      "FUNCTION FLUSH", "FUNCTION FLUSH ASYNC", "FUNCTION FLUSH sync", "FUNCTION FLUSH x", "FUNCTION FLUSH ASYNC x",
+      "FUNCTION LIST", "FUNCTION BOGUS", "FUNCTION",
+  });
+}
+
+TEST_CASE("pub/sub messages get through CLIENT REPLY OFF like redis-server, RESP2 and RESP3" * doctest::timeout(120)) {
+  compare({
+      "&CLIENT REPLY OFF", "SUBSCRIBE ch", "PSUBSCRIBE c*", "@2 PUBLISH ch hi", "#read 2", "&PING",
+      "UNSUBSCRIBE ch", "PUNSUBSCRIBE c*", "&CLIENT REPLY ON", "#read 1", "~HELLO 3", "&CLIENT REPLY OFF",
+      "SUBSCRIBE ch", "PSUBSCRIBE c*", "&CLIENT REPLY SKIP", "PUBLISH ch self", "#read 1", "&GET x",
+      "@2 PUBLISH ch hi", "#read 2", "&SET x 1", "UNSUBSCRIBE ch", "PUNSUBSCRIBE c*", "&CLIENT REPLY ON",
+      "#read 1", "GET x",
+  });
+}
+
+TEST_CASE("EXEC is refused as a whole like redis-server: OOM and NOREPLICAS checked when it runs" * doctest::timeout(120)) {
+  compare({
+      "SET a 1", "MULTI", "INCR a", "@2 CONFIG SET min-replicas-to-write 2", "EXEC", "GET a", "SET a 2",
+      "MULTI", "GET a", "EXEC", "CONFIG SET min-replicas-max-lag 0", "SET a 3", "CONFIG SET min-replicas-max-lag 10",
+      "CONFIG GET min-replicas-to-write", "CONFIG GET min-slaves-max-lag", "CONFIG SET min-slaves-to-write 0",
+      "CONFIG GET min-replicas-to-write", "CONFIG SET min-replicas-to-write -1", "CONFIG SET min-replicas-max-lag x",
+      "SET a 4", "MULTI", "SET x 1", "GET x", "@2 CONFIG SET maxmemory 1", "EXEC", "MULTI", "GET a", "PING",
+      "EXEC", "@2 CONFIG SET maxmemory 0", "GET x",
+  });
+}
+
+TEST_CASE("SYNC streams changes exactly like redis-server: SELECT, MULTI/EXEC, absolute expiry, PUBLISH" * doctest::timeout(120)) {
+  TempDir dir;
+  auto ours = ServerProcess::managerd(dir);
+  auto redis = ServerProcess::redis(dir);
+  const std::vector<std::string> script = {
+      "CONFIG SET repl-ping-replica-period 3600", "MULTI", "SET foo bar", "EXEC", "SET foo2 bar", "MULTI",
+      "SET a 1", "GET a", "SET b 2", "EXEC", "MULTI", "EXEC", "MULTI", "GET a", "EXEC", "MULTI", "DEL nope", "EXEC",
+      "MULTI", "PUBLISH bla bla", "EXEC", "SET foo bar EX 100", "SET foo bar PX 100000", "SETEX foo 100 bar",
+      "GETEX foo PERSIST", "GETEX foo", "EXPIRE foo 100", "PEXPIRE foo 100000", "SET x y GET", "SET x y NX GET",
+      "INCR n", "INCRBYFLOAT f 1.5", "RPUSH l a b", "LPOP l", "SELECT 3", "SET k v", "SELECT 0", "DEL nope",
+      "GETEX foo EXAT 1000", "FLUSHALL",
+  };
+  RespClient ra(ours.socket()), wa(ours.socket()), rb(redis.socket()), wb(redis.socket());
+  std::string mine = replication_stream(ra, wa, script), theirs = replication_stream(rb, wb, script);
+  CHECK(mine == theirs);
+  CHECK(info_field(wa, "replication", "connected_slaves") == "1");
+  CHECK(info_field(wa, "replication", "master_replid").size() == 40);
+  CHECK(std::stoll(info_field(wa, "replication", "master_repl_offset")) > 0);
+  CHECK(info_field(wa, "replication", "slave0").find("state=online") != std::string::npos);
+}
+
+TEST_CASE("REPLICAOF NO ONE replies like redis-server on a master, in and out of MULTI" * doctest::timeout(120)) {
+  compare({
+      "REPLICAOF NO ONE", "SLAVEOF no one", "REPLICAOF no", "MULTI", "SET a 1", "REPLICAOF NO ONE", "EXEC",
+      "COMMAND INFO replicaof slaveof",
+  });
+  // A master address is refused: ipc-managerd never follows another server.
+  TempDir dir;
+  auto ours = ServerProcess::managerd(dir);
+  RespClient a(ours.socket());
+  CHECK(text(a.cmd({"REPLICAOF", "localhost", "9999"})).find("not supported") != std::string::npos);
+  CHECK(text(a.cmd({"SET", "k", "v"})) == "OK");
 }
 }
