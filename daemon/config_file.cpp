@@ -19,39 +19,6 @@ namespace {
 
 bool blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
-/// The arguments of one line (Redis's sdssplitargs, without its hex escapes).
-std::vector<std::string> split_args(std::string_view line, const std::string& origin) {
-  std::vector<std::string> args;
-  std::size_t i = 0;
-  while (true) {
-    while (i < line.size() && blank(line[i])) ++i;
-    if (i == line.size()) return args;
-    std::string arg;
-    if (line[i] == '"' || line[i] == '\'') {
-      const char quote = line[i++];
-      bool closed = false;
-      while (i < line.size()) {
-        char c = line[i++];
-        if (c == quote) {
-          closed = true;
-          break;
-        }
-        if (quote == '"' && c == '\\' && i < line.size()) {
-          char e = line[i++];
-          c = e == 'n' ? '\n' : e == 't' ? '\t' : e;
-        }
-        arg += c;
-      }
-      if (!closed) throw ConfigFileError(origin + ": unbalanced quotes");
-      if (i < line.size() && !blank(line[i]))
-        throw ConfigFileError(origin + ": a closing quote must be followed by a blank");
-    } else {
-      while (i < line.size() && !blank(line[i])) arg += line[i++];
-    }
-    args.push_back(std::move(arg));
-  }
-}
-
 std::string join(const std::vector<std::string>& args, std::size_t from) {
   std::string out;
   for (std::size_t i = from; i < args.size(); ++i) out += (i > from ? " " : "") + args[i];
@@ -73,7 +40,7 @@ std::vector<ConfigDirective> parse_config(std::string_view text, const std::stri
     line.remove_prefix(start);
     if (line.empty() || line.front() == '#') continue;
     const std::string origin = path + ":" + std::to_string(lineno);
-    auto args = split_args(line, origin);
+    auto args = split_config_args(line, origin);
     std::string name = args[0];
     std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
     if (args.size() < 2) throw ConfigFileError(origin + ": directive '" + name + "' needs a value");

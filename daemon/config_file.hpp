@@ -27,6 +27,11 @@ struct ConfigDirective {
   std::string origin;  ///< "<file>:<line>"
 };
 
+/// The arguments of one line (Redis's sdssplitargs, without its hex escapes): blank-separated,
+/// "double-quoted" (with \" \\ \n \t escapes) or 'single-quoted'. Throws ConfigFileError, its
+/// message starting with `origin`, for unbalanced quotes or a closing quote not followed by a blank.
+std::vector<std::string> split_config_args(std::string_view line, const std::string& origin);
+
 /// Parses configuration text. Lines are trimmed; empty lines and lines starting with '#' are
 /// skipped; arguments are separated by blanks and may be "double-quoted" (with \" \\ \n \t
 /// escapes) or 'single-quoted'. Throws ConfigFileError for unbalanced quotes or a directive

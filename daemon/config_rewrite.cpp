@@ -2,9 +2,11 @@
 // from, rewritten with the parameters' current values, comments and unknown lines kept.
 #include "config_rewrite.hpp"
 
+#include "config_file.hpp"
 #include "rio.hpp"
 #include "server.hpp"
 
+#include <ipc/detail/resp.hpp>
 #include <ipc/detail/unique_fd.hpp>
 
 #include <fcntl.h>
@@ -37,60 +39,25 @@ std::string_view trim(std::string_view s) {
 /// The lower-cased first argument of `line`, or false when the line does not split into
 /// arguments (unbalanced quotes, a closing quote not followed by a blank: sdssplitargs's rules).
 bool first_arg(std::string_view line, std::string& name) {
-  std::size_t i = 0;
-  bool first = true;
   name.clear();
-  while (true) {
-    while (i < line.size() && blank(line[i])) ++i;
-    if (i == line.size()) return true;
-    std::string arg;
-    if (line[i] == '"' || line[i] == '\'') {
-      const char quote = line[i++];
-      bool closed = false;
-      while (i < line.size()) {
-        char c = line[i++];
-        if (c == quote) {
-          closed = true;
-          break;
-        }
-        if (c == '\\' && i < line.size()) c = line[i++];
-        arg += c;
-      }
-      if (!closed || (i < line.size() && !blank(line[i]))) return false;
-    } else {
-      while (i < line.size() && !blank(line[i])) arg += line[i++];
-    }
-    if (first) {
-      std::transform(arg.begin(), arg.end(), arg.begin(), [](unsigned char c) { return std::tolower(c); });
-      name = std::move(arg);
-      first = false;
-    }
+  std::vector<std::string> args;
+  try {
+    args = split_config_args(line, "");
+  } catch (const ConfigFileError&) {
+    return false;
   }
+  if (!args.empty()) {
+    name = std::move(args.front());
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  }
+  return true;
 }
 
 /// `s` in double quotes with Redis's escapes (sdscatrepr).
 std::string repr(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\a': out += "\\a"; break;
-      case '\b': out += "\\b"; break;
-      default:
-        if (std::isprint(c)) {
-          out += static_cast<char>(c);
-        } else {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\x%02x", c);
-          out += buf;
-        }
-    }
-  }
-  return out + "\"";
+  std::string out;
+  ipc::detail::resp::append_repr(out, s);
+  return out;
 }
 
 /// A size as Redis writes it back (rewriteConfigFormatMemory): gb, mb, kb when they divide.

@@ -282,6 +282,31 @@ void add_command(std::string& out, std::initializer_list<std::string_view> args)
 
 // ---- reply parser ----
 
+void append_repr(std::string& out, std::string_view s) {
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\a': out += "\\a"; break;
+      case '\b': out += "\\b"; break;
+      default:
+        if (c < 32 || c >= 127) {
+          static constexpr char kHex[] = "0123456789abcdef";
+          out += "\\x";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+
 namespace {
 
 struct ReplyReader {
@@ -383,31 +408,7 @@ void format_into(const Reply& r, std::string& out, std::size_t indent) {
     case Reply::Type::error: out += "(error) " + r.str; break;
     case Reply::Type::integer: out += "(integer) " + std::to_string(r.integer); break;
     case Reply::Type::nil: case Reply::Type::nil_array: out += "(nil)"; break;
-    case Reply::Type::bulk: {
-      out += '"';
-      for (unsigned char c : r.str) {
-        switch (c) {
-          case '\\': out += "\\\\"; break;
-          case '"': out += "\\\""; break;
-          case '\n': out += "\\n"; break;
-          case '\r': out += "\\r"; break;
-          case '\t': out += "\\t"; break;
-          case '\a': out += "\\a"; break;
-          case '\b': out += "\\b"; break;
-          default:
-            if (c < 32 || c >= 127) {
-              static const char* hex = "0123456789abcdef";
-              out += "\\x";
-              out += hex[c >> 4];
-              out += hex[c & 15];
-            } else {
-              out += static_cast<char>(c);
-            }
-        }
-      }
-      out += '"';
-      break;
-    }
+    case Reply::Type::bulk: append_repr(out, r.str); break;
     case Reply::Type::array: {
       if (r.elements.empty()) {
         out += "(empty array)";

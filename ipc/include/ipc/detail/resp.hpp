@@ -111,6 +111,10 @@ struct Reply {
 Status parse_reply(std::string_view buf, Reply& out, std::size_t& consumed, std::string& err,
                    const Limits& limits = {});
 
+/// Appends `s` in double quotes with Redis's escapes (sdscatrepr: \\ \" \n \r \t \a \b, other
+/// bytes outside printable ASCII as \xhh), as redis-cli shows a bulk and CONFIG REWRITE writes one.
+void append_repr(std::string& out, std::string_view s);
+
 /// Formats a reply the way redis-cli does (`(integer) 1`, `"bar"`, `(nil)`, numbered arrays).
 std::string format_reply(const Reply& r);
 
