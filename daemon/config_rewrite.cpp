@@ -104,6 +104,19 @@ std::vector<RewriteOption> rewrite_options(const Options& o) {
                          o.auto_aof_rewrite_min_size != defaults.auto_aof_rewrite_min_size));
   out.push_back(one_line("notify-keyspace-events", repr(keyspace_events_string(o.notify_keyspace_events)),
                          o.notify_keyspace_events != 0));
+  auto with_alias = [](RewriteOption r, std::string alias) {
+    r.aliases.push_back(std::move(alias));
+    return r;
+  };
+  out.push_back(with_alias(one_line("min-replicas-to-write", std::to_string(o.min_replicas_to_write),
+                                    o.min_replicas_to_write != defaults.min_replicas_to_write),
+                           "min-slaves-to-write"));
+  out.push_back(with_alias(one_line("min-replicas-max-lag", std::to_string(o.min_replicas_max_lag),
+                                    o.min_replicas_max_lag != defaults.min_replicas_max_lag),
+                           "min-slaves-max-lag"));
+  out.push_back(with_alias(one_line("repl-ping-replica-period", std::to_string(o.repl_ping_replica_period),
+                                    o.repl_ping_replica_period != defaults.repl_ping_replica_period),
+                           "repl-ping-slave-period"));
   const std::map<std::string_view, std::string_view> aliases = {
       {"hash-max-listpack-entries", "hash-max-ziplist-entries"},
       {"hash-max-listpack-value", "hash-max-ziplist-value"},

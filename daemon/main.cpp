@@ -102,6 +102,18 @@ int managerd_main(int argc, char** argv) {
   app.add_option("--maxmemory-policy", maxmemory_policy, "Only noeviction (writes past --maxmemory are refused)")
       ->check(CLI::IsMember({"noeviction"}))
       ->group(redis_group);
+  app.add_option("--min-replicas-to-write,--min-slaves-to-write", o.min_replicas_to_write,
+                 "Refuse writes unless this many replicas are connected (none ever are: 0 = off)")
+      ->check(CLI::Range(0LL, static_cast<long long>(INT_MAX)))
+      ->group(redis_group);
+  app.add_option("--min-replicas-max-lag,--min-slaves-max-lag", o.min_replicas_max_lag,
+                 "Seconds within which such a replica must have answered (default 10)")
+      ->check(CLI::Range(0LL, static_cast<long long>(INT_MAX)))
+      ->group(redis_group);
+  app.add_option("--repl-ping-replica-period,--repl-ping-slave-period", o.repl_ping_replica_period,
+                 "Seconds between PINGs in a replica's stream (default 10)")
+      ->check(CLI::Range(1LL, static_cast<long long>(INT_MAX)))
+      ->group(redis_group);
   for (auto& [name, value] : o.encoding_tunables) {
     // Kept for CONFIG GET/SET only: the representations here switch at their own sizes.
     std::string names = "--" + name;
