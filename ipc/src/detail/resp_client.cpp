@@ -61,9 +61,9 @@ RespConnection RespConnection::unix_socket(const std::string& path, Timeout time
   std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) throw_errno("socket(AF_UNIX)");
-  // A Unix connect completes or fails at once (no EINPROGRESS). The socket stays blocking:
-  // sends pass MSG_DONTWAIT, and a receive blocks only under an SO_RCVTIMEO within its deadline.
+  // A Unix connect completes or fails at once (no EINPROGRESS): connect blocking, then switch.
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) throw_errno("connect(" + path + ")");
+  ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
   (void)dl;
   return RespConnection(std::move(fd));
 }
@@ -82,7 +82,6 @@ RespConnection RespConnection::tcp(const std::string& host, int port, Timeout ti
   int one = 1;
   ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   connect_fd(fd.get(), res->ai_addr, res->ai_addrlen, dl, host + ":" + p);
-  ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);  // as a Unix socket: see there
   return RespConnection(std::move(fd));
 }
 
@@ -90,7 +89,7 @@ void RespConnection::send(std::string_view bytes, Timeout timeout) {
   Deadline dl(timeout);
   std::size_t off = 0;
   while (off < bytes.size()) {
-    ssize_t n = ::send(m_fd.get(), bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = ::send(m_fd.get(), bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
     if (n > 0) {
       off += static_cast<std::size_t>(n);
     } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -104,16 +103,17 @@ void RespConnection::send(std::string_view bytes, Timeout timeout) {
 }
 
 std::size_t RespConnection::fill_reply(resp::Reply& r, const Deadline& dl) {
-  for (;;) {
+  for (bool first = true;; first = false) {
     std::size_t used = 0;
     std::string err;
     auto st = resp::parse_reply(m_in, r, used, err);
     if (st == resp::Status::reply) return used;
     if (st == resp::Status::error) throw ProtocolError("bad reply from the server: " + err);
+    // Nothing buffered: the reply to a command just sent is not there yet, and a recv() now
+    // would only say EAGAIN. Wait first (poll + recv, not recv + poll + recv).
+    if (first && m_in.empty()) wait_fd(m_fd.get(), POLLIN, dl, "waiting for a reply");
     char buf[16384];
-    // One system call waits and reads when it may block (the usual case); otherwise (or when
-    // SO_RCVTIMEO ran out, or a signal came) poll() waits out the rest of the deadline.
-    ssize_t n = ::recv(m_fd.get(), buf, sizeof buf, may_block(dl) ? 0 : MSG_DONTWAIT);
+    ssize_t n = ::recv(m_fd.get(), buf, sizeof buf, 0);
     if (n > 0) {
       m_in.append(buf, static_cast<std::size_t>(n));
     } else if (n == 0) {
@@ -126,28 +126,6 @@ std::size_t RespConnection::fill_reply(resp::Reply& r, const Deadline& dl) {
       throw_errno("recv");
     }
   }
-}
-
-bool RespConnection::may_block(const Deadline& dl) noexcept {
-  using namespace std::chrono;
-  constexpr auto kForever = nanoseconds::max();
-  if (dl.infinite()) {
-    if (m_rcvtimeo == kForever) return true;
-    timeval tv{0, 0};  // 0: no limit
-    if (::setsockopt(m_fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) return false;
-    m_rcvtimeo = kForever;
-    return true;
-  }
-  auto left = dl.remaining();
-  if (left < milliseconds(4)) return false;
-  // The limit set before serves while it does not pass the deadline and is not much shorter
-  // than the time left: calls with the same timeout set it once.
-  if (m_rcvtimeo <= left && m_rcvtimeo >= left / 2) return true;
-  auto limit = duration_cast<microseconds>(left * 3 / 4);
-  timeval tv{static_cast<time_t>(limit.count() / 1'000'000), static_cast<suseconds_t>(limit.count() % 1'000'000)};
-  if (::setsockopt(m_fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) return false;
-  m_rcvtimeo = limit;
-  return true;
 }
 
 resp::Reply RespConnection::read(Timeout timeout) {
@@ -171,7 +149,7 @@ bool RespConnection::wait_closed(Timeout timeout) {
   m_in.clear();
   for (;;) {
     char buf[16384];
-    ssize_t n = ::recv(m_fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+    ssize_t n = ::recv(m_fd.get(), buf, sizeof buf, 0);
     if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
     if (n > 0) continue;
     if (errno != EAGAIN && errno != EINTR) throw_errno("recv");

@@ -6,7 +6,6 @@
 #include <ipc/detail/unique_fd.hpp>
 #include <ipc/timeout.hpp>
 
-#include <chrono>
 #include <span>
 #include <string>
 #include <string_view>
@@ -17,8 +16,7 @@ namespace ipc::detail {
 /// /tmp/ipckit-<uid>/managerd.sock.
 std::string default_managerd_socket();
 
-/// One client connection speaking RESP2. Move-only; not thread-safe; the fd is O_CLOEXEC and
-/// blocking (sends pass MSG_DONTWAIT; a receive blocks under an SO_RCVTIMEO within its deadline).
+/// One client connection speaking RESP2. Move-only; not thread-safe; the fd is O_CLOEXEC.
 class RespConnection {
  public:
   /// Connects to a Unix socket. Throws std::system_error (errno, "connect(<path>)") or
@@ -51,10 +49,7 @@ class RespConnection {
   explicit RespConnection(UniqueFd fd) noexcept : m_fd(std::move(fd)) {}
   // Reads until one whole reply is buffered; returns its length in m_in (parsed into `out`).
   std::size_t fill_reply(resp::Reply& out, const Deadline& dl);
-  // True when a blocking recv() cannot wait past `dl` (SO_RCVTIMEO set within it, anew if need be).
-  bool may_block(const Deadline& dl) noexcept;
   UniqueFd m_fd;
-  std::chrono::nanoseconds m_rcvtimeo = std::chrono::nanoseconds::max();  // SO_RCVTIMEO now; max = none
   std::string m_in;
   std::string m_out;
 };
