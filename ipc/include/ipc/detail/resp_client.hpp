@@ -6,6 +6,9 @@
 #include <ipc/detail/unique_fd.hpp>
 #include <ipc/timeout.hpp>
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <span>
 #include <string>
 #include <string_view>
@@ -49,7 +52,16 @@ class RespConnection {
   explicit RespConnection(UniqueFd fd) noexcept : m_fd(std::move(fd)) {}
   // Reads until one whole reply is buffered; returns its length in m_in (parsed into `out`).
   std::size_t fill_reply(resp::Reply& out, const Deadline& dl);
+  // recv() of the first bytes of the reply to a command just sent. When the last reply came
+  // within kSpinWhenUnder (a local server that is not overloaded), it tries recv() for up to
+  // kSpin first, yielding the CPU in between: on a machine of few CPUs, falling asleep and being
+  // woken costs the client and the server more CPU time and latency than that. Otherwise, or
+  // when nothing came, it waits in poll() (until the deadline). Returns what recv() returned.
+  ssize_t await_reply(char* buf, std::size_t size, const Deadline& dl);
+  static constexpr std::chrono::microseconds kSpin{40};
+  static constexpr std::chrono::microseconds kSpinWhenUnder{60};
   UniqueFd m_fd;
+  std::chrono::nanoseconds m_last_wait{0};  // how long the last reply took to start coming
   std::string m_in;
   std::string m_out;
 };
