@@ -66,7 +66,7 @@ RespConnection RespConnection::unix_socket(const std::string& path, Timeout time
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) throw_errno("connect(" + path + ")");
   ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
   (void)dl;
-  return RespConnection(std::move(fd));
+  return RespConnection(std::move(fd), true);
 }
 
 RespConnection RespConnection::tcp(const std::string& host, int port, Timeout timeout) {
@@ -83,7 +83,7 @@ RespConnection RespConnection::tcp(const std::string& host, int port, Timeout ti
   int one = 1;
   ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   connect_fd(fd.get(), res->ai_addr, res->ai_addrlen, dl, host + ":" + p);
-  return RespConnection(std::move(fd));
+  return RespConnection(std::move(fd), false);
 }
 
 void RespConnection::send(std::string_view bytes, Timeout timeout) {
@@ -106,7 +106,7 @@ void RespConnection::send(std::string_view bytes, Timeout timeout) {
 ssize_t RespConnection::await_reply(char* buf, std::size_t size, const Deadline& dl) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
-  if (m_last_wait < kSpinWhenUnder) {
+  if (m_local && m_last_wait < kSpinWhenUnder) {
     auto until = start + kSpin;
     if (!dl.infinite() && dl.remaining() < kSpin) until = start + dl.remaining();
     for (;;) {
