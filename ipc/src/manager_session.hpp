@@ -53,6 +53,8 @@ class ManagerSession {
   /// longer in force: it throws WatchLost instead (the caller starts again from WATCH).
   std::vector<Reply> exchange(std::string_view key, std::string_view request, std::size_t n, Timeout timeout,
                               int retries = -1, bool resend = true);
+  /// exchange() of one command, its reply returned from a vector kept for the next call.
+  Reply exchange1(std::string_view key, std::string_view request, Timeout timeout);
   /// Counts reconnections and redirections (a WATCH does not survive either).
   std::uint64_t generation() const noexcept { return m_generation; }
   const ManagerAddress& address() const noexcept { return m_addr; }
@@ -68,14 +70,17 @@ class ManagerSession {
   std::size_t node_index(const std::string& host, int port);
   void refresh_slots(const Deadline& dl);
   void drop(std::size_t node) noexcept;
+  void exchange_into(std::vector<Reply>& replies, std::string_view key, std::string_view request, std::size_t n,
+                     Timeout timeout, int retries, bool resend);
 
   ManagerAddress m_addr;
   ManagerOptions m_opts;
   std::vector<Node> m_nodes;
   std::vector<std::uint16_t> m_slots;  // cluster: slot -> node; empty until the first refresh
   bool m_slots_stale = true;
-  pid_t m_pid;
+  std::uint64_t m_fork_generation;  // of the process whose sockets m_nodes hold
   std::uint64_t m_generation = 0;
+  std::vector<Reply> m_replies;  // exchange1's, kept to save an allocation per call
 };
 
 }  // namespace ipc::detail

@@ -99,8 +99,19 @@ ManagerAddress parse_manager_address(std::string_view a) {
 
 // ---- session ----
 
+namespace {
+
+/// Bumped in every forked child: a session made under another value has its parent's sockets
+/// (a check without a getpid() system call on every call). Global because fork is
+/// process-wide; set by the after-fork registry.
+std::atomic<std::uint64_t> g_fork_generation{0};
+void note_fork() noexcept { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+[[maybe_unused]] const bool g_after_fork = register_after_fork_child(note_fork);
+
+}  // namespace
+
 ManagerSession::ManagerSession(ManagerAddress addr, ManagerOptions opts)
-    : m_addr(std::move(addr)), m_opts(opts), m_pid(::getpid()) {
+    : m_addr(std::move(addr)), m_opts(opts), m_fork_generation(g_fork_generation.load(std::memory_order_relaxed)) {
   for (auto& ep : m_addr.nodes) m_nodes.push_back(Node{ep, std::nullopt});
 }
 
@@ -145,17 +156,28 @@ RespConnection& ManagerSession::connection(std::size_t node, const Deadline& dl)
 
 std::vector<Reply> ManagerSession::exchange(std::string_view key, std::string_view request, std::size_t n,
                                             Timeout timeout, int retries, bool resend) {
+  std::vector<Reply> replies;
+  exchange_into(replies, key, request, n, timeout, retries, resend);
+  return replies;
+}
+
+Reply ManagerSession::exchange1(std::string_view key, std::string_view request, Timeout timeout) {
+  exchange_into(m_replies, key, request, 1, timeout, -1, true);
+  return std::move(m_replies[0]);
+}
+
+void ManagerSession::exchange_into(std::vector<Reply>& replies, std::string_view key, std::string_view request,
+                                   std::size_t n, Timeout timeout, int retries, bool resend) {
   if (retries < 0) retries = m_opts.retries;
   Deadline dl(timeout);
-  if (::getpid() != m_pid) {
+  if (auto gen = g_fork_generation.load(std::memory_order_relaxed); gen != m_fork_generation) {
     // A forked child: the parent's sockets must not be used (replies would go to either).
     // Closing our copies does not disturb the parent's.
     for (auto& node : m_nodes) node.conn.reset();
-    m_pid = ::getpid();
+    m_fork_generation = gen;
   }
   int attempt = 0, redirects = 0;
   std::optional<std::size_t> ask;
-  std::vector<Reply> replies;
   for (;;) {
     std::size_t ni = 0;
     try {
@@ -229,7 +251,7 @@ std::vector<Reply> ManagerSession::exchange(std::string_view key, std::string_vi
         continue;
       }
     }
-    return replies;
+    return;
   }
 }
 
@@ -266,20 +288,21 @@ void check_reply(const Reply& r, std::string_view key) {
 }
 
 Reply mcall(ManagerSession& s, std::string_view key, std::initializer_list<std::string_view> args, Timeout timeout) {
-  std::string req;
-  resp::add_command(req, args);
-  auto r = s.exchange(key, req, 1, timeout);
-  check_reply(r[0], key);
-  return std::move(r[0]);
+  RequestBuilder req;
+  for (auto a : args) req.arg(a);
+  return mcall(s, key, req, timeout);
 }
 
 Reply mcall(ManagerSession& s, std::string_view key, const std::vector<std::string>& args, Timeout timeout) {
-  std::vector<std::string_view> v(args.begin(), args.end());
-  std::string req;
-  resp::add_command(req, v);
-  auto r = s.exchange(key, req, 1, timeout);
-  check_reply(r[0], key);
-  return std::move(r[0]);
+  RequestBuilder req;
+  for (auto& a : args) req.arg(a);
+  return mcall(s, key, req, timeout);
+}
+
+Reply mcall(ManagerSession& s, std::string_view key, RequestBuilder& request, Timeout timeout) {
+  auto r = s.exchange1(key, request.view(), timeout);
+  check_reply(r, key);
+  return r;
 }
 
 std::vector<Reply> mpipeline(ManagerSession& s, std::string_view key, const std::vector<std::vector<std::string>>& cmds,

@@ -437,6 +437,42 @@ TEST_CASE("ipc-managerd killed and restarted with its append-only log: proxies c
   CHECK(l.to_vector() == std::vector<int>{1, 2});
 }
 
+TEST_CASE("a child made by a bare fork() calls through its own connection" * doctest::timeout(60)) {
+  TempDir dir;
+  ServerProcess srv = ServerProcess::managerd(dir);
+  auto connections = [&] {
+    auto c = ipc::detail::RespConnection::unix_socket(srv.socket(), 5s);
+    auto info = c.call({"INFO", "stats"}, 5s).str;
+    auto at = info.find("total_connections_received:");
+    REQUIRE(at != std::string::npos);
+    return std::stoll(info.substr(at + 27));  // counts this connection too
+  };
+  auto m = ipc::Manager::connect("unix:" + srv.socket());
+  auto d = m.dict<std::string, int>("forked");
+  d["parent"] = 1;
+  long long before = connections();
+  pid_t child = ::fork();  // not ipc::Process: the library sees the fork only through its handlers
+  if (child == 0) {
+    bool ok = false;
+    try {
+      d["child"] = 2;
+      ok = d.get("parent") == 1;
+    } catch (...) {
+    }
+    ::_exit(ok ? 0 : 1);
+  }
+  int st = 0;
+  REQUIRE(::waitpid(child, &st, 0) == child);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  // The child's connection and the second count's own; the parent's socket was not used.
+  CHECK(connections() == before + 2);
+  d["parent"] += 1;
+  CHECK(d.get("parent") == 2);
+  CHECK(d.get("child") == 2);
+  CHECK(connections() == before + 3);  // the parent still uses its first connection
+}
+
 TEST_CASE("an unreachable server is an error naming the address" * doctest::timeout(30)) {
   TempDir dir;
   std::string addr = "unix:" + (dir / "nobody.sock").string();

@@ -50,6 +50,67 @@ TEST_CASE("a request fed one byte at a time completes exactly at its last byte")
   }
 }
 
+TEST_CASE("a request of many arguments cut anywhere parses to the same arguments") {
+  // Lengths of 0 to 3 digits, bulks holding CR and LF and '$': cut at every byte and fed in
+  // three steps (as reads deliver it: the cut, one byte more, the rest), the parser must give
+  // the whole request's arguments.
+  std::vector<std::string> want{"RPUSH", "list", "", "7", "\r\n", "$3\r\nabc", std::string(150, 'z'),
+                                std::string(1200, 'q'), "-12", "end"};
+  for (int i = 0; i < 40; ++i) want.push_back(std::to_string(i * 37));
+  std::string whole = "*" + std::to_string(want.size()) + "\r\n";
+  for (auto& a : want) whole += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+  for (std::size_t cut = 0; cut <= whole.size(); ++cut) {
+    RequestParser p;
+    std::string buf = whole.substr(0, cut);
+    auto st = p.parse(buf);
+    if (cut < whole.size()) {
+      REQUIRE(st == Status::need_more);
+      buf = whole.substr(0, cut + 1);
+      st = p.parse(buf);
+    }
+    if (cut + 1 < whole.size()) {
+      REQUIRE(st == Status::need_more);
+      buf = whole;
+      st = p.parse(buf);
+    }
+    REQUIRE(st == Status::request);
+    CHECK(args_of(p) == want);
+    CHECK(p.consumed() == whole.size());
+  }
+}
+
+TEST_CASE("bulk length headers are read as Redis reads them") {
+  RequestParser p;
+  // A leading zero, a sign, a blank: not a length.
+  for (const char* bad : {"*1\r\n$03\r\nabc\r\n", "*1\r\n$+3\r\nabc\r\n", "*1\r\n$ 3\r\nabc\r\n",
+                          "*1\r\n$3 \r\nabc\r\n", "*1\r\n$\r\n\r\n", "*1\r\n$00\r\n\r\n"}) {
+    p.reset();
+    INFO(bad);
+    CHECK(p.parse(bad) == Status::error);
+    CHECK(p.error() == "Protocol error: invalid bulk length");
+  }
+  // Redis takes the byte after a header's CR as its LF without looking at it.
+  p.reset();
+  REQUIRE(p.parse("*2\r\n$1\rxa\r\n$0\r\n\r\n") == Status::request);
+  CHECK(args_of(p) == std::vector<std::string>{"a", ""});
+  // Lengths of 18, 19 and 20 digits: over any limit, the same message.
+  for (const char* big : {"*1\r\n$100000000000000000\r\n", "*1\r\n$1000000000000000000\r\n",
+                          "*1\r\n$10000000000000000000\r\n"}) {
+    p.reset();
+    INFO(big);
+    CHECK(p.parse(big) == Status::error);
+    CHECK(p.error() == "Protocol error: invalid bulk length");
+  }
+  // At the limit exactly, then one past it.
+  Limits l;
+  l.max_bulk_len = 999;
+  RequestParser q(l);
+  CHECK(q.parse("*1\r\n$999\r\n") == Status::need_more);
+  CHECK(q.bulk_remaining() == 1001);
+  q.reset();
+  CHECK(q.parse("*1\r\n$1000\r\n") == Status::error);
+}
+
 TEST_CASE("inline requests split on blanks and honour quotes and escapes") {
   RequestParser p;
   REQUIRE(p.parse("set k \"a b\\x41\\n\" 'it\\'s'\r\n") == Status::request);

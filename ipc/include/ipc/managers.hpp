@@ -28,10 +28,12 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -150,6 +152,9 @@ Reply mcall(ManagerSession& s, std::string_view key, std::initializer_list<std::
             Timeout timeout);
 /// The same with a vector of arguments.
 Reply mcall(ManagerSession& s, std::string_view key, const std::vector<std::string>& args, Timeout timeout);
+class RequestBuilder;
+/// The same with a command already encoded (update, extend).
+Reply mcall(ManagerSession& s, std::string_view key, RequestBuilder& request, Timeout timeout);
 /// The connection that held a WATCH was lost before its EXEC got an answer: the transaction
 /// may or may not have run, and must not be re-sent unwatched. Callers start again from WATCH.
 class WatchLost : public ConnectionClosed {
@@ -208,44 +213,201 @@ std::string mencode(const T& v) {
   }
 }
 
+/// One command encoded as it is built: each argument goes straight into the RESP bytes as a
+/// bulk (a number is formatted in place, with no std::string per argument), and view() writes
+/// the `*n` header into room kept for it in front. Small commands stay in the builder itself;
+/// big ones (update, extend) grow on the heap. Neither copyable nor movable.
+class RequestBuilder {
+ public:
+  /// An empty command with room for about `reserve` bytes of arguments.
+  explicit RequestBuilder(std::size_t reserve = 0) {
+    if (reserve > sizeof m_inline - kHead) {
+      m_heap.reset(new char[kHead + reserve]);
+      m_buf = m_heap.get();
+      m_cap = kHead + reserve;
+    }
+  }
+  /// The command `cmd key`, with room for about `reserve` more bytes of arguments.
+  RequestBuilder(std::string_view cmd, std::string_view key, std::size_t reserve = 0)
+      : RequestBuilder(reserve + cmd.size() + key.size() + 2 * kBulkOverhead) {
+    arg(cmd);
+    arg(key);
+  }
+  RequestBuilder(const RequestBuilder&) = delete;
+  RequestBuilder& operator=(const RequestBuilder&) = delete;
+
+  /// Appends `s` as one argument.
+  void arg(std::string_view s) {
+    char* p = room(s.size() + kBulkOverhead);
+    *p++ = '$';
+    p = std::to_chars(p, p + 20, s.size()).ptr;
+    *p++ = '\r';
+    *p++ = '\n';
+    if (!s.empty()) std::memcpy(p, s.data(), s.size());
+    p += s.size();
+    *p++ = '\r';
+    *p++ = '\n';
+    m_len = static_cast<std::size_t>(p - m_buf);
+    ++m_count;
+  }
+  /// Appends `v` as one argument, encoded as mencode(v) encodes it (DESIGN.md decision 6).
+  template <class T>
+  void value(const T& v);
+  /// Number of arguments so far.
+  std::size_t count() const noexcept { return m_count; }
+  /// The whole command, header included; valid until the builder changes or goes.
+  std::string_view view() {
+    char head[kHead];
+    head[0] = '*';
+    char* e = std::to_chars(head + 1, head + kHead - 2, m_count).ptr;
+    *e++ = '\r';
+    *e++ = '\n';
+    auto n = static_cast<std::size_t>(e - head);
+    std::memcpy(m_buf + kHead - n, head, n);
+    return {m_buf + kHead - n, m_len - (kHead - n)};
+  }
+
+ private:
+  static constexpr std::size_t kHead = 24;          // `*n\r\n` fits in front
+  static constexpr std::size_t kBulkOverhead = 26;  // `$` + up to 20 digits + two CRLFs
+  char* room(std::size_t n) {
+    if (m_cap - m_len < n) grow(n);
+    return m_buf + m_len;
+  }
+  void grow(std::size_t n) {
+    std::size_t cap = std::max(m_cap * 2, m_len + n);
+    std::unique_ptr<char[]> b(new char[cap]);
+    std::memcpy(b.get(), m_buf, m_len);
+    m_heap = std::move(b);
+    m_buf = m_heap.get();
+    m_cap = cap;
+  }
+  // An integer as one bulk, the same text as std::to_chars: the digits go right to left into
+  // a scratch buffer (two at a time), then one fixed-size copy.
+  template <class T>
+  void integer(T v) {
+    using U = std::make_unsigned_t<T>;
+    U u = v < 0 ? static_cast<U>(U(0) - static_cast<U>(v)) : static_cast<U>(v);
+    char tmp[48];  // the digits end at tmp + 24; the copy below reads 24 bytes from their start
+    char* const e = tmp + 24;
+    char* d = e;
+    while (u >= 100) {
+      unsigned r = static_cast<unsigned>(u % 100);
+      u = static_cast<U>(u / 100);
+      d -= 2;
+      d[0] = kDigitPairs[2 * r];
+      d[1] = kDigitPairs[2 * r + 1];
+    }
+    if (u >= 10) {
+      d -= 2;
+      d[0] = kDigitPairs[2 * u];
+      d[1] = kDigitPairs[2 * u + 1];
+    } else {
+      *--d = static_cast<char>('0' + u);
+    }
+    if (v < 0) *--d = '-';
+    number(d, static_cast<std::size_t>(e - d), std::integral_constant<std::size_t, 24>{});
+  }
+  static constexpr char kDigitPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  // A number's text (`n` bytes, `Copy` of them readable) as one bulk.
+  template <std::size_t Copy = 32>
+  void number(const char* text, std::size_t n, std::integral_constant<std::size_t, Copy> = {}) {
+    char* p = room(Copy + 8);
+    *p++ = '$';
+    if (n < 10) {
+      *p++ = static_cast<char>('0' + n);
+    } else {
+      *p++ = static_cast<char>('0' + n / 10);
+      *p++ = static_cast<char>('0' + n % 10);
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    std::memcpy(p, text, Copy);  // fixed size: a few stores, no call; the bytes past n are overwritten or unused
+    p += n;
+    *p++ = '\r';
+    *p++ = '\n';
+    m_len = static_cast<std::size_t>(p - m_buf);
+    ++m_count;
+  }
+
+  char m_inline[512];
+  std::unique_ptr<char[]> m_heap;
+  char* m_buf = m_inline;
+  std::size_t m_cap = sizeof m_inline;
+  std::size_t m_len = kHead;
+  std::size_t m_count = 0;
+};
+
+template <class T>
+void RequestBuilder::value(const T& v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    arg(v ? "1" : "0");
+  } else if constexpr (std::is_integral_v<T>) {
+    integer(v);
+  } else if constexpr (std::is_arithmetic_v<T>) {
+    char text[64];
+    auto r = std::to_chars(text, text + sizeof text, v);  // as mencode: the shortest round-trip text
+    auto n = static_cast<std::size_t>(r.ptr - text);
+    if (n <= 32)
+      number(text, n);
+    else
+      arg(std::string_view(text, n));  // a long double's longest texts
+  } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+    arg(std::string_view(v));
+  } else {
+    arg(mencode(v));
+  }
+}
+
 /// Names what a value is for errors: "key 'd' field 'a'".
 std::string describe(std::string_view key, std::string_view field);
 /// Throws WrongTypeError: `what` holds `bytes`, which are not a `type`.
 [[noreturn]] void throw_wrong_type(const std::string& what, std::string_view bytes, const char* type);
+/// The name of what is decoded, for errors: given as text, or made only when needed by a callable.
+inline const std::string& what_text(const std::string& what) { return what; }
+/// The same for a callable returning the text (built only when an error is thrown).
+template <class F>
+  requires std::is_invocable_r_v<std::string, const F&>
+std::string what_text(const F& what) {
+  return what();
+}
 
 /// Decodes a value read from the wire; `what` names it in the WrongTypeError thrown for bytes
 /// that are not a T.
-template <class T>
-T mdecode(std::string_view s, const std::string& what) {
+template <class T, class What>
+T mdecode(std::string_view s, const What& what) {
   if constexpr (std::is_same_v<T, bool>) {
     if (s == "1") return true;
     if (s == "0") return false;
-    throw_wrong_type(what, s, "bool");
+    throw_wrong_type(what_text(what), s, "bool");
   } else if constexpr (std::is_arithmetic_v<T>) {
     T v{};
     auto r = std::from_chars(s.data(), s.data() + s.size(), v);
     if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size())
-      throw_wrong_type(what, s, std::is_integral_v<T> ? "integer" : "number");
+      throw_wrong_type(what_text(what), s, std::is_integral_v<T> ? "integer" : "number");
     return v;
   } else if constexpr (std::is_convertible_v<const T&, std::string_view> && std::is_constructible_v<T, std::string_view>) {
     return T(s);
   } else {
-    if (s.empty() || s[0] != kBlobTag) throw_wrong_type(what, s, "cereal blob");
+    if (s.empty() || s[0] != kBlobTag) throw_wrong_type(what_text(what), s, "cereal blob");
     try {
       return ipc::decode<T>(as_bytes(s.substr(1)));
     } catch (const ProtocolError& e) {
-      throw_wrong_type(what, s, e.what());
+      throw_wrong_type(what_text(what), s, e.what());
     }
   }
 }
 
 /// A value from a bulk reply, or empty for nil.
-template <class T>
-std::optional<T> decode_opt(const Reply& r, const std::string& what) {
+template <class T, class What>
+std::optional<T> decode_opt(const Reply& r, const What& what) {
   if (r.type == Reply::Type::nil) return std::nullopt;
   if (r.type != Reply::Type::bulk && r.type != Reply::Type::simple) {
     if (r.type == Reply::Type::integer) return mdecode<T>(std::to_string(r.integer), what);
-    throw_wrong_type(what, "", "bulk reply");
+    throw_wrong_type(what_text(what), "", "bulk reply");
   }
   return mdecode<T>(r.str, what);
 }
@@ -308,6 +470,22 @@ class ProxyBase {
   }
   Reply call(std::initializer_list<std::string_view> args) const { return mcall(session(), m_key, args, timeout()); }
   Reply call(const std::vector<std::string>& args) const { return mcall(session(), m_key, args, timeout()); }
+  Reply call(RequestBuilder& request) const { return mcall(session(), m_key, request, timeout()); }
+  /// Runs `cmd m_key values...`, each value encoded as mencode encodes it.
+  template <class... A>
+  Reply command(std::string_view cmd, const A&... values) const {
+    RequestBuilder b(cmd, m_key);
+    (b.value(values), ...);
+    return call(b);
+  }
+  /// A builder for `cmd m_key` with room for `per_item` arguments per element of `range` (when
+  /// it knows its size).
+  template <class Range>
+  RequestBuilder request(std::string_view cmd, const Range& range, std::size_t per_item) const {
+    std::size_t reserve = 0;
+    if constexpr (std::ranges::sized_range<const Range>) reserve = static_cast<std::size_t>(std::ranges::size(range)) * per_item * 16;
+    return RequestBuilder(cmd, m_key, reserve);
+  }
   std::vector<Reply> pipeline(const std::vector<std::vector<std::string>>& cmds) const {
     return mpipeline(session(), m_key, cmds, timeout());
   }
@@ -378,11 +556,10 @@ class DictProxy : public detail::ProxyBase {
   DictProxy(std::shared_ptr<detail::ManagerLink> link, std::string name) : ProxyBase(std::move(link), std::move(name)) {}
 
   /// d[k] = v (HSET).
-  void set(const K& k, const V& v) const { call({"HSET", m_key, detail::mencode(k), detail::mencode(v)}); }
+  void set(const K& k, const V& v) const { command("HSET", k, v); }
   /// The value of `k`, or empty (HGET).
   std::optional<V> get(const K& k) const {
-    auto f = detail::mencode(k);
-    return detail::decode_opt<V>(call({"HGET", m_key, f}), detail::describe(m_key, f));
+    return detail::decode_opt<V>(command("HGET", k), [&] { return detail::describe(m_key, detail::mencode(k)); });
   }
   /// The value of `k`, or `def`.
   V get(const K& k, const V& def) const { return get(k).value_or(def); }
@@ -395,9 +572,9 @@ class DictProxy : public detail::ProxyBase {
   /// A handle on `k`: `d["a"] = 1; d["a"] += 1; int x = d["a"];`.
   Item operator[](const K& k) const { return Item(this, k); }
   /// Removes `k`; true when it was there (HDEL).
-  bool erase(const K& k) const { return call({"HDEL", m_key, detail::mencode(k)}).integer == 1; }
+  bool erase(const K& k) const { return command("HDEL", k).integer == 1; }
   /// True when `k` is there (HEXISTS).
-  bool contains(const K& k) const { return call({"HEXISTS", m_key, detail::mencode(k)}).integer == 1; }
+  bool contains(const K& k) const { return command("HEXISTS", k).integer == 1; }
   /// Number of keys (HLEN).
   std::size_t size() const { return static_cast<std::size_t>(call({"HLEN", m_key}).integer); }
   /// True when the dict is empty or missing.
@@ -436,12 +613,12 @@ class DictProxy : public detail::ProxyBase {
   /// Sets every pair of `pairs` in one round trip (one HSET).
   template <class Range>
   void update(const Range& pairs) const {
-    std::vector<std::string> args{"HSET", m_key};
+    auto req = request("HSET", pairs, 2);
     for (const auto& [k, v] : pairs) {
-      args.push_back(detail::mencode(k));
-      args.push_back(detail::mencode(v));
+      req.value(k);
+      req.value(v);
     }
-    if (args.size() > 2) call(args);
+    if (req.count() > 2) call(req);
   }
   /// The same for a braced list: `d.update({{"a", 1}, {"b", 2}})`.
   void update(std::initializer_list<std::pair<K, V>> pairs) const { update<std::initializer_list<std::pair<K, V>>>(pairs); }
@@ -470,9 +647,8 @@ class DictProxy : public detail::ProxyBase {
   /// (HINCRBY / HINCRBYFLOAT). Throws ManagerError when the stored value is not a number.
   V incr(const K& k, V by = V(1)) const {
     static_assert(std::is_arithmetic_v<V> && !std::is_same_v<V, bool>, "incr needs a numeric value type");
-    auto f = detail::mencode(k);
-    auto r = call({std::is_integral_v<V> ? "HINCRBY" : "HINCRBYFLOAT", m_key, f, detail::mencode(by)});
-    return *detail::decode_opt<V>(r, detail::describe(m_key, f));
+    auto r = command(std::is_integral_v<V> ? "HINCRBY" : "HINCRBYFLOAT", k, by);
+    return *detail::decode_opt<V>(r, [&] { return detail::describe(m_key, detail::mencode(k)); });
   }
   /// Atomically replaces the value of `k` with fn(current) (current empty when missing),
   /// retried under WATCH/MULTI until no other client changed the dict in between. Returns the
@@ -519,13 +695,13 @@ class ListProxy : public detail::ProxyBase {
   ListProxy(std::shared_ptr<detail::ManagerLink> link, std::string name) : ProxyBase(std::move(link), std::move(name)) {}
 
   /// Appends `v` (RPUSH).
-  void append(const T& v) const { call({"RPUSH", m_key, detail::mencode(v)}); }
+  void append(const T& v) const { command("RPUSH", v); }
   /// Appends every element of `range` in one round trip (one RPUSH).
   template <class Range>
   void extend(const Range& range) const {
-    std::vector<std::string> args{"RPUSH", m_key};
-    for (const auto& v : range) args.push_back(detail::mencode(v));
-    if (args.size() > 2) call(args);
+    auto req = request("RPUSH", range, 1);
+    for (const auto& v : range) req.value(v);
+    if (req.count() > 2) call(req);
   }
   /// The same for a braced list.
   void extend(std::initializer_list<T> values) const { extend<std::initializer_list<T>>(values); }
@@ -644,17 +820,17 @@ class ValueProxy : public detail::ProxyBase {
   ValueProxy(std::shared_ptr<detail::ManagerLink> link, std::string name) : ProxyBase(std::move(link), std::move(name)) {}
   /// The value (GET); throws KeyError when the key was deleted.
   T value() const {
-    auto v = detail::decode_opt<T>(call({"GET", m_key}), "key '" + m_key + "'");
+    auto v = detail::decode_opt<T>(call({"GET", m_key}), [&] { return "key '" + m_key + "'"; });
     if (!v) throw KeyError("key '" + m_key + "' does not exist");
     return *v;
   }
   /// Sets the value (SET).
-  void value(const T& v) const { call({"SET", m_key, detail::mencode(v)}); }
+  void value(const T& v) const { command("SET", v); }
   /// Adds `by` on the server and returns the new value (INCRBY / INCRBYFLOAT).
   T incr(T by = T(1)) const {
     static_assert(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>, "incr needs a numeric value type");
-    return *detail::decode_opt<T>(call({std::is_integral_v<T> ? "INCRBY" : "INCRBYFLOAT", m_key, detail::mencode(by)}),
-                                  "key '" + m_key + "'");
+    return *detail::decode_opt<T>(command(std::is_integral_v<T> ? "INCRBY" : "INCRBYFLOAT", by),
+                                  [&] { return "key '" + m_key + "'"; });
   }
   /// Sets `desired` if the value is `expected` (atomically, under WATCH/MULTI); true when set.
   bool compare_and_set(const T& expected, const T& desired) const {
@@ -723,7 +899,7 @@ class QueueProxy : public detail::ProxyBase {
   /// A proxy for the queue `name` (made by Manager::Queue).
   QueueProxy(std::shared_ptr<detail::ManagerLink> link, std::string name) : ProxyBase(std::move(link), std::move(name)) {}
   /// Appends `v`.
-  void put(const T& v) const { call({"RPUSH", m_key, detail::mencode(v)}); }
+  void put(const T& v) const { command("RPUSH", v); }
   /// Removes and returns the first item, waiting up to `timeout` (BLPOP); throws QueueEmpty
   /// when none came.
   T get(Timeout timeout = {}) const {

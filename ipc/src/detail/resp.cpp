@@ -195,37 +195,69 @@ Status RequestParser::parse_multibulk(std::string_view buf) {
     m_spans.clear();
     m_spans.reserve(static_cast<std::size_t>(n < 1024 ? n : 1024));
   }
-  while (static_cast<long long>(m_spans.size()) < m_multibulk) {
-    if (m_bulk < 0) {
-      const void* cr = std::memchr(base + m_pos, '\r', size - m_pos);
+  // The scan runs on locals (stored back when more bytes are needed): a request of many
+  // small arguments spends most of its time here.
+  const char* const end = base + size;
+  std::size_t pos = m_pos;
+  long long bulk = m_bulk;
+  std::size_t have = m_spans.size();
+  const auto want = static_cast<std::size_t>(m_multibulk);
+  while (have < want) {
+    if (bulk < 0 && pos < size && base[pos] == '$') {
+      // The usual header, "$<digits>\r\n" without a leading zero, read in one pass; anything
+      // else (and a length over the limit) is left to the general path below.
+      const char* d = base + pos + 1;
+      const char* lim = end - d > 18 ? d + 18 : end;
+      const char* e = d;
+      unsigned long long n = 0;
+      while (e < lim && static_cast<unsigned char>(*e - '0') < 10) n = n * 10 + static_cast<unsigned>(*e++ - '0');
+      if (e > d && end - e >= 2 && e[0] == '\r' && e[1] == '\n' && (*d != '0' || e == d + 1) &&
+          n <= m_limits.max_bulk_len) {
+        pos = static_cast<std::size_t>(e + 2 - base);
+        bulk = static_cast<long long>(n);
+      }
+    }
+    if (bulk < 0) {
+      const void* cr = std::memchr(base + pos, '\r', size - pos);
       if (!cr) {
-        if (size - m_pos > m_limits.max_inline) return fail("Protocol error: too big bulk count string");
+        if (size - pos > m_limits.max_inline) return fail("Protocol error: too big bulk count string");
+        m_pos = pos;
+        m_bulk = -1;
         return Status::need_more;
       }
       std::size_t at = static_cast<std::size_t>(static_cast<const char*>(cr) - base);
-      if (at + 2 > size) return Status::need_more;
-      if (base[m_pos] != '$') {
+      if (at + 2 > size) {
+        m_pos = pos;
+        m_bulk = -1;
+        return Status::need_more;
+      }
+      if (base[pos] != '$') {
         m_error = "Protocol error: expected '$', got '";
-        m_error += base[m_pos];
+        m_error += base[pos];
         m_error += '\'';
         return Status::error;
       }
       long long n;
-      if (!parse_ll(std::string_view(base + m_pos + 1, at - m_pos - 1), n) || n < 0 ||
+      if (!parse_ll(std::string_view(base + pos + 1, at - pos - 1), n) || n < 0 ||
           static_cast<unsigned long long>(n) > m_limits.max_bulk_len)
         return fail("Protocol error: invalid bulk length");
-      m_pos = at + 2;
-      m_bulk = n;
+      pos = at + 2;
+      bulk = n;
     }
-    std::size_t need = static_cast<std::size_t>(m_bulk) + 2;
-    if (size - m_pos < need) {
-      m_bulk_need = need - (size - m_pos);
+    std::size_t need = static_cast<std::size_t>(bulk) + 2;
+    if (size - pos < need) {
+      m_pos = pos;
+      m_bulk = bulk;
+      m_bulk_need = need - (size - pos);
       return Status::need_more;
     }
-    m_spans.emplace_back(m_pos, static_cast<std::size_t>(m_bulk));
-    m_pos += need;
-    m_bulk = -1;
+    m_spans.emplace_back(pos, static_cast<std::size_t>(bulk));
+    ++have;
+    pos += need;
+    bulk = -1;
   }
+  m_pos = pos;
+  m_bulk = -1;
   m_args.clear();
   for (auto [off, n] : m_spans) m_args.emplace_back(base + off, n);
   m_consumed = m_pos;

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -65,7 +66,7 @@ RespConnection RespConnection::unix_socket(const std::string& path, Timeout time
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) throw_errno("connect(" + path + ")");
   ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
   (void)dl;
-  return RespConnection(std::move(fd));
+  return RespConnection(std::move(fd), true);
 }
 
 RespConnection RespConnection::tcp(const std::string& host, int port, Timeout timeout) {
@@ -82,7 +83,7 @@ RespConnection RespConnection::tcp(const std::string& host, int port, Timeout ti
   int one = 1;
   ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   connect_fd(fd.get(), res->ai_addr, res->ai_addrlen, dl, host + ":" + p);
-  return RespConnection(std::move(fd));
+  return RespConnection(std::move(fd), false);
 }
 
 void RespConnection::send(std::string_view bytes, Timeout timeout) {
@@ -102,15 +103,39 @@ void RespConnection::send(std::string_view bytes, Timeout timeout) {
   }
 }
 
+ssize_t RespConnection::await_reply(char* buf, std::size_t size, const Deadline& dl) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  if (m_local && m_last_wait < kSpinWhenUnder) {
+    auto until = start + kSpin;
+    if (!dl.infinite() && dl.remaining() < kSpin) until = start + dl.remaining();
+    for (;;) {
+      ssize_t n = ::recv(m_fd.get(), buf, size, 0);
+      if (n >= 0 || (errno != EAGAIN && errno != EINTR)) {
+        m_last_wait = Clock::now() - start;
+        return n;
+      }
+      if (Clock::now() >= until) break;
+      ::sched_yield();  // the server may be waiting for this CPU
+    }
+  }
+  wait_fd(m_fd.get(), POLLIN, dl, "waiting for a reply");
+  ssize_t n = ::recv(m_fd.get(), buf, size, 0);
+  m_last_wait = Clock::now() - start;
+  return n;
+}
+
 std::size_t RespConnection::fill_reply(resp::Reply& r, const Deadline& dl) {
-  for (;;) {
+  for (bool first = true;; first = false) {
     std::size_t used = 0;
     std::string err;
     auto st = resp::parse_reply(m_in, r, used, err);
     if (st == resp::Status::reply) return used;
     if (st == resp::Status::error) throw ProtocolError("bad reply from the server: " + err);
     char buf[16384];
-    ssize_t n = ::recv(m_fd.get(), buf, sizeof buf, 0);
+    // Nothing buffered: the reply to a command just sent is not there yet (a recv() now would
+    // only say EAGAIN): await_reply waits for its first bytes.
+    ssize_t n = first && m_in.empty() ? await_reply(buf, sizeof buf, dl) : ::recv(m_fd.get(), buf, sizeof buf, 0);
     if (n > 0) {
       m_in.append(buf, static_cast<std::size_t>(n));
     } else if (n == 0) {
