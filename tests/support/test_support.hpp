@@ -10,25 +10,6 @@
 
 namespace ipc::test {
 
-/// True in a ThreadSanitizer build. TSan refuses to start a thread in a child forked from a
-/// multi-threaded process (its own background thread counts), so a test that creates a Pool
-/// (which starts its pool thread) in a forked child cannot run there and skips itself.
-#if defined(__SANITIZE_THREAD__)
-inline constexpr bool kThreadSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-inline constexpr bool kThreadSanitizer = true;
-#else
-inline constexpr bool kThreadSanitizer = false;
-#endif
-#else
-inline constexpr bool kThreadSanitizer = false;
-#endif
-
-/// The reason printed by the tests that skip themselves under ThreadSanitizer (see above).
-inline constexpr const char* kNoThreadsAfterForkUnderTsan =
-    "skipped: ThreadSanitizer cannot start threads (the pool thread) in a forked child of a multi-threaded process";
-
 /// A raw (unframed) stream socket connected to the unix socket file at `path`, or -1.
 int connect_unix(const std::filesystem::path& path);
 
