@@ -167,7 +167,7 @@ DoneAndNotDone<R> wait(const std::vector<Future<R>>& futures, ReturnWhen when = 
     if (done[i]) return;
     done[i] = true;
     ++n_done;
-    if (futures[i].state()->error() && !futures[i].cancelled()) failed = true;
+    if (futures[i].state()->failed() && !futures[i].cancelled()) failed = true;
   };
   for (std::size_t i = 0; i < futures.size(); ++i)
     if (futures[i].state()->add_waiter(waiter, i)) note(i);
