@@ -10,6 +10,22 @@
 
 namespace ipc::test {
 
+/// How many times the resident memory of a program of this build grows for the same data:
+/// ThreadSanitizer keeps shadow and metadata beside every byte the program touches (its
+/// documentation says 5 to 10 times; ipc-managerd's reply buffers measure 5). Tests that bound
+/// a process's RSS growth multiply the bound by it.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr long kResidentGrowthFactor = 5;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+inline constexpr long kResidentGrowthFactor = 5;
+#else
+inline constexpr long kResidentGrowthFactor = 1;
+#endif
+#else
+inline constexpr long kResidentGrowthFactor = 1;
+#endif
+
 /// A raw (unframed) stream socket connected to the unix socket file at `path`, or -1.
 int connect_unix(const std::filesystem::path& path);
 
