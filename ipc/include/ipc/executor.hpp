@@ -36,8 +36,9 @@ class Future {
     if constexpr (std::is_void_v<R>) (void)m_state->value_or_throw();
     else return m_state->value_or_throw();
   }
-  /// Waits and returns the task's exception, or nullptr when it succeeded. Throws TimeoutError
-  /// when `timeout` passes first, CancelledError when the future was cancelled (as Python).
+  /// Waits and returns the task's exception (an exception object of the caller's own, made at
+  /// each call), or nullptr when it succeeded. Throws TimeoutError when `timeout` passes first,
+  /// CancelledError when the future was cancelled (as Python).
   std::exception_ptr exception(Timeout timeout = {}) const {
     if (!m_state->wait_settled(timeout)) throw TimeoutError("Future::exception: timed out");
     if (m_state->cancelled()) std::rethrow_exception(m_state->error());
