@@ -129,6 +129,8 @@ void warn_if_multithreaded_fork() noexcept {
 }
 
 InternalThread::InternalThread() noexcept { g_internal_threads.fetch_add(1, std::memory_order_relaxed); }
-InternalThread::~InternalThread() { g_internal_threads.fetch_sub(1, std::memory_order_relaxed); }
+InternalThread::~InternalThread() {
+  if (m_counted) g_internal_threads.fetch_sub(1, std::memory_order_relaxed);
+}
 
 }  // namespace ipc::detail
