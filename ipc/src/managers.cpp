@@ -571,8 +571,9 @@ struct LockProxy::State {
 
   void start_renewer() {
     stop = false;
-    renewer = std::thread([this, addr = link->session->address(), opts = link->options] {
-      detail::InternalThread internal;  // not a thread of the user's: no fork warning for it
+    // Counted as ipckit's own before it exists: a fork right after acquire() must not warn.
+    renewer = std::thread([this, addr = link->session->address(), opts = link->options,
+                           internal = detail::InternalThread()] {
       detail::ManagerSession s(addr, opts);
       auto period = opts.lease / 3;
       std::unique_lock lk(mu);

@@ -459,7 +459,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   std::atomic<std::uint32_t>& slot(const Worker& w, std::uint32_t s) { return m_shared[w.index].slots[s]; }
 
   void check_running_locked() const {
-    if (m_broken) std::rethrow_exception(m_broken);
+    // A copy for the caller: m_broken stays the pool thread's (see ResultState::m_error).
+    if (m_broken) std::rethrow_exception(decode_error(encode_error(m_broken)));
     if (m_closed || m_terminating) throw ValueError("Pool not running: it was closed or terminated");
   }
 
@@ -1129,6 +1130,18 @@ void check_not_in_callback(const PoolCore* core) {
         "ipc::Pool: waiting for a result from a callback of its own pool would wait forever "
         "(callbacks run in the pool thread, which delivers the results)");
 }
+
+Bytes encode_error(const std::exception_ptr& e) {
+  Bytes out;
+  try {
+    std::rethrow_exception(e);
+  } catch (...) {
+    encode_current_exception(out);
+  }
+  return out;
+}
+
+std::exception_ptr decode_error(std::span<const std::byte> bytes) { return decode_exception(bytes); }
 
 void run_callback(const std::function<void()>& fn) noexcept {
   try {

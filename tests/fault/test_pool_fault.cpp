@@ -17,6 +17,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -45,6 +46,14 @@ int kill_self_on_13(int x) {
 }
 
 int exit_3() { ::_exit(3); }
+
+/// Kills its worker for a negative `x`; otherwise waits for a byte on the fd `x` and returns it.
+int kill_self_or_wait(int x) {
+  if (x < 0) ::raise(SIGKILL);
+  char c = 0;
+  [[maybe_unused]] auto n = ::read(x, &c, 1);
+  return c;
+}
 
 int sleep_ms(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
@@ -173,6 +182,34 @@ TEST_CASE("map with a task that kills its worker throws WorkerLost instead of ha
   REQUIRE(out.size() == in.size());
   for (std::size_t i = 0; i < in.size(); ++i) CHECK(out[i] == in[i] * 2);
   CHECK(pool.worker_pids().size() == 2);
+}
+
+TEST_CASE("the caller reads a failed map's error while the pool thread drops the map's state" * doctest::timeout(60)) {
+  // The map fails at its first task while its second still runs: the pool thread holds the
+  // map's state until that task ends, after the caller has caught and read the error. Nothing
+  // the caller does after reading it synchronises with the pool thread (a pipe to a worker
+  // does not), so under ThreadSanitizer this fails if the caller threw the exception object
+  // that the pool thread's drop of the state destroys: their only order is the exception's
+  // reference count inside libstdc++, which the sanitizer does not see. Each caller throws an
+  // exception object of its own.
+  ipc::test::ChildPipe gate, delivered;
+  ipc::Pool pool(1);  // one worker: tasks run, and their results come back, in submission order
+  std::vector<int> in{-1, gate.r};
+  std::optional failing = pool.map_async(kill_self_or_wait, in, 1);
+  // Queued behind the map's second task: its callback says the pool thread is past that task.
+  auto after = pool.apply_async({.callback = [&](const int&) { delivered.put("after"); }}, square, 3);
+  std::string what;
+  try {
+    auto r = std::move(*failing);  // the caller's last handle on the state, gone before the catch
+    failing.reset();
+    (void)r.get();
+  } catch (const ipc::WorkerLost& e) {
+    what = e.what();
+  }
+  CHECK(what.find("while running task") != std::string::npos);
+  gate.put("x");
+  CHECK(delivered.line() == "after");
+  CHECK(after.get(10s) == 9);
 }
 
 TEST_CASE("a task calling _exit fails with WorkerLost naming the exit code" * doctest::timeout(30)) {

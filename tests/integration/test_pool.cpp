@@ -354,10 +354,6 @@ TEST_CASE("cancel of a running task does not fail the tasks queued behind it" * 
 }
 
 TEST_CASE("a pool works in a child process" * doctest::timeout(60)) {
-  if (ipc::test::kThreadSanitizer) {
-    MESSAGE(ipc::test::kNoThreadsAfterForkUnderTsan);
-    return;
-  }
   ipc::Process child([] {
     ipc::Pool pool(2);
     std::vector<int> in{1, 2, 3, 4};

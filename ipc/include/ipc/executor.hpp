@@ -36,8 +36,9 @@ class Future {
     if constexpr (std::is_void_v<R>) (void)m_state->value_or_throw();
     else return m_state->value_or_throw();
   }
-  /// Waits and returns the task's exception, or nullptr when it succeeded. Throws TimeoutError
-  /// when `timeout` passes first, CancelledError when the future was cancelled (as Python).
+  /// Waits and returns the task's exception (an exception object of the caller's own, made at
+  /// each call), or nullptr when it succeeded. Throws TimeoutError when `timeout` passes first,
+  /// CancelledError when the future was cancelled (as Python).
   std::exception_ptr exception(Timeout timeout = {}) const {
     if (!m_state->wait_settled(timeout)) throw TimeoutError("Future::exception: timed out");
     if (m_state->cancelled()) std::rethrow_exception(m_state->error());
@@ -167,7 +168,7 @@ DoneAndNotDone<R> wait(const std::vector<Future<R>>& futures, ReturnWhen when = 
     if (done[i]) return;
     done[i] = true;
     ++n_done;
-    if (futures[i].state()->error() && !futures[i].cancelled()) failed = true;
+    if (futures[i].state()->failed() && !futures[i].cancelled()) failed = true;
   };
   for (std::size_t i = 0; i < futures.size(); ++i)
     if (futures[i].state()->add_waiter(waiter, i)) note(i);

@@ -127,6 +127,13 @@ std::size_t pool_size(const PoolCore& core) noexcept;
 bool pool_on_own_thread(const PoolCore& core) noexcept;
 /// Runs a user callback, reporting (not propagating) what it throws, as Python logs it.
 void run_callback(const std::function<void()>& fn) noexcept;
+/// Encodes `e` (not null) as a worker encodes its task's exception: type, message and, for a
+/// std::system_error, its code. Throws std::bad_alloc.
+Bytes encode_error(const std::exception_ptr& e);
+/// A new exception object made from encode_error()'s (or a worker's) bytes: the same type for
+/// the standard and ipckit exception types, RemoteError for any other; ProtocolError for bytes
+/// that do not decode. Throws std::bad_alloc.
+std::exception_ptr decode_error(std::span<const std::byte> bytes);
 /// Throws ValueError when called from a callback of `core` (its pool thread): a wait there for
 /// one of its results would wait for itself, as only that thread delivers them; and in a forked
 /// child of the process that made the pool, where none of its results can arrive.
@@ -248,20 +255,26 @@ class ResultState {
     std::lock_guard lock(m_mutex);
     return m_cancelled;
   }
+  /// True once done with an exception.
+  bool failed() const {
+    std::lock_guard lock(m_mutex);
+    return m_failed;
+  }
+  /// The exception, or null: a new exception object at each call (see m_error).
   std::exception_ptr error() const {
     std::lock_guard lock(m_mutex);
-    return m_error;
+    return m_failed ? decode_error(m_error) : nullptr;
   }
-  /// The value (a copy) or the exception, once done.
+  /// The value (a copy) or the exception (a new object, see m_error), once done.
   Value value_or_throw() const {
     std::lock_guard lock(m_mutex);
-    if (m_error) std::rethrow_exception(m_error);
+    if (m_failed) std::rethrow_exception(decode_error(m_error));
     return *m_value;
   }
   /// Moves the value out or throws the exception, once done (single consumer: map()).
   Value take_or_throw() {
     std::lock_guard lock(m_mutex);
-    if (m_error) std::rethrow_exception(m_error);
+    if (m_failed) std::rethrow_exception(decode_error(m_error));
     return std::move(*m_value);
   }
   /// Adds a callback run once done, before waiters wake (Pool's callback and error_callback:
@@ -325,18 +338,27 @@ class ResultState {
   void finish(std::optional<Value> v, std::exception_ptr e) {
     std::vector<std::function<void()>> callbacks;
     std::vector<std::pair<std::shared_ptr<Waiter>, std::size_t>> waiters;
+    // The exception object stays in this thread: only its encoding is kept (see m_error).
+    const bool failed = e != nullptr;
+    bool cancelled = false;
+    Bytes error;
+    if (failed) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const CancelledError&) {
+        cancelled = true;
+      } catch (...) {
+      }
+      error = encode_error(e);
+    }
     {
       std::lock_guard lock(m_mutex);
       if (m_done) return;
       m_done = true;
-      if (e) {
-        m_error = e;
-        try {
-          std::rethrow_exception(e);
-        } catch (const CancelledError&) {
-          m_cancelled = true;
-        } catch (...) {
-        }
+      if (failed) {
+        m_failed = true;
+        m_cancelled = cancelled;
+        m_error = std::move(error);
       } else {
         m_value = std::move(v);
       }
@@ -369,7 +391,14 @@ class ResultState {
   bool m_settled = false;
   bool m_cancelled = false;
   std::optional<Value> m_value;
-  std::exception_ptr m_error;
+  // The exception, encoded as a worker sends one, and re-created for each caller that asks
+  // (get(), result(), exception(), an error callback): an exception object never passes from
+  // the thread that made it to another. Sharing one would be sound (its reference count is
+  // atomic), but that count lives in libstdc++, which ThreadSanitizer does not instrument: a
+  // caller reading the exception it caught while the pool thread drops the last reference
+  // (with the state, after the map's last task) looked like a use after free.
+  Bytes m_error;
+  bool m_failed = false;
   std::vector<std::function<void()>> m_callbacks;
   std::vector<std::function<void()>> m_settled_callbacks;
   std::vector<std::pair<std::shared_ptr<Waiter>, std::size_t>> m_waiters;
@@ -457,11 +486,11 @@ class StreamState final : public Completion {
     std::vector<R> items(end - m_offsets[part]);
     for (auto& r : items) get(ar, r);
     if (ar.remaining() != 0) throw ProtocolError("pool: trailing bytes after a chunk's results");
-    push(part, Chunk{std::move(items), nullptr});
+    push(part, Chunk{std::move(items), {}, false});
   }
   void on_error(std::size_t part, std::exception_ptr e) noexcept override {
     try {
-      push(part, Chunk{{}, std::move(e)});
+      push(part, Chunk{{}, encode_error(e), true});  // as ResultState::m_error, for the same reason
     } catch (...) {
     }
   }
@@ -484,8 +513,8 @@ class StreamState final : public Completion {
     ++m_next;
     ++m_taken;
     m_pos = 0;
-    if (m_cur->error) {
-      auto e = m_cur->error;
+    if (m_cur->failed) {
+      auto e = decode_error(m_cur->error);
       m_cur.reset();
       std::rethrow_exception(e);
     }
@@ -499,7 +528,8 @@ class StreamState final : public Completion {
  private:
   struct Chunk {
     std::vector<R> items;
-    std::exception_ptr error;
+    Bytes error;  // encoded, when failed
+    bool failed = false;
   };
   void push(std::size_t part, Chunk c) {
     {
@@ -606,7 +636,7 @@ class AsyncResult {
   /// True when the task finished without an exception. Throws ValueError when not ready.
   bool successful() const {
     if (!ready()) throw ValueError("AsyncResult::successful: result is not ready");
-    return !m_state->error();
+    return !m_state->failed();
   }
   /// Cancels the task: a queued task is dropped, a running one has its worker killed (and
   /// replaced). get() then throws CancelledError. False when it had already finished.

@@ -21,14 +21,23 @@ bool register_after_fork_child(AfterForkFn fn) noexcept;
 /// count: they hold no lock a child needs, and a user cannot avoid them.
 void warn_if_multithreaded_fork() noexcept;
 
-/// Marks the calling thread, for its lifetime, as one of ipckit's own (see above): construct
-/// one at the top of the thread's body. Never throws.
+/// Counts one thread as ipckit's own (see above) from its construction to its destruction.
+/// Construct it before starting the thread and move it into the thread's callable, so that the
+/// thread counts from the moment it exists: one constructed at the top of the thread's body
+/// counts only once the thread has run, and a fork meanwhile would warn. (A starter that waits
+/// until its thread runs, as the pool does, may construct it there.) Never throws.
 class InternalThread {
  public:
   InternalThread() noexcept;
+  /// Takes over `o`'s count; `o` counts nothing any more.
+  InternalThread(InternalThread&& o) noexcept : m_counted(o.m_counted) { o.m_counted = false; }
   ~InternalThread();
   InternalThread(const InternalThread&) = delete;
   InternalThread& operator=(const InternalThread&) = delete;
+  InternalThread& operator=(InternalThread&&) = delete;
+
+ private:
+  bool m_counted = true;
 };
 
 }  // namespace ipc::detail
