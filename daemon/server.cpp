@@ -202,6 +202,7 @@ const Command kCommands[] = {
     {"quit", -1, NS | L | S | F | N | Q | P, cmd_quit, 0, 0, 0},
     {"time", 1, L | S | F, cmd_time, 0, 0, 0},
     {"reset", 1, NS | L | S | F | N | Q | P, cmd_reset, 0, 0, 0},
+    {"function", -2, kContainer, cmd_function, 0, 0, 0},
 };
 
 std::string lower(std::string_view s) {
@@ -481,6 +482,40 @@ void cmd_time(Server&, Client& c, Args) {
   reply_array(c, 2);
   reply_bulk(c, std::to_string(tv.tv_sec));
   reply_bulk(c, std::to_string(tv.tv_usec));
+}
+
+/* FUNCTION FLUSH [ASYNC|SYNC] | FUNCTION LIST [LIBRARYNAME <pattern>] [WITHCODE] */
+// There is no scripting engine: the library set is always empty, so FLUSH (which every client
+// that resets a server sends, Redis's test suite included) succeeds and LIST is empty.
+void cmd_function(Server&, Client& c, Args argv) {
+  std::string sub = lower(argv[1]);
+  if (sub == "flush") {
+    if (argv.size() > 3)
+      return reply_err(c, "unknown subcommand or wrong number of arguments for '" + std::string(argv[1]) + "'. Try FUNCTION HELP.");
+    if (argv.size() == 3 && lower(argv[2]) != "async" && lower(argv[2]) != "sync")
+      return reply_err(c, "FUNCTION FLUSH only supports SYNC|ASYNC option");
+    return reply_ok(c);
+  }
+  if (sub == "list") {
+    bool withcode = false, named = false;
+    for (std::size_t i = 2; i < argv.size(); ++i) {
+      std::string a = lower(argv[i]);
+      if (a == "withcode" && !withcode) {
+        withcode = true;
+      } else if (a == "libraryname" && !named) {
+        if (i + 1 >= argv.size()) return reply_err(c, "library name argument was not given");
+        named = true;
+        ++i;
+      } else {
+        return reply_err(c, "Unknown argument " + std::string(argv[i]));
+      }
+    }
+    return reply_array(c, 0);
+  }
+  if (sub == "load" || sub == "delete" || sub == "dump" || sub == "restore" || sub == "kill" || sub == "stats" ||
+      sub == "help")
+    return reply_err(c, "FUNCTION " + sub + " is not supported: ipc-managerd has no scripting engine");
+  reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try FUNCTION HELP.");
 }
 
 bool Server::password_matches(std::string_view pass) const {

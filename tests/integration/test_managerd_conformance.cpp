@@ -341,4 +341,12 @@ TEST_CASE("keyspace notifications are published exactly like redis-server" * doc
       "#read @2 6",
   });
 }
+
+TEST_CASE("FUNCTION FLUSH and LIST reply exactly like redis-server" * doctest::timeout(120)) {
+  compare({
+      "FUNCTION FLUSH", "FUNCTION FLUSH ASYNC", "FUNCTION flush sync", "FUNCTION FLUSH BOGUS", "FUNCTION FLUSH a b",
+      "FUNCTION LIST", "FUNCTION LIST WITHCODE", "FUNCTION LIST LIBRARYNAME x*", "FUNCTION LIST BOGUS",
+      "FUNCTION LIST WITHCODE WITHCODE", "FUNCTION LIST LIBRARYNAME", "FUNCTION", "FUNCTION BOGUS",
+  });
+}
 }
