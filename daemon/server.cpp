@@ -203,6 +203,7 @@ const Command kCommands[] = {
     {"time", 1, L | S | F, cmd_time, 0, 0, 0},
     {"reset", 1, NS | L | S | F | N | Q | P, cmd_reset, 0, 0, 0},
     {"function", -2, kContainer, cmd_function, 0, 0, 0},
+    {"memory", -2, kContainer, cmd_memory, 0, 0, 0},
 };
 
 std::string lower(std::string_view s) {

@@ -489,7 +489,7 @@ IPCKIT_CMD(cmd_pexpireat); IPCKIT_CMD(cmd_ttl); IPCKIT_CMD(cmd_pttl); IPCKIT_CMD
 IPCKIT_CMD(cmd_select);
 IPCKIT_CMD(cmd_flushdb); IPCKIT_CMD(cmd_swapdb); IPCKIT_CMD(cmd_move); IPCKIT_CMD(cmd_copy);
 IPCKIT_CMD(cmd_randomkey); IPCKIT_CMD(cmd_expiretime); IPCKIT_CMD(cmd_pexpiretime); IPCKIT_CMD(cmd_object);
-IPCKIT_CMD(cmd_touch); IPCKIT_CMD(cmd_wait); IPCKIT_CMD(cmd_unlink); IPCKIT_CMD(cmd_sscan);
+IPCKIT_CMD(cmd_touch); IPCKIT_CMD(cmd_memory); IPCKIT_CMD(cmd_wait); IPCKIT_CMD(cmd_unlink); IPCKIT_CMD(cmd_sscan);
 // t_string.cpp
 IPCKIT_CMD(cmd_get); IPCKIT_CMD(cmd_set); IPCKIT_CMD(cmd_setnx); IPCKIT_CMD(cmd_getset);
 IPCKIT_CMD(cmd_mget); IPCKIT_CMD(cmd_mset); IPCKIT_CMD(cmd_msetnx); IPCKIT_CMD(cmd_incr);

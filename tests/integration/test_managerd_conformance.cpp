@@ -349,4 +349,12 @@ TEST_CASE("FUNCTION FLUSH and LIST reply exactly like redis-server" * doctest::t
       "FUNCTION LIST WITHCODE WITHCODE", "FUNCTION LIST LIBRARYNAME", "FUNCTION", "FUNCTION BOGUS",
   });
 }
+
+TEST_CASE("MEMORY USAGE errors reply exactly like redis-server" * doctest::timeout(120)) {
+  compare({
+      "MEMORY USAGE nope", "MEMORY USAGE", "SET k v", "MEMORY USAGE k SAMPLES", "MEMORY USAGE k SAMPLES x",
+      "MEMORY USAGE k SAMPLES -1", "MEMORY USAGE k FOO 1", "MEMORY USAGE nope SAMPLES 0", "MEMORY BOGUS",
+      "MEMORY", "memory usage",
+  });
+}
 }
