@@ -325,8 +325,10 @@ void cmd_smove(Server& srv, Client& c, Args argv) {
   srv.notify(kNotifySet, "srem", argv[1]);
   if (deleted) srv.notify(kNotifyGeneric, "del", argv[1]);
   if (!dst) dst = &srv.db.add(argv[2], Type::set).set();
-  if (dst->add(argv[3])) srv.notify(kNotifySet, "sadd", argv[2]);
-  srv.modified(argv[2]);
+  if (dst->add(argv[3])) {  // a member the destination already had leaves it untouched (and its WATCHes)
+    srv.modified(argv[2]);
+    srv.notify(kNotifySet, "sadd", argv[2]);
+  }
   reply_int(c, 1);
 }
 
@@ -354,8 +356,8 @@ void cmd_sintercard(Server& srv, Client& c, Args argv) {
     std::string o(argv[i]);
     for (auto& ch : o) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     if (o == "LIMIT" && i + 1 < argv.size()) {
-      if (!parse_ll(argv[++i], limit)) return reply_not_integer(c);
-      if (limit < 0) return reply_err(c, "LIMIT can't be negative");
+      // Redis has one message for both a non-integer and a negative LIMIT.
+      if (!parse_ll(argv[++i], limit) || limit < 0) return reply_err(c, "LIMIT can't be negative");
     } else {
       return reply_syntax_error(c);
     }

@@ -357,4 +357,12 @@ TEST_CASE("MEMORY USAGE errors reply exactly like redis-server" * doctest::timeo
       "MEMORY", "memory usage",
   });
 }
+
+TEST_CASE("SMOVE of a member the destination has keeps its WATCH and SINTERCARD LIMIT errors match redis-server" * doctest::timeout(120)) {
+  compare({
+      "SADD src a b", "SADD dst a", "WATCH dst", "@2 SMOVE src dst a", "MULTI", "SADD dst c", "EXEC", "SCARD dst",
+      "WATCH dst", "@2 SMOVE src dst b", "MULTI", "SADD dst d", "EXEC", "SMEMBERS src",
+      "SINTERCARD 1 dst LIMIT a", "SINTERCARD 1 dst LIMIT -1", "SINTERCARD 1 dst LIMIT", "SINTERCARD 1 dst LIMIT 1",
+  });
+}
 }
