@@ -42,14 +42,23 @@ std::vector<std::string_view> Set::members() const {
 }
 
 const std::string& Set::random() const {
-  // A random bucket, then the next non-empty one from there.
-  std::size_t bc = m_table.bucket_count();
-  std::size_t b = random_index(bc);
-  for (;; b = (b + 1) % bc) {
-    std::size_t n = m_table.bucket_size(b);
-    if (n == 0) continue;
-    auto it = m_table.begin(b);
+  // Uniform over the members, like Redis's dictGetFairRandomKey: a random bucket and a random
+  // slot in it, retried when the slot is empty (each member in the first kSlots of its bucket is
+  // equally likely; with the table's load factor <= 1 a longer bucket almost never occurs). Small
+  // or sparse tables, where retries would cost more than a walk, pick the i-th member instead.
+  constexpr std::size_t kSlots = 8;
+  std::size_t n = m_table.size(), bc = m_table.bucket_count();
+  if (n <= 64 || bc / n * kSlots >= n) {
+    auto it = m_table.begin();
     std::advance(it, static_cast<long>(random_index(n)));
+    return *it;
+  }
+  for (;;) {
+    std::size_t b = random_index(bc);
+    std::size_t slot = random_index(kSlots);
+    if (slot >= m_table.bucket_size(b)) continue;
+    auto it = m_table.begin(b);
+    std::advance(it, static_cast<long>(slot));
     return *it;
   }
 }
@@ -293,7 +302,12 @@ void cmd_srandmember(Server& srv, Client& c, Args argv) {
     if (static_cast<unsigned long long>(-count) > srv.options().client_output_buffer_limit / 4)
       return reply_err(c, "value is out of range");
     reply_array(c, static_cast<std::size_t>(-count));
-    for (long long i = 0; i < -count; ++i) reply_bulk(c, s->random());
+    if (static_cast<unsigned long long>(-count) < s->size()) {
+      for (long long i = 0; i < -count; ++i) reply_bulk(c, s->random());
+    } else {  // many picks: one pass to list the members, then O(1) each
+      std::vector<std::string_view> all(s->table().begin(), s->table().end());
+      for (long long i = 0; i < -count; ++i) reply_bulk(c, all[random_index(all.size())]);
+    }
     return;
   }
   if (static_cast<std::size_t>(count) >= s->size()) {

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "managerd_support.hpp"
@@ -146,6 +147,41 @@ TEST_CASE("sets survive a restart through the snapshot and through the append-on
     CHECK(text(c.cmd({"SISMEMBER", "s", c.cmd({"SRANDMEMBER", "t"}).str})) == "0");
     CHECK(sorted(c.cmd({"SMEMBERS", "u"})) == sorted(c.cmd({"SMEMBERS", "s"})));
   }
+}
+
+TEST_CASE("SRANDMEMBER picks every member equally often" * doctest::timeout(120)) {
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  RespClient c(srv.socket());
+  // Pearson's chi-square of the pick counts against a uniform spread; the bounds are far in the
+  // tail (p < 1e-5 for a fair generator, as in Redis's own test), a biased pick exceeds them.
+  auto chi_square = [](const std::map<std::string, int>& counts, std::size_t members, double picks) {
+    double expect = picks / static_cast<double>(members), x2 = 0;
+    for (auto& [m, n] : counts) x2 += (n - expect) * (n - expect) / expect;
+    x2 += static_cast<double>(members - counts.size()) * expect;  // members never picked
+    return x2;
+  };
+  for (std::string prefix : {"", "m"}) {  // an intset and a hash table
+    c.cmd({"DEL", "small"});
+    std::vector<std::string> add{"SADD", "small"};
+    for (int i = 0; i < 10; ++i) add.push_back(prefix + std::to_string(i));
+    c.cmd(add);
+    std::map<std::string, int> counts;
+    for (auto& e : c.cmd({"SRANDMEMBER", "small", "-1000"}).elements) ++counts[e.str];
+    CHECK(chi_square(counts, 10, 1000) < 40);  // 9 degrees of freedom
+  }
+  // A large table that deletions left half empty: picks go through the random bucket path.
+  std::vector<std::string> add{"SADD", "big"};
+  for (int i = 0; i < 4000; ++i) add.push_back("member:" + std::to_string(i));
+  c.cmd(add);
+  std::vector<std::string> rem{"SREM", "big"};
+  for (int i = 0; i < 4000; i += 2) rem.push_back("member:" + std::to_string(i));
+  c.cmd(rem);
+  std::map<std::string, int> counts;
+  for (int round = 0; round < 100; ++round)
+    for (auto& e : c.cmd({"SRANDMEMBER", "big", "-1000"}).elements) ++counts[e.str];
+  CHECK(counts.size() > 1990);
+  CHECK(chi_square(counts, 2000, 100000) < 2400);  // 1999 degrees of freedom: mean 1999, sd 63
 }
 
 }
