@@ -204,6 +204,8 @@ const Command kCommands[] = {
     {"reset", 1, NS | L | S | F | N | Q | P, cmd_reset, 0, 0, 0},
     {"function", -2, kContainer, cmd_function, 0, 0, 0},
     {"memory", -2, kContainer, cmd_memory, 0, 0, 0},
+    {"sort", -2, W | M, cmd_sort, 1, 1, 1},
+    {"sort_ro", -2, R, cmd_sort_ro, 1, 1, 1},
 };
 
 std::string lower(std::string_view s) {

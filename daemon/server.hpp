@@ -530,6 +530,8 @@ IPCKIT_CMD(cmd_ping); IPCKIT_CMD(cmd_echo); IPCKIT_CMD(cmd_auth); IPCKIT_CMD(cmd
 IPCKIT_CMD(cmd_info); IPCKIT_CMD(cmd_shutdown); IPCKIT_CMD(cmd_client); IPCKIT_CMD(cmd_command);
 IPCKIT_CMD(cmd_config); IPCKIT_CMD(cmd_quit); IPCKIT_CMD(cmd_time); IPCKIT_CMD(cmd_reset);
 IPCKIT_CMD(cmd_function);
+// sort.cpp
+IPCKIT_CMD(cmd_sort); IPCKIT_CMD(cmd_sort_ro);
 #undef IPCKIT_CMD
 
 // ---- the server ----

@@ -365,4 +365,27 @@ TEST_CASE("SMOVE of a member the destination has keeps its WATCH and SINTERCARD 
       "SINTERCARD 1 dst LIMIT a", "SINTERCARD 1 dst LIMIT -1", "SINTERCARD 1 dst LIMIT", "SINTERCARD 1 dst LIMIT 1",
   });
 }
+
+TEST_CASE("SORT and SORT_RO reply exactly like redis-server" * doctest::timeout(120)) {
+  compare({
+      "RPUSH l 3 1 2 10 -5 1.5", "SORT l", "SORT l DESC", "SORT l LIMIT 1 2", "SORT l LIMIT -3 2", "SORT l LIMIT 4 100",
+      "SORT l LIMIT 10 1", "SORT l LIMIT 0 0", "SORT l LIMIT x 1", "SORT l LIMIT 0", "SORT l ALPHA", "SORT l ALPHA DESC",
+      "MSET w_3 30 w_1 10 w_2 20 w_10 5 w_-5 0", "SORT l BY w_*", "SORT l BY w_* DESC LIMIT 0 3",
+      "SORT l BY w_* GET # GET w_*", "SORT l BY nosort", "SORT l BY nosort DESC", "SORT l BY nosort LIMIT 1 2",
+      "SORT l BY nosort DESC LIMIT 1 2", "SORT l GET nokey", "SORT l GET w_*->f", "HSET h_3 f c", "HSET h_1 f a",
+      "SORT l BY h_*->f ALPHA", "SORT l GET h_*->f", "SORT l BY h_*-> GET #", "RPUSH words b a c", "SORT words",
+      "SORT words ALPHA", "SORT words ALPHA STORE dst", "LRANGE dst 0 -1", "TYPE dst", "SORT nokey", "SORT nokey STORE dst",
+      "EXISTS dst", "SADD s 5 3 9", "SORT s", "SORT s DESC", "SADD t b a c", "SORT t ALPHA", "SORT t BY nosort STORE d2",
+      "LRANGE d2 0 -1", "SORT t BY nosort GET # STORE d3", "LRANGE d3 0 -1", "SET str x", "SORT str", "SORT l BOGUS",
+      "SORT l STORE", "SORT_RO l", "SORT_RO l STORE x", "SORT_RO l DESC LIMIT 0 2", "RPUSH e '' 1", "SORT e",
+      "RPUSH nan 1 nan", "SORT nan", "RPUSH hex 0x10 2", "SORT hex", "SORT", "SORT_RO",
+      "SORT l BY w_* GET # GET w_* STORE d4", "LRANGE d4 0 -1",
+  });
+}
+
+TEST_CASE("SORT STORE wakes a client blocked on the destination like redis-server" * doctest::timeout(120)) {
+  compare({
+      "RPUSH src c a b", "&BLPOP dst 0", "@2 SORT src ALPHA STORE dst", "#read 1", "LRANGE dst 0 -1",
+  });
+}
 }
