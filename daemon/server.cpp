@@ -206,6 +206,8 @@ const Command kCommands[] = {
     {"memory", -2, kContainer, cmd_memory, 0, 0, 0},
     {"sort", -2, W | M, cmd_sort, 1, 1, 1},
     {"sort_ro", -2, R, cmd_sort_ro, 1, 1, 1},
+    {"dump", 2, R, cmd_dump, 1, 1, 1},
+    {"restore", -4, W | M, cmd_restore, 1, 1, 1},
 };
 
 std::string lower(std::string_view s) {

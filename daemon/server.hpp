@@ -479,6 +479,11 @@ std::string format_long_double(long double v);
 /// Parses a long double like Redis's string2ld (no spaces, not NaN). False otherwise.
 bool parse_long_double(std::string_view s, long double& out);
 
+/// Appends `v` in Redis's RDB object format (type byte and value, the plain encodings).
+void rdb_put_value(std::string& out, const Value& v);
+/// A DUMP payload of `v`: its RDB object, the RDB version and a CRC-64, as Redis's DUMP.
+std::string dump_payload(const Value& v);
+
 // Handlers, one per command, grouped by file (Redis's t_*.c). Each is headed by its usage.
 #define IPCKIT_CMD(name) void name(Server& srv, Client& c, Args argv)
 // db.cpp
@@ -530,6 +535,8 @@ IPCKIT_CMD(cmd_ping); IPCKIT_CMD(cmd_echo); IPCKIT_CMD(cmd_auth); IPCKIT_CMD(cmd
 IPCKIT_CMD(cmd_info); IPCKIT_CMD(cmd_shutdown); IPCKIT_CMD(cmd_client); IPCKIT_CMD(cmd_command);
 IPCKIT_CMD(cmd_config); IPCKIT_CMD(cmd_quit); IPCKIT_CMD(cmd_time); IPCKIT_CMD(cmd_reset);
 IPCKIT_CMD(cmd_function);
+// dump.cpp
+IPCKIT_CMD(cmd_dump); IPCKIT_CMD(cmd_restore);
 // sort.cpp
 IPCKIT_CMD(cmd_sort); IPCKIT_CMD(cmd_sort_ro);
 #undef IPCKIT_CMD
