@@ -231,8 +231,16 @@ const Command* Server::lookup(std::string_view name) const {
   return it == m_commands.end() ? nullptr : it->second;
 }
 
+// Hands the hash thresholds of `o` to Hash (the only representation that follows them).
+void apply_encoding_tunables(const Options& o) {
+  auto get = [&](std::string_view name) { return static_cast<std::size_t>(o.encoding_tunables.find(name)->second); };
+  Hash::max_small_entries.store(get("hash-max-listpack-entries"), std::memory_order_relaxed);
+  Hash::max_small_value.store(get("hash-max-listpack-value"), std::memory_order_relaxed);
+}
+
 Server::Server(Options opts) : m_opts(std::move(opts)) {
   for (const auto& cmd : kCommands) m_commands.emplace(cmd.name, &cmd);
+  apply_encoding_tunables(m_opts);
   start_ms = now_ms();
   last_save_ms = start_ms;
   m_fake.fake = true;
@@ -1116,6 +1124,7 @@ std::string config_set_one(Server& srv, const std::string& name, std::string_vie
     if (n < lo || n > hi)
       return "argument must be between " + std::to_string(lo) + " and " + std::to_string(hi) + " inclusive";
     t->second = n;
+    apply_encoding_tunables(o);
   } else if (name == "notify-keyspace-events") {
     int flags = keyspace_events_parse(val);
     if (flags < 0) return "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.";

@@ -65,8 +65,8 @@ struct Options {
   int databases = 16;                          ///< number of databases (SELECT 0 .. databases-1)
   int notify_keyspace_events = 0;              ///< kNotify* classes published (notify-keyspace-events)
   /// Redis's representation thresholds (hash-max-listpack-entries, set-max-intset-entries ...):
-  /// CONFIG GET/SET keep them so that clients tuning Redis work, but the representations here
-  /// switch at their own fixed sizes (see Hash and Set).
+  /// CONFIG GET/SET keep them so that clients tuning Redis work; the hash ones also decide when a
+  /// Hash becomes a table (Hash::max_small_*), the others leave ours at fixed sizes (see Set).
   std::map<std::string, long long, std::less<>> encoding_tunables = {
       {"hash-max-listpack-entries", 512}, {"hash-max-listpack-value", 64}, {"list-max-listpack-size", -2},
       {"list-compress-depth", 0},         {"set-max-intset-entries", 512}};
@@ -96,6 +96,9 @@ enum : int {
 int keyspace_events_parse(std::string_view s);
 /// The canonical letters for `flags` (CONFIG GET).
 std::string keyspace_events_string(int flags);
+
+/// Applies the representation thresholds of `o` that this server follows (at start, CONFIG SET).
+void apply_encoding_tunables(const Options& o);
 
 /// $XDG_RUNTIME_DIR/ipckit/managerd.sock, or /tmp/ipckit-<uid>/managerd.sock.
 std::string default_socket_path();
@@ -129,11 +132,15 @@ template <class V>
 using StrMap = std::unordered_map<std::string, V, SvHash, SvEq>;
 
 /// A hash value: a small insertion-ordered vector (Redis's listpack: same order on the wire)
-/// that turns into a hash table past 128 fields or a 64-byte field or value.
+/// that turns into a hash table past max_small_entries fields or a max_small_value-byte field or value.
 class Hash {
  public:
-  static constexpr std::size_t kMaxSmallEntries = 128;
-  static constexpr std::size_t kMaxSmallValue = 64;
+  /// Redis's hash-max-listpack-entries and hash-max-listpack-value (CONFIG SET changes them):
+  /// past either a hash turns into a table, so its field order follows Redis's under any setting.
+  /// Process-wide like Redis's server.hash_max_listpack_*; atomic because an embedding process
+  /// may run more than one server thread (they then share the setting).
+  static inline std::atomic<std::size_t> max_small_entries{512};
+  static inline std::atomic<std::size_t> max_small_value{64};
   /// The value of `field`, or nullptr.
   std::string* find(std::string_view field);
   /// Sets `field`; true when it is new.
