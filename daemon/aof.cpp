@@ -94,29 +94,40 @@ void AofSyncer::loop() {
   }
 }
 
+// The log and the replicas (replication.cpp) get the same stream of writes.
 void Server::aof_append(Args argv) {
-  if (!m_aof_fd || m_loading) return;
-  detail::resp::add_command(m_aof_buf, argv);
+  if (m_loading) return;
+  if (m_aof_fd) detail::resp::add_command(m_aof_buf, argv);
+  if (!m_replicas.empty()) detail::resp::add_command(m_repl_buf, argv);
 }
 
 void Server::aof_append_strings(const std::vector<std::string>& argv) {
-  if (!m_aof_fd || m_loading) return;
-  detail::resp::add_array(m_aof_buf, argv.size());
-  for (auto& a : argv) detail::resp::add_bulk(m_aof_buf, a);
+  if (m_loading) return;
+  for (std::string* buf : {&m_aof_buf, &m_repl_buf}) {
+    if (buf == &m_aof_buf ? !m_aof_fd : m_replicas.empty()) continue;
+    detail::resp::add_array(*buf, argv.size());
+    for (auto& a : argv) detail::resp::add_bulk(*buf, a);
+  }
 }
 
 void Server::aof_begin_transaction() {
-  if (!m_aof_fd) return;
   m_aof_tx_mark = m_aof_buf.size();
+  m_repl_tx_mark = m_repl_buf.size();
   aof_append_strings({"MULTI"});
 }
 
 void Server::aof_end_transaction() {
-  if (!m_aof_fd) return;
-  if (m_aof_buf.size() == m_aof_tx_mark + 15)  // nothing written since "*1\r\n$5\r\nMULTI\r\n"
-    m_aof_buf.resize(m_aof_tx_mark);
-  else
-    aof_append_strings({"EXEC"});
+  // Nothing written since "*1\r\n$5\r\nMULTI\r\n": drop the MULTI instead of adding an EXEC.
+  static constexpr std::string_view kExec = "*1\r\n$4\r\nEXEC\r\n";
+  if (m_loading) return;
+  if (m_aof_fd) {
+    if (m_aof_buf.size() == m_aof_tx_mark + 15) m_aof_buf.resize(m_aof_tx_mark);
+    else m_aof_buf += kExec;
+  }
+  if (!m_replicas.empty()) {
+    if (m_repl_buf.size() == m_repl_tx_mark + 15) m_repl_buf.resize(m_repl_tx_mark);
+    else m_repl_buf += kExec;
+  }
 }
 
 // Writes the buffered commands to the log (and fsyncs them under appendfsync always) before any

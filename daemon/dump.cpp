@@ -322,26 +322,23 @@ std::optional<Value> load_value(unsigned type, Cursor& c) {
 
 // ---- RDB object format ----
 
-void rdb_put_value(std::string& out, const Value& v) {
+namespace {
+
+// The value of `v` after its type byte (rdbSaveObject with the plain encodings).
+void put_object(std::string& out, const Value& v) {
   switch (v.type()) {
-    case Type::string:
-      out.push_back(static_cast<char>(kRdbString));
-      put_string(out, std::get<0>(v.data));
-      break;
+    case Type::string: put_string(out, std::get<0>(v.data)); break;
     case Type::list:
-      out.push_back(static_cast<char>(kRdbList));
       put_len(out, std::get<2>(v.data).size());
       for (auto& e : std::get<2>(v.data)) put_string(out, e);
       break;
     case Type::set: {
-      out.push_back(static_cast<char>(kRdbSet));
       const Set& s = std::get<3>(v.data);
       put_len(out, s.size());
       for (auto m : s.members()) put_string(out, m);
       break;
     }
     case Type::hash: {
-      out.push_back(static_cast<char>(kRdbHash));
       const Hash& h = std::get<1>(v.data);
       put_len(out, h.size());
       h.for_each([&](std::string_view f, std::string_view x) {
@@ -351,6 +348,51 @@ void rdb_put_value(std::string& out, const Value& v) {
       break;
     }
   }
+}
+
+unsigned char rdb_type(const Value& v) {
+  switch (v.type()) {
+    case Type::string: return kRdbString;
+    case Type::list: return kRdbList;
+    case Type::set: return kRdbSet;
+    case Type::hash: return kRdbHash;
+  }
+  return kRdbString;
+}
+
+}  // namespace
+
+void rdb_put_value(std::string& out, const Value& v) {
+  out.push_back(static_cast<char>(rdb_type(v)));
+  put_object(out, v);
+}
+
+std::string rdb_file(Db& db) {
+  std::string out = "REDIS00" + std::to_string(kRdbVersion);
+  long long now = now_ms();
+  int keep = db.selected();
+  for (int i = 0; i < db.count(); ++i) {
+    if (db.size_of(i) == 0) continue;
+    db.select(i);
+    out.push_back(static_cast<char>(0xfe));  // RDB_OPCODE_SELECTDB
+    put_len(out, static_cast<std::uint64_t>(i));
+    for (auto& [key, v] : db.dict()) {
+      long long when = db.expire_of(key);
+      if (when >= 0 && when <= now) continue;
+      if (when >= 0) {  // RDB_OPCODE_EXPIRETIME_MS, 8 bytes little-endian
+        out.push_back(static_cast<char>(0xfc));
+        for (int b = 0; b < 8; ++b) out.push_back(static_cast<char>((static_cast<std::uint64_t>(when) >> (8 * b)) & 0xff));
+      }
+      out.push_back(static_cast<char>(rdb_type(v)));
+      put_string(out, key);
+      put_object(out, v);
+    }
+  }
+  db.select(keep);
+  out.push_back(static_cast<char>(0xff));  // RDB_OPCODE_EOF, then the CRC-64 of all before it
+  std::uint64_t crc = crc64(out);
+  for (int b = 0; b < 8; ++b) out.push_back(static_cast<char>((crc >> (8 * b)) & 0xff));
+  return out;
 }
 
 std::string dump_payload(const Value& v) {

@@ -278,6 +278,10 @@ void Server::read_from_client(Client& c) {
 
 void Server::process_input(Client& c) {
   using detail::resp::Status;
+  if (c.replica) {  // a replica's acknowledgements (REPLCONF ACK) need no answer
+    c.in.consume(c.in.size());
+    return;
+  }
   while (!c.closing && !c.blocked && !c.close_after_reply && !c.close_asap) {
     if (c.pending_out() > kOutputSoftLimit) {
       // Back-pressure: the client does not read its replies; stop reading its requests until
@@ -373,6 +377,7 @@ void Server::update_events(Client& c) {
 void Server::close_client(Client& c) {
   if (c.closing || c.fake) return;
   c.closing = true;
+  if (c.replica) m_replicas.erase(std::remove(m_replicas.begin(), m_replicas.end(), &c), m_replicas.end());
   unblock_client(c);
   unwatch_all(c);
   pubsub_drop_client(c);
@@ -438,6 +443,13 @@ void Server::before_sleep() {
       }
   }
   if (!m_ready_keys.empty()) serve_ready_lists();
+  if (!m_repl_buf.empty()) {
+    for (Client* r : m_replicas) {
+      r->out += m_repl_buf;
+      queue_write(*r);
+    }
+    m_repl_buf.clear();
+  }
   aof_flush();  // before any reply leaves: an acknowledged write is in the log (fsynced under always)
   for (std::size_t i = 0; i < m_pending_writes.size(); ++i) {
     Client* c = m_pending_writes[i];

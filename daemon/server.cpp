@@ -208,6 +208,7 @@ const Command kCommands[] = {
     {"sort_ro", -2, R, cmd_sort_ro, 1, 1, 1},
     {"dump", 2, R, cmd_dump, 1, 1, 1},
     {"restore", -4, W | M, cmd_restore, 1, 1, 1},
+    {"sync", 1, A | NS | X, cmd_sync, 0, 0, 0},
 };
 
 std::string lower(std::string_view s) {
@@ -373,7 +374,7 @@ void Server::execute(Client& c, Args argv) {
 }
 
 void Server::propagate(const std::vector<std::string>& argv) {
-  if (!m_aof_fd || m_loading) return;
+  if ((!m_aof_fd && m_replicas.empty()) || m_loading) return;
   if (m_aof_db != db.selected()) {
     aof_append_strings({"SELECT", std::to_string(db.selected())});
     m_aof_db = db.selected();
@@ -414,7 +415,7 @@ void Server::call(Client& c, const Command& cmd, Args argv) {
     std::string_view e(c.out.data() + out_mark + 1, c.out.size() - out_mark - 1);
     count_error(e.substr(0, e.find('\r')));
   }
-  if (m_aof_fd && !m_loading && (cmd.flags & kWrite) && total_changes != before) {
+  if ((m_aof_fd || !m_replicas.empty()) && !m_loading && (cmd.flags & kWrite) && total_changes != before) {
     if (m_aof_db != db.selected()) {
       aof_append_strings({"SELECT", std::to_string(db.selected())});
       m_aof_db = db.selected();
@@ -1050,6 +1051,7 @@ std::vector<std::pair<std::string, std::string>> config_params(Server& srv) {
       {"auto-aof-rewrite-percentage", std::to_string(o.auto_aof_rewrite_percentage)},
       {"auto-aof-rewrite-min-size", std::to_string(o.auto_aof_rewrite_min_size)},
       {"notify-keyspace-events", keyspace_events_string(o.notify_keyspace_events)},
+      {"repl-ping-replica-period", std::to_string(o.repl_ping_replica_period)},
   };
   params.insert(params.end(), tunables.begin(), tunables.end());
   return params;
@@ -1101,6 +1103,11 @@ std::string config_set_one(Server& srv, const std::string& name, std::string_vie
     if (!parse_memory(val, mem)) return "argument must be a memory value";
     o.maxmemory = mem;
     srv.used_memory();  // the OOM check compares a sample: take a fresh one for the new limit
+  } else if (name == "repl-ping-replica-period") {
+    long long n;
+    if (!parse_ll(val, n)) return "argument couldn't be parsed into an integer";
+    if (n < 1 || n > INT_MAX) return "argument must be between 1 and 2147483647 inclusive";
+    o.repl_ping_replica_period = static_cast<int>(n);
   } else if (name == "maxmemory-policy") {
     if (lower(val) != "noeviction") return "argument(s) must be one of the following: noeviction";
   } else if (name == "proto-max-bulk-len") {

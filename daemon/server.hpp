@@ -64,6 +64,7 @@ struct Options {
   std::function<void()> on_ready;              ///< called once listening (--daemonize reports ready)
   int databases = 16;                          ///< number of databases (SELECT 0 .. databases-1)
   int notify_keyspace_events = 0;              ///< kNotify* classes published (notify-keyspace-events)
+  int repl_ping_replica_period = 10;           ///< kept for CONFIG (replicas get no PINGs here)
   /// Redis's representation thresholds (hash-max-listpack-entries, set-max-intset-entries ...):
   /// CONFIG GET/SET keep them so that clients tuning Redis work; the hash ones also decide when a
   /// Hash becomes a table (Hash::max_small_*), the others leave ours at fixed sizes (see Set).
@@ -349,6 +350,7 @@ struct Client {
   bool reading_paused = false; // EPOLLIN removed because the output is backed up
   std::uint32_t events = 0;    // epoll events registered
   bool fake = false;           // AOF replay client: replies are discarded
+  bool replica = false;        // attached by SYNC: gets the stream of writes, its input is ignored
   // MULTI/EXEC/WATCH
   bool in_multi = false;
   bool multi_error = false;
@@ -488,6 +490,8 @@ bool parse_long_double(std::string_view s, long double& out);
 
 /// Appends `v` in Redis's RDB object format (type byte and value, the plain encodings).
 void rdb_put_value(std::string& out, const Value& v);
+/// The whole keyspace as a Redis RDB file (version 10, plain encodings, CRC-64), for SYNC.
+std::string rdb_file(Db& db);
 /// A DUMP payload of `v`: its RDB object, the RDB version and a CRC-64, as Redis's DUMP.
 std::string dump_payload(const Value& v);
 
@@ -544,6 +548,8 @@ IPCKIT_CMD(cmd_config); IPCKIT_CMD(cmd_quit); IPCKIT_CMD(cmd_time); IPCKIT_CMD(c
 IPCKIT_CMD(cmd_function);
 // dump.cpp
 IPCKIT_CMD(cmd_dump); IPCKIT_CMD(cmd_restore);
+// replication.cpp
+IPCKIT_CMD(cmd_sync);
 // sort.cpp
 IPCKIT_CMD(cmd_sort); IPCKIT_CMD(cmd_sort_ro);
 #undef IPCKIT_CMD
@@ -660,6 +666,8 @@ class Server {
   void watch_key(Client& c, std::string_view key);
   /// Marks the clients WATCHing `key` dirty.
   void touch_watched(std::string_view key);
+  /// Makes `c` a replica (SYNC): the next write starts its stream with a SELECT.
+  void add_replica(Client& c);
   /// Brackets the writes of one EXEC in the append-only log (MULTI ... EXEC).
   void aof_begin_transaction();
   void aof_end_transaction();
@@ -769,6 +777,9 @@ class Server {
   std::map<std::string, std::vector<Client*>> m_patterns;  // pattern -> subscribers
   std::map<std::string, long long> m_errorstats;
   int m_aof_db = -1;  // the database the append-only log's last SELECT chose (-1 = none yet)
+  std::vector<Client*> m_replicas;  // clients attached by SYNC
+  std::string m_repl_buf;           // writes for the replicas, sent before the loop sleeps
+  std::size_t m_repl_tx_mark = 0;
   StrMap<const Command*> m_commands;
   bool m_shutdown = false;
   int m_shutdown_save = -1;
