@@ -56,6 +56,14 @@ std::string aof_dump(Db& db) {
           for (auto& m : v.set().table()) detail::resp::add_bulk(out, m);
         }, v.set().size());
         break;
+      case Type::zset:
+        command({"ZADD", key}, [&] {
+          for (auto& [score, m] : v.zset().order()) {
+            detail::resp::add_bulk(out, format_score(score));
+            detail::resp::add_bulk(out, m);
+          }
+        }, 2 * v.zset().size());
+        break;
     }
     long long when = db.expire_of(key);
     if (when >= 0) command({"PEXPIREAT", key, std::to_string(when)}, [] {}, 0);

@@ -89,6 +89,7 @@ Value& Db::add(std::string_view key, Type t) {
     case Type::hash: v.data.emplace<1>(); break;
     case Type::list: v.data.emplace<2>(); break;
     case Type::set: v.data.emplace<3>(); break;
+    case Type::zset: v.data.emplace<4>(); break;
   }
   Value& added = m_cur->dict.emplace(std::string(key), std::move(v)).first->second;
   if (on_added) on_added(key);
@@ -152,7 +153,7 @@ std::size_t Db::active_expire(std::size_t budget) {
 }
 
 const char* type_name(Type t) noexcept {
-  static const char* names[] = {"string", "hash", "list", "set"};
+  static const char* names[] = {"string", "hash", "list", "set", "zset"};
   return names[static_cast<int>(t)];
 }
 
@@ -372,6 +373,7 @@ bool parse_scan_opts(Client& c, Args argv, std::size_t from, ScanOpts& o, bool a
       else if (t == "hash") o.type = 1;
       else if (t == "list") o.type = 2;
       else if (t == "set") o.type = 3;
+      else if (t == "zset") o.type = 4;
       else o.type = 99;  // a Redis type we do not have: nothing matches
     } else {
       reply_syntax_error(c);
@@ -712,6 +714,11 @@ void cmd_object(Server& srv, Client& c, Args argv) {
     case Type::hash: return reply_bulk(c, v->hash().small() ? "listpack" : "hashtable");
     case Type::list: return reply_bulk(c, "quicklist");
     case Type::set: return reply_bulk(c, v->set().intset() ? "intset" : "hashtable");
+    case Type::zset: {  // Redis's zset-max-listpack-entries 128 and zset-max-listpack-value 64
+      bool small = v->zset().size() <= 128;
+      for (auto& e : v->zset().order()) small = small && e.second.size() <= 64;
+      return reply_bulk(c, small ? "listpack" : "skiplist");
+    }
   }
 }
 
@@ -756,6 +763,12 @@ std::size_t value_bytes(Value& v, std::size_t samples) {
       auto& t = v.set().table();
       return sizeof(Set) + estimate(t.size(), 2 * sizeof(void*) + sizeof(std::size_t), [&](auto&& add) {
         for (auto& m : t) if (!add(string_bytes(m.size()))) break;
+      });
+    }
+    case Type::zset: {  // each member is in the score table and in the ordered tree
+      auto& o = v.zset().order();
+      return sizeof(ZSet) + estimate(o.size(), 6 * sizeof(void*) + 2 * sizeof(double), [&](auto&& add) {
+        for (auto& e : o) if (!add(2 * string_bytes(e.second.size()))) break;
       });
     }
   }

@@ -5,6 +5,8 @@
 
 #include "crc64.hpp"
 
+#include <bit>
+#include <cmath>
 #include <cstring>
 #include <optional>
 #include <strings.h>
@@ -17,8 +19,9 @@ namespace {
 
 constexpr unsigned kRdbVersion = 10;  // redis-server 7.0's RDB_VERSION
 enum : unsigned char {
-  kRdbString = 0, kRdbList = 1, kRdbSet = 2, kRdbHash = 4, kRdbListZiplist = 10, kRdbSetIntset = 11,
-  kRdbHashZiplist = 13, kRdbListQuicklist = 14, kRdbHashListpack = 16, kRdbListQuicklist2 = 18,
+  kRdbString = 0, kRdbList = 1, kRdbSet = 2, kRdbZset = 3, kRdbHash = 4, kRdbZset2 = 5, kRdbListZiplist = 10,
+  kRdbSetIntset = 11, kRdbZsetZiplist = 12, kRdbHashZiplist = 13, kRdbListQuicklist = 14, kRdbHashListpack = 16,
+  kRdbZsetListpack = 17, kRdbListQuicklist2 = 18,
 };
 
 // ---- writing ----
@@ -264,6 +267,49 @@ std::optional<Value> load_value(unsigned type, Cursor& c) {
       }
       return v;
     }
+    case kRdbZset:
+    case kRdbZset2: {
+      std::uint64_t n = get_len(c);
+      if (!c.ok || n == 0 || n > c.b.size()) return std::nullopt;
+      v.data.emplace<4>();
+      for (std::uint64_t i = 0; i < n; ++i) {
+        auto m = get_string(c);
+        if (!m) return std::nullopt;
+        double score;
+        std::string_view raw;
+        if (type == kRdbZset2) {  // 8 bytes, little-endian IEEE-754
+          if (!c.take(8, raw)) return std::nullopt;
+          std::uint64_t bits = 0;
+          for (int k = 0; k < 8; ++k) bits |= static_cast<std::uint64_t>(static_cast<unsigned char>(raw[static_cast<std::size_t>(k)])) << (8 * k);
+          score = std::bit_cast<double>(bits);
+        } else {  // a length byte (253 nan, 254 inf, 255 -inf) and the text
+          unsigned len = c.byte();
+          if (len == 253 || !c.ok) return std::nullopt;
+          if (len >= 254) {
+            score = len == 254 ? HUGE_VAL : -HUGE_VAL;
+          } else if (!c.take(len, raw) || !parse_score(raw, score)) {
+            return std::nullopt;
+          }
+        }
+        if (std::isnan(score) || !v.zset().add(*m, score)) return std::nullopt;
+      }
+      return v;
+    }
+    case kRdbZsetListpack:
+    case kRdbZsetZiplist: {
+      auto blob = get_string(c);
+      if (!blob) return std::nullopt;
+      std::vector<std::string> e;
+      auto add = [&](std::string s) { e.push_back(std::move(s)); };
+      if (!(type == kRdbZsetListpack ? listpack_each(*blob, add) : ziplist_each(*blob, add))) return std::nullopt;
+      if (e.empty() || e.size() % 2) return std::nullopt;
+      v.data.emplace<4>();
+      for (std::size_t i = 0; i < e.size(); i += 2) {
+        double score;
+        if (!parse_score(e[i + 1], score) || !v.zset().add(e[i], score)) return std::nullopt;
+      }
+      return v;
+    }
     case kRdbSetIntset: {
       auto blob = get_string(c);
       if (!blob || blob->size() < 8) return std::nullopt;
@@ -347,6 +393,16 @@ void put_object(std::string& out, const Value& v) {
       });
       break;
     }
+    case Type::zset: {  // RDB_TYPE_ZSET_2: member, then the score as 8 little-endian bytes
+      const ZSet& z = std::get<4>(v.data);
+      put_len(out, z.size());
+      for (auto& [score, m] : z.order()) {
+        put_string(out, m);
+        auto bits = std::bit_cast<std::uint64_t>(score);
+        for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((bits >> (8 * k)) & 0xff));
+      }
+      break;
+    }
   }
 }
 
@@ -356,6 +412,7 @@ unsigned char rdb_type(const Value& v) {
     case Type::list: return kRdbList;
     case Type::set: return kRdbSet;
     case Type::hash: return kRdbHash;
+    case Type::zset: return kRdbZset2;
   }
   return kRdbString;
 }

@@ -209,6 +209,15 @@ const Command kCommands[] = {
     {"dump", 2, R, cmd_dump, 1, 1, 1},
     {"restore", -4, W | M, cmd_restore, 1, 1, 1},
     {"sync", 1, A | NS | X, cmd_sync, 0, 0, 0},
+    {"zadd", -4, W | M | F, cmd_zadd, 1, 1, 1},
+    {"zincrby", 4, W | M | F, cmd_zincrby, 1, 1, 1},
+    {"zcard", 2, R | F, cmd_zcard, 1, 1, 1},
+    {"zscore", 3, R | F, cmd_zscore, 1, 1, 1},
+    {"zmscore", -3, R | F, cmd_zmscore, 1, 1, 1},
+    {"zrem", -3, W | F, cmd_zrem, 1, 1, 1},
+    {"zrange", -4, R, cmd_zrange, 1, 1, 1},
+    {"zrank", 3, R | F, cmd_zrank, 1, 1, 1},
+    {"zrevrank", 3, R | F, cmd_zrevrank, 1, 1, 1},
 };
 
 std::string lower(std::string_view s) {

@@ -194,20 +194,47 @@ class Set {
   bool m_intset = true;
 };
 
-/// The type of a value; the order matches Value::data's alternatives.
-enum class Type : std::uint8_t { string = 0, hash = 1, list = 2, set = 3 };
+/// A sorted set value (t_zset.cpp): scores by member, and the members ordered by (score, member)
+/// as Redis orders them.
+class ZSet {
+ public:
+  /// Adds `member` or changes its score; true when it is new.
+  bool add(std::string_view member, double score);
+  /// Removes `member`; true when it was there.
+  bool remove(std::string_view member);
+  /// The score of `member`, or nullptr.
+  const double* score(std::string_view member) const;
+  /// The 0-based rank of `member`, which must be present (O(rank)).
+  std::size_t rank(std::string_view member) const;
+  std::size_t size() const noexcept { return m_scores.size(); }
+  /// (score, member) in ascending order.
+  const std::set<std::pair<double, std::string>>& order() const noexcept { return m_order; }
 
-/// Redis's name of a type ("string", "hash", "list", "set").
+ private:
+  StrMap<double> m_scores;
+  std::set<std::pair<double, std::string>> m_order;
+};
+
+/// Parses a score as Redis does (the whole string, no leading space, not NaN). False otherwise.
+bool parse_score(std::string_view s, double& out);
+/// A score as text that parses back to the same double ("inf", "-inf", %.17g).
+std::string format_score(double d);
+
+/// The type of a value; the order matches Value::data's alternatives.
+enum class Type : std::uint8_t { string = 0, hash = 1, list = 2, set = 3, zset = 4 };
+
+/// Redis's name of a type ("string", "hash", "list", "set", "zset").
 const char* type_name(Type t) noexcept;
 
 /// One key's value.
 struct Value {
-  std::variant<std::string, Hash, List, Set> data;
+  std::variant<std::string, Hash, List, Set, ZSet> data;
   Type type() const noexcept { return static_cast<Type>(data.index()); }
   std::string& str() { return std::get<0>(data); }
   Hash& hash() { return std::get<1>(data); }
   List& list() { return std::get<2>(data); }
   Set& set() { return std::get<3>(data); }
+  ZSet& zset() { return std::get<4>(data); }
 };
 
 /// Milliseconds since the epoch (CLOCK_REALTIME), for expiry and LASTSAVE.
@@ -550,6 +577,10 @@ IPCKIT_CMD(cmd_function);
 IPCKIT_CMD(cmd_dump); IPCKIT_CMD(cmd_restore);
 // replication.cpp
 IPCKIT_CMD(cmd_sync);
+// t_zset.cpp
+IPCKIT_CMD(cmd_zadd); IPCKIT_CMD(cmd_zincrby); IPCKIT_CMD(cmd_zcard); IPCKIT_CMD(cmd_zscore);
+IPCKIT_CMD(cmd_zmscore); IPCKIT_CMD(cmd_zrem); IPCKIT_CMD(cmd_zrange); IPCKIT_CMD(cmd_zrank);
+IPCKIT_CMD(cmd_zrevrank);
 // sort.cpp
 IPCKIT_CMD(cmd_sort); IPCKIT_CMD(cmd_sort_ro);
 #undef IPCKIT_CMD

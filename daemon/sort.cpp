@@ -92,7 +92,7 @@ void sort_generic(Server& srv, Client& c, Args argv, bool readonly) {
   }
 
   Value* v = srv.db.find(argv[1]);
-  if (v && v->type() != Type::list && v->type() != Type::set) return reply_wrongtype(c);
+  if (v && v->type() != Type::list && v->type() != Type::set && v->type() != Type::zset) return reply_wrongtype(c);
   bool is_set = v && v->type() == Type::set;
   // A set's own order is not the same on a replica or after a reload: stored results are sorted.
   if (dontsort && is_set && storekey) {
@@ -101,7 +101,13 @@ void sort_generic(Server& srv, Client& c, Args argv, bool readonly) {
     sortby.reset();
   }
 
-  long long vectorlen = !v ? 0 : is_set ? static_cast<long long>(v->set().size()) : static_cast<long long>(v->list().size());
+  // A list, or a sorted set in score order: both have an order of their own (BY nosort keeps it).
+  std::vector<std::string_view> ordered;
+  if (v && v->type() == Type::list)
+    ordered.assign(v->list().begin(), v->list().end());
+  else if (v && v->type() == Type::zset)
+    for (auto& e : v->zset().order()) ordered.push_back(e.second);
+  long long vectorlen = !v ? 0 : is_set ? static_cast<long long>(v->set().size()) : static_cast<long long>(ordered.size());
   long long start = std::min(std::max(limit_start, 0LL), vectorlen);
   limit_count = std::min(std::max(limit_count, -1LL), vectorlen);
   long long end = limit_count < 0 ? vectorlen - 1 : start + limit_count - 1;
@@ -113,20 +119,20 @@ void sort_generic(Server& srv, Client& c, Args argv, bool readonly) {
 
   std::vector<SortItem> items;
   if (v && !is_set && dontsort) {
-    // A list in its own order (reversed by DESC), only the LIMIT range.
-    const List& l = v->list();
+    // A list (or sorted set) in its own order (reversed by DESC), only the LIMIT range.
+    const auto& l = ordered;
     if (end >= start) {
       items.reserve(static_cast<std::size_t>(end - start + 1));
       for (long long i = start; i <= end; ++i) {
         std::size_t at = static_cast<std::size_t>(desc ? vectorlen - 1 - i : i);
-        items.push_back({l[at], 0, std::nullopt});
+        items.push_back({std::string(l[at]), 0, std::nullopt});
       }
       end -= start;
       start = 0;
     }
   } else if (v && !is_set) {
-    items.reserve(v->list().size());
-    for (auto& e : v->list()) items.push_back({e, 0, std::nullopt});
+    items.reserve(ordered.size());
+    for (auto e : ordered) items.push_back({std::string(e), 0, std::nullopt});
   } else if (v) {
     items.reserve(v->set().size());
     for (auto m : v->set().members()) items.push_back({std::string(m), 0, std::nullopt});

@@ -570,4 +570,49 @@ TEST_CASE("a SYNC replica gets a loadable RDB file and then the writes exactly a
   read_until(ra.fd(), rest_a, 0, last);
   CHECK(rest_a == rest_b);
 }
+
+TEST_CASE("the sorted set subset replies exactly like redis-server" * doctest::timeout(120)) {
+  std::vector<std::string> script = {
+      "ZADD z 1 a 2 b 3 c", "ZADD z 1 a", "ZADD z CH 5 a 2 b", "ZADD z NX 9 a 4 d", "ZADD z XX 8 a 7 e", "ZADD z GT 1 a",
+      "ZADD z LT 1 a", "ZADD z GT CH 6 b", "ZADD z INCR 2 a", "ZADD z INCR NX 2 a", "ZADD z INCR XX 2 nope",
+      "ZADD z NX XX 1 a", "ZADD z GT LT 1 a", "ZADD z GT NX 1 a", "ZADD z INCR 1 a 2 b", "ZADD z 1", "ZADD z x a",
+      "ZADD z nan a", "ZADD z inf i -inf j", "ZADD z ' 1' a", "ZADD z 1e400 a", "ZADD z 0x10 h", "ZADD nokey XX 1 a",
+      "EXISTS nokey", "ZADD nokey XX INCR 1 a", "ZADD z INCR inf i", "ZADD z INCR -inf i", "ZINCRBY z 1.5 b", "ZINCRBY z x b",
+      "ZINCRBY z 1 new", "ZCARD z", "ZCARD nokey", "ZSCORE z a", "ZSCORE z nope", "ZSCORE nokey a", "ZMSCORE z a nope b",
+      "ZMSCORE nokey a", "ZRANGE z 0 -1", "ZRANGE z 0 -1 WITHSCORES", "ZRANGE z 1 2 REV WITHSCORES", "ZRANGE z -2 100",
+      "ZRANGE z 5 1", "ZRANGE z x 1", "ZRANGE z 0 1 BOGUS", "ZRANGE z 0 1 LIMIT 0 1", "ZRANGE nokey 0 -1", "ZRANK z a",
+      "ZRANK z nope", "ZREVRANK z a", "ZREVRANK nokey a", "ZREM z a nope", "ZREM nokey a", "TYPE z", "SET s v",
+      "ZADD s 1 a", "ZSCORE s a", "ZRANGE s 0 1", "SADD set a", "ZCARD set", "ZADD same 1 b 1 a 1 c", "ZRANGE same 0 -1",
+      "SORT z", "SORT z ALPHA", "SORT z BY nosort", "SORT z BY nosort DESC LIMIT 0 2", "ZREM same a b c", "EXISTS same",
+      "SCAN 0 TYPE zset", "ZADD", "ZCARD", "ZRANGE z 0",
+      "~HELLO 3", "ZSCORE z b", "ZMSCORE z b nope", "ZRANGE z 0 1 WITHSCORES", "ZADD z INCR 1 b", "ZSCORE z i",
+  };
+  compare(script);
+}
+
+TEST_CASE("sorted sets survive DUMP RESTORE across servers and a restart" * doctest::timeout(120)) {
+  TempDir dir;
+  auto ours = ServerProcess::managerd(dir);
+  auto redis = ServerProcess::redis(dir);
+  RespClient a(ours.socket()), b(redis.socket());
+  std::vector<std::string> big{"ZADD", "big"};
+  for (int i = 0; i < 300; ++i) {
+    big.push_back(std::to_string(i * 0.5));
+    big.push_back("member-" + std::to_string(i));
+  }
+  for (auto* cl : {&a, &b}) {
+    cl->cmd({"ZADD", "small", "1.5", "a", "-inf", "b", "3", "c", "inf", "d"});
+    cl->cmd(big);
+  }
+  for (std::string key : {"small", "big"}) {
+    INFO("key: " << key);
+    std::string original = text(b.cmd({"ZRANGE", key, "0", "-1", "WITHSCORES"}));
+    REQUIRE(text(b.cmd({"RESTORE", "from-ours", "0", a.cmd({"DUMP", key}).str})) == "OK");
+    REQUIRE(text(a.cmd({"RESTORE", "from-redis", "0", b.cmd({"DUMP", key}).str})) == "OK");
+    CHECK(text(b.cmd({"ZRANGE", "from-ours", "0", "-1", "WITHSCORES"})) == original);
+    CHECK(text(a.cmd({"ZRANGE", "from-redis", "0", "-1", "WITHSCORES"})) == original);
+    a.cmd({"DEL", "from-redis"});
+    b.cmd({"DEL", "from-ours"});
+  }
+}
 }

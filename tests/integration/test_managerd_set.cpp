@@ -184,4 +184,46 @@ TEST_CASE("SRANDMEMBER picks every member equally often" * doctest::timeout(120)
   CHECK(chi_square(counts, 2000, 100000) < 2400);  // 1999 degrees of freedom: mean 1999, sd 63
 }
 
+TEST_CASE("sorted sets survive a restart through the snapshot through the append-only log and its rewrite" * doctest::timeout(60)) {
+  TempDir dir;
+  auto snap = (dir / "dump.snap").string();
+  auto aof = (dir / "log.aof").string();
+  const std::string expected = "[b,-inf,a,0.10000000000000001,c,3,d,inf]";
+  auto fill = [](RespClient& c) {
+    c.cmd({"ZADD", "z", "0.1", "a", "-inf", "b", "2", "c", "inf", "d", "9", "e"});
+    c.cmd({"ZINCRBY", "z", "1", "c"});
+    c.cmd({"ZREM", "z", "e"});
+  };
+  SUBCASE("snapshot") {
+    {
+      auto srv = ServerProcess::managerd(dir, {"--snapshot", snap});
+      RespClient c(srv.socket());
+      fill(c);
+      CHECK(text(c.cmd({"SAVE"})) == "OK");
+      srv.stop();
+    }
+    auto srv = ServerProcess::managerd(dir, {"--snapshot", snap});
+    RespClient c(srv.socket());
+    CHECK(text(c.cmd({"ZRANGE", "z", "0", "-1", "WITHSCORES"})) == expected);
+  }
+  SUBCASE("append-only log and its rewrite") {
+    for (bool rewrite : {false, true}) {
+      {
+        auto srv = ServerProcess::managerd(dir, {"--appendonly", aof, "--appendfsync", "always"});
+        RespClient c(srv.socket());
+        if (!rewrite) fill(c);
+        if (rewrite) {
+          CHECK(text(c.cmd({"ZRANGE", "z", "0", "-1", "WITHSCORES"})) == expected);
+          c.cmd({"BGREWRITEAOF"});
+          while (text(c.cmd({"INFO", "persistence"})).find("aof_rewrite_in_progress:0") == std::string::npos) {}
+        }
+        srv.kill9();
+      }
+      auto srv = ServerProcess::managerd(dir, {"--appendonly", aof});
+      RespClient c(srv.socket());
+      CHECK(text(c.cmd({"ZRANGE", "z", "0", "-1", "WITHSCORES"})) == expected);
+    }
+  }
+}
+
 }
