@@ -257,12 +257,18 @@ bool glob_match(std::string_view p, std::string_view s, bool nocase) {
   return glob_impl(p.data(), p.size(), s.data(), s.size(), nocase, skip);
 }
 
-std::size_t random_index(std::size_t n) {
+namespace {
+std::mt19937_64& random_engine() {
   // One generator for the daemon's random picks (RANDOMKEY, SPOP, SRANDMEMBER, HRANDFIELD); the
   // daemon is single-threaded, so a function-local static is safe.
   static std::mt19937_64 gen{std::random_device{}()};
-  return n <= 1 ? 0 : static_cast<std::size_t>(gen() % n);
+  return gen;
 }
+}  // namespace
+
+std::size_t random_index(std::size_t n) { return n <= 1 ? 0 : static_cast<std::size_t>(random_engine()() % n); }
+
+std::uint64_t random_u64() { return random_engine()(); }
 
 // ---- shared reply helpers ----
 
@@ -762,7 +768,7 @@ std::size_t value_bytes(Value& v, std::size_t samples) {
     case Type::set: {
       auto& t = v.set().table();
       return sizeof(Set) + estimate(t.size(), 2 * sizeof(void*) + sizeof(std::size_t), [&](auto&& add) {
-        for (auto& m : t) if (!add(string_bytes(m.size()))) break;
+        for (auto& m : t) if (!add(string_bytes(m.value.size()) + 2 * sizeof(void*))) break;
       });
     }
     case Type::zset: {  // each member is in the score table and in the ordered tree

@@ -169,12 +169,37 @@ class Hash {
 
 using List = std::deque<std::string>;
 
+/// One member of a Set: its bytes and its position in the Set's dense index.
+struct SetMember {
+  std::string value;
+  mutable std::size_t slot = 0;
+  operator const std::string&() const noexcept { return value; }
+  operator std::string_view() const noexcept { return value; }
+};
+struct SetMemberHash : SvHash {
+  using SvHash::operator();
+  std::size_t operator()(const SetMember& m) const noexcept { return SvHash::operator()(m.value); }
+};
+struct SetMemberEq {
+  using is_transparent = void;
+  static std::string_view sv(std::string_view s) noexcept { return s; }
+  static std::string_view sv(const SetMember& m) noexcept { return m.value; }
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const noexcept { return sv(a) == sv(b); }
+};
+
 /// A set value (t_set.cpp): a hash set that remembers whether every member is an integer and
-/// there are at most 512 of them (Redis 7.0's intset, whose members come back sorted by value).
+/// there are at most 512 of them (Redis 7.0's intset, whose members come back sorted by value),
+/// plus a dense index of its members so that a random pick is O(1) and exactly uniform.
 class Set {
  public:
   static constexpr std::size_t kMaxIntsetEntries = 512;
-  using Table = std::unordered_set<std::string, SvHash, SvEq>;
+  using Table = std::unordered_set<SetMember, SetMemberHash, SetMemberEq>;
+  Set() = default;
+  Set(const Set& o);  ///< rebuilds the index over the copy's own nodes
+  Set& operator=(const Set& o);
+  Set(Set&&) noexcept = default;  ///< nodes move with the table: the index stays valid
+  Set& operator=(Set&&) noexcept = default;
   /// Adds `m`; true when it is new.
   bool add(std::string_view m);
   /// Removes `m`; true when it was there.
@@ -191,6 +216,7 @@ class Set {
 
  private:
   Table m_table;
+  std::vector<const SetMember*> m_dense;  // every member once; SetMember::slot is its index here
   bool m_intset = true;
 };
 
@@ -322,6 +348,8 @@ inline std::pair<int, std::string_view> split_db_key(std::string_view q) {
 
 /// A uniformly random number in [0, n) (0 when n <= 1).
 std::size_t random_index(std::size_t n);
+/// 64 uniformly random bits.
+std::uint64_t random_u64();
 
 /// Redis glob matching (KEYS, SCAN MATCH): *, ?, [a-z], [^x], backslash escapes.
 bool glob_match(std::string_view pattern, std::string_view s, bool nocase = false);

@@ -10,21 +10,42 @@ using detail::resp::parse_ll;
 
 // ---- Set type API ----
 
+Set::Set(const Set& o) : m_intset(o.m_intset) {
+  m_table.reserve(o.size());
+  m_dense.reserve(o.size());
+  for (const SetMember* m : o.m_dense) m_dense.push_back(&*m_table.insert(SetMember{m->value, m_dense.size()}).first);
+}
+
+Set& Set::operator=(const Set& o) {
+  if (this != &o) *this = Set(o);
+  return *this;
+}
+
 bool Set::add(std::string_view m) {
-  auto [it, added] = m_table.emplace(m);
-  if (added && m_intset) {
+  auto [it, added] = m_table.insert(SetMember{std::string(m), m_dense.size()});
+  if (!added) return false;
+  m_dense.push_back(&*it);
+  if (m_intset) {
     long long n;
     // Redis keeps a set as an intset while every member is an integer and there are few of them;
     // once converted it never goes back.
     if (m_table.size() > kMaxIntsetEntries || !parse_ll(m, n)) m_intset = false;
   }
-  return added;
+  return true;
 }
 
 bool Set::remove(std::string_view m) {
   auto it = m_table.find(m);
   if (it == m_table.end()) return false;
+  const SetMember* last = m_dense.back();  // the last entry of the index takes the removed one's place
+  m_dense[it->slot] = last;
+  last->slot = it->slot;
+  m_dense.pop_back();
   m_table.erase(it);
+  // Shrink a table left mostly empty, as Redis resizes its dicts below 10% fill, so scans stay
+  // proportional to the members. A scan in progress restarts on the new bucket count
+  // (duplicates, never misses); shrinking below 1/4 keeps this amortized O(1).
+  if (m_table.bucket_count() > 64 && m_table.size() * 4 < m_table.bucket_count()) m_table.rehash(0);
   return true;
 }
 
@@ -41,27 +62,7 @@ std::vector<std::string_view> Set::members() const {
   return out;
 }
 
-const std::string& Set::random() const {
-  // Uniform over the members, like Redis's dictGetFairRandomKey: a random bucket and a random
-  // slot in it, retried when the slot is empty (each member in the first kSlots of its bucket is
-  // equally likely; with the table's load factor <= 1 a longer bucket almost never occurs). Small
-  // or sparse tables, where retries would cost more than a walk, pick the i-th member instead.
-  constexpr std::size_t kSlots = 8;
-  std::size_t n = m_table.size(), bc = m_table.bucket_count();
-  if (n <= 64 || bc / n * kSlots >= n) {
-    auto it = m_table.begin();
-    std::advance(it, static_cast<long>(random_index(n)));
-    return *it;
-  }
-  for (;;) {
-    std::size_t b = random_index(bc);
-    std::size_t slot = random_index(kSlots);
-    if (slot >= m_table.bucket_size(b)) continue;
-    auto it = m_table.begin(b);
-    std::advance(it, static_cast<long>(slot));
-    return *it;
-  }
-}
+const std::string& Set::random() const { return m_dense[random_index(m_dense.size())]->value; }
 
 namespace {
 
