@@ -2,6 +2,7 @@
 #include "server.hpp"
 
 #include "child.hpp"
+#include "dump.hpp"
 #include "rio.hpp"
 
 #include <ipc/errors.hpp>
@@ -55,6 +56,14 @@ std::string aof_dump(Db& db) {
         command({"SADD", key}, [&] {
           for (auto& m : v.set().table()) detail::resp::add_bulk(out, m);
         }, v.set().size());
+        break;
+      case Type::zset:
+        command({"ZADD", key}, [&] {
+          for (auto& [score, m] : v.zset().order()) {
+            detail::resp::add_bulk(out, format_score(score));
+            detail::resp::add_bulk(out, m);
+          }
+        }, 2 * v.zset().size());
         break;
     }
     long long when = db.expire_of(key);
@@ -162,7 +171,7 @@ void Server::feed_now(int dbid, Args argv, bool to_aof) {
 }
 
 void Server::attach_replica(Client& c) {
-  std::string snap = snapshot_encode(db);
+  std::string snap = rdb_file(db, m_opts);  // a real RDB file: redis-server replicas load it
   c.out += '$';
   c.out += std::to_string(snap.size());
   c.out += "\r\n";

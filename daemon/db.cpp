@@ -89,6 +89,7 @@ Value& Db::add(std::string_view key, Type t) {
     case Type::hash: v.data.emplace<1>(); break;
     case Type::list: v.data.emplace<2>(); break;
     case Type::set: v.data.emplace<3>(); break;
+    case Type::zset: v.data.emplace<4>(); break;
   }
   Value& added = m_cur->dict.emplace(std::string(key), std::move(v)).first->second;
   if (on_added) on_added(key);
@@ -152,7 +153,7 @@ std::size_t Db::active_expire(std::size_t budget) {
 }
 
 const char* type_name(Type t) noexcept {
-  static const char* names[] = {"string", "hash", "list", "set"};
+  static const char* names[] = {"string", "hash", "list", "set", "zset"};
   return names[static_cast<int>(t)];
 }
 
@@ -256,12 +257,18 @@ bool glob_match(std::string_view p, std::string_view s, bool nocase) {
   return glob_impl(p.data(), p.size(), s.data(), s.size(), nocase, skip);
 }
 
-std::size_t random_index(std::size_t n) {
+namespace {
+std::mt19937_64& random_engine() {
   // One generator for the daemon's random picks (RANDOMKEY, SPOP, SRANDMEMBER, HRANDFIELD); the
   // daemon is single-threaded, so a function-local static is safe.
   static std::mt19937_64 gen{std::random_device{}()};
-  return n <= 1 ? 0 : static_cast<std::size_t>(gen() % n);
+  return gen;
 }
+}  // namespace
+
+std::size_t random_index(std::size_t n) { return n <= 1 ? 0 : static_cast<std::size_t>(random_engine()() % n); }
+
+std::uint64_t random_u64() { return random_engine()(); }
 
 // ---- shared reply helpers ----
 
@@ -372,6 +379,7 @@ bool parse_scan_opts(Client& c, Args argv, std::size_t from, ScanOpts& o, bool a
       else if (t == "hash") o.type = 1;
       else if (t == "list") o.type = 2;
       else if (t == "set") o.type = 3;
+      else if (t == "zset") o.type = 4;
       else o.type = 99;  // a Redis type we do not have: nothing matches
     } else {
       reply_syntax_error(c);
@@ -712,7 +720,101 @@ void cmd_object(Server& srv, Client& c, Args argv) {
     case Type::hash: return reply_bulk(c, v->hash().small() ? "listpack" : "hashtable");
     case Type::list: return reply_bulk(c, "quicklist");
     case Type::set: return reply_bulk(c, v->set().intset() ? "intset" : "hashtable");
+    case Type::zset: {  // Redis's zset-max-listpack-entries 128 and zset-max-listpack-value 64
+      bool small = v->zset().size() <= 128;
+      for (auto& e : v->zset().order()) small = small && e.second.size() <= 64;
+      return reply_bulk(c, small ? "listpack" : "skiplist");
+    }
   }
+}
+
+namespace {
+
+// Bytes a string of `n` bytes takes in a std::string (heap block past the 15-byte inline buffer).
+std::size_t string_bytes(std::size_t n) { return sizeof(std::string) + (n > 15 ? n + 1 : 0); }
+
+// Estimated bytes of `v`: exact for strings, and for containers the mean of the first `samples`
+// elements (0 = all) times the size, plus the per-element overhead of our node-based tables.
+// Like Redis's objectComputeSize, an estimate that grows with the contents.
+std::size_t value_bytes(Value& v, std::size_t samples) {
+  auto estimate = [&](std::size_t count, std::size_t node, auto&& for_each) {
+    std::size_t seen = 0, bytes = 0;
+    for_each([&](std::size_t b) {
+      if (samples && seen >= samples) return false;
+      bytes += b;
+      ++seen;
+      return true;
+    });
+    return seen ? bytes / seen * count + node * count : 0;
+  };
+  switch (v.type()) {
+    case Type::string: return string_bytes(v.str().size());
+    case Type::list: {
+      auto& l = v.list();
+      return sizeof(List) + estimate(l.size(), 0, [&](auto&& add) {
+        for (auto& e : l) if (!add(string_bytes(e.size()))) break;
+      });
+    }
+    case Type::hash: {
+      auto& h = v.hash();
+      std::size_t node = h.small() ? 0 : 2 * sizeof(void*) + sizeof(std::size_t);
+      return sizeof(Hash) + estimate(h.size(), node, [&](auto&& add) {
+        bool go = true;
+        h.for_each([&](std::string_view f, std::string_view x) {
+          if (go) go = add(string_bytes(f.size()) + string_bytes(x.size()));
+        });
+      });
+    }
+    case Type::set: {
+      auto& t = v.set().table();
+      return sizeof(Set) + estimate(t.size(), 2 * sizeof(void*) + sizeof(std::size_t), [&](auto&& add) {
+        for (auto& m : t) if (!add(string_bytes(m.value.size()) + 2 * sizeof(void*))) break;
+      });
+    }
+    case Type::zset: {  // each member is in the score table and in the ordered tree
+      auto& o = v.zset().order();
+      return sizeof(ZSet) + estimate(o.size(), 6 * sizeof(void*) + 2 * sizeof(double), [&](auto&& add) {
+        for (auto& e : o) if (!add(2 * string_bytes(e.second.size()))) break;
+      });
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+/* MEMORY USAGE <key> [SAMPLES <count>] | MEMORY HELP */
+void cmd_memory(Server& srv, Client& c, Args argv) {
+  std::string sub(argv[1]);
+  for (auto& ch : sub) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (sub == "help" && argv.size() == 2) {
+    static const char* lines[] = {
+        "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "USAGE <key> [SAMPLES <count>]",
+        "    Return memory in bytes used by <key> and its value. Nested values are",
+        "    sampled up to <count> times (default: 5, 0 means sample all).",
+        "HELP",
+        "    Prints this help.",
+    };
+    reply_array(c, std::size(lines));
+    for (auto* l : lines) reply_simple(c, l);
+    return;
+  }
+  if (sub != "usage") return reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try MEMORY HELP.");
+  if (argv.size() < 3) return reply_arity(c, "memory|usage");
+  long long samples = 5;
+  for (std::size_t i = 3; i < argv.size(); ++i) {
+    std::string a(argv[i]);
+    for (auto& ch : a) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (a != "samples" || i + 1 >= argv.size()) return reply_syntax_error(c);
+    if (!parse_ll(argv[i + 1], samples)) return reply_not_integer(c);
+    if (samples < 0) return reply_syntax_error(c);
+    ++i;
+  }
+  Value* v = srv.db.find(argv[2]);
+  if (!v) return reply_nil(c);
+  std::size_t key_bytes = string_bytes(argv[2].size()) + 2 * sizeof(void*);  // the key and its table node
+  reply_int(c, static_cast<long long>(key_bytes + value_bytes(*v, static_cast<std::size_t>(samples))));
 }
 
 /* TOUCH <key> [<key> ...] */

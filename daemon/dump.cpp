@@ -7,8 +7,11 @@
 #include "server.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <climits>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <new>
 
 namespace ipc::managerd {
@@ -20,11 +23,16 @@ enum : unsigned char {
   kRdbString = 0,
   kRdbList = 1,  // read only: a count and the elements (Redis before 3.2)
   kRdbSet = 2,
+  kRdbZset = 3,  // read only: scores as text (Redis before 4.0)
   kRdbHash = 4,
+  kRdbZset2 = 5,
   kRdbSetIntset = 11,
   kRdbHashListpack = 16,
+  kRdbZsetListpack = 17,
   kRdbListQuicklist2 = 18,
 };
+// RDB file opcodes (rdb.h).
+constexpr unsigned char kOpExpireTimeMs = 0xfc, kOpSelectDb = 0xfe, kOpEof = 0xff;
 // A length's two top bits (rdbSaveLen): 00 6 bits, 01 14 bits, 10 32/64 bits, 11 an encoding.
 enum : unsigned char { kEncInt8 = 0, kEncInt16 = 1, kEncInt32 = 2, kEncLzf = 3 };
 constexpr unsigned char kLen32 = 0x80, kLen64 = 0x81, kEncVal = 0xc0;
@@ -219,17 +227,10 @@ void save_list(std::string& out, const List& list, const Options& o) {
   }
 }
 
-void save_hash(std::string& out, const Hash& h, const Options& o) {
-  const long long max_entries = tunable(o, "hash-max-listpack-entries", 512);
-  const long long max_value = tunable(o, "hash-max-listpack-value", 64);
-  // Redis turns a listpack into a hash table for good once a field or value is too long; ours
-  // does the same (and also past 128 fields): a big hash of few fields was made big by a value.
-  bool listpack = static_cast<long long>(h.size()) <= max_entries && (h.small() || h.size() > Hash::kMaxSmallEntries);
-  if (listpack)
-    h.for_each([&](std::string_view f, std::string_view v) {
-      if (static_cast<long long>(f.size()) > max_value || static_cast<long long>(v.size()) > max_value) listpack = false;
-    });
-  if (listpack) {
+void save_hash(std::string& out, const Hash& h) {
+  // A Hash stays small by the same rule (hash-max-listpack-entries and -value, and never small
+  // again once a table) as Redis keeps a listpack, so the encoding is Redis's.
+  if (h.small()) {
     ListpackWriter lp;
     h.for_each([&](std::string_view f, std::string_view v) {
       lp.append(f);
@@ -274,6 +275,57 @@ void save_set(std::string& out, const Set& s, const Options& o) {
   out.push_back(static_cast<char>(kRdbSet));
   save_len(out, s.size());
   for (auto& m : s.table()) save_string(out, m);
+}
+
+/// A score as Redis 7.0's d2string writes it into a listpack: integral values in a safe range
+/// as integers (then integer-encoded by the listpack; -0 becomes 0), others with %.17g.
+std::string d2string(double d) {
+  if (std::isinf(d)) return d < 0 ? "-inf" : "inf";
+  if (d > -4503599627370495.0 && d < 4503599627370496.0 && d == static_cast<double>(static_cast<long long>(d)))
+    return std::to_string(static_cast<long long>(d));
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  return buf;
+}
+
+/// A sorted set as Redis 7.0 holds one built by ZADD: a listpack of (member, score) in order while
+/// it has at most zset-max-listpack-entries members of at most zset-max-listpack-value bytes,
+/// otherwise a skiplist, saved from the greatest element down with binary scores (ZSET_2).
+void save_zset(std::string& out, const ZSet& z, const Options& o) {
+  bool listpack = static_cast<long long>(z.size()) <= tunable(o, "zset-max-listpack-entries", 128);
+  const long long max_value = tunable(o, "zset-max-listpack-value", 64);
+  for (auto it = z.order().begin(); listpack && it != z.order().end(); ++it)
+    listpack = static_cast<long long>(it->second.size()) <= max_value;
+  if (listpack) {
+    ListpackWriter lp;
+    for (auto& [score, m] : z.order()) {
+      lp.append(m);
+      lp.append(d2string(score));
+    }
+    out.push_back(static_cast<char>(kRdbZsetListpack));
+    save_string(out, lp.finish());
+    return;
+  }
+  out.push_back(static_cast<char>(kRdbZset2));
+  save_len(out, z.size());
+  for (auto it = z.order().rbegin(); it != z.order().rend(); ++it) {
+    save_string(out, it->second);
+    put_le(out, std::bit_cast<std::uint64_t>(it->first), 8);
+  }
+}
+
+/// The RDB type byte and value of `v` (rdbSaveObjectType + rdbSaveObject).
+void save_object(std::string& out, const Value& v, const Options& o) {
+  switch (v.type()) {
+    case Type::string:
+      out.push_back(static_cast<char>(kRdbString));
+      save_string(out, std::get<std::string>(v.data));
+      break;
+    case Type::list: save_list(out, std::get<List>(v.data), o); break;
+    case Type::hash: save_hash(out, std::get<Hash>(v.data)); break;
+    case Type::set: save_set(out, std::get<Set>(v.data), o); break;
+    case Type::zset: save_zset(out, std::get<ZSet>(v.data), o); break;
+  }
 }
 
 // ---- reading (rdb.c's rdbLoad* functions, every length checked) ----
@@ -421,16 +473,38 @@ void put_field(PayloadReader& r, Hash& h, std::string_view f, std::string_view v
 
 std::string dump_payload(const Value& v, const Options& o) {
   std::string out;
-  switch (v.type()) {
-    case Type::string:
-      out.push_back(static_cast<char>(kRdbString));
-      save_string(out, std::get<std::string>(v.data));
-      break;
-    case Type::list: save_list(out, std::get<List>(v.data), o); break;
-    case Type::hash: save_hash(out, std::get<Hash>(v.data), o); break;
-    case Type::set: save_set(out, std::get<Set>(v.data), o); break;
-  }
+  save_object(out, v, o);
   put_le(out, kDumpRdbVersion, 2);
+  put_le(out, crc64(out), 8);
+  return out;
+}
+
+std::string rdb_file(Db& db, const Options& o) {
+  std::string out = "REDIS00" + std::to_string(kDumpRdbVersion);
+  const long long now = now_ms();
+  const int keep = db.selected();
+  std::string obj;
+  for (int i = 0; i < db.count(); ++i) {
+    if (db.size_of(i) == 0) continue;
+    db.select(i);
+    out.push_back(static_cast<char>(kOpSelectDb));
+    save_len(out, static_cast<std::uint64_t>(i));
+    for (auto& [key, v] : db.dict()) {
+      const long long when = db.expire_of(key);
+      if (when >= 0 && when <= now) continue;
+      if (when >= 0) {
+        out.push_back(static_cast<char>(kOpExpireTimeMs));
+        put_le(out, static_cast<std::uint64_t>(when), 8);
+      }
+      obj.clear();
+      save_object(obj, v, o);
+      out.push_back(obj[0]);  // the type, then the key, then the value
+      save_string(out, key);
+      out.append(obj, 1);
+    }
+  }
+  db.select(keep);
+  out.push_back(static_cast<char>(kOpEof));
   put_le(out, crc64(out), 8);
   return out;
 }
@@ -506,6 +580,38 @@ Value dump_payload_load(std::string_view payload) {
         Hash h;
         for (std::size_t i = 0; i < elements.size(); i += 2) put_field(r, h, elements[i], elements[i + 1]);
         v.data = std::move(h);
+        break;
+      }
+      case kRdbZset:
+      case kRdbZset2: {
+        ZSet z;
+        for (std::uint64_t n = r.len(); n > 0; --n) {
+          std::string m = r.string();
+          double score = 0;
+          if (type == kRdbZset2) {
+            score = std::bit_cast<double>(get_le(r.raw(8), 0, 8));
+          } else {  // rdbLoadDoubleValue: a length byte (253 nan, 254 inf, 255 -inf), then text
+            const unsigned char n2 = r.byte();
+            if (n2 == 254 || n2 == 255) score = n2 == 254 ? HUGE_VAL : -HUGE_VAL;
+            else if (n2 == 253 || !parse_score(r.raw(n2), score)) r.fail("bad sorted set score");
+          }
+          if (std::isnan(score)) r.fail("NaN sorted set score");
+          if (!z.add(m, score)) r.fail("duplicate sorted set member");
+        }
+        if (z.size() == 0) r.fail("empty sorted set");
+        v.data = std::move(z);
+        break;
+      }
+      case kRdbZsetListpack: {
+        auto elements = listpack_elements(r.string());
+        if (elements.empty() || elements.size() % 2) r.fail("sorted set listpack of an odd or zero length");
+        ZSet z;
+        for (std::size_t i = 0; i < elements.size(); i += 2) {
+          double score = 0;
+          if (!parse_score(elements[i + 1], score)) r.fail("bad sorted set score");
+          if (!z.add(elements[i], score)) r.fail("duplicate sorted set member");
+        }
+        v.data = std::move(z);
         break;
       }
       default: r.fail("RDB type " + std::to_string(type) + " is not a type ipc-managerd has");

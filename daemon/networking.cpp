@@ -278,6 +278,10 @@ void Server::read_from_client(Client& c) {
 
 void Server::process_input(Client& c) {
   using detail::resp::Status;
+  if (c.replica) {  // a replica's acknowledgements (REPLCONF ACK) need no answer
+    c.in.consume(c.in.size());
+    return;
+  }
   while (!c.closing && !c.blocked && !c.close_after_reply && !c.close_asap) {
     if (c.pending_out() > kOutputSoftLimit) {
       // Back-pressure: the client does not read its replies; stop reading its requests until

@@ -9,6 +9,8 @@
 
 #include <unistd.h>
 
+#include <bit>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
@@ -59,6 +61,13 @@ std::string snapshot_encode(Db& db) {
         put_varint(out, v.set().size());
         for (auto& m : v.set().table()) put_bytes(out, m);
         break;
+      case Type::zset:  // member, then the score's IEEE-754 bits
+        put_varint(out, v.zset().size());
+        for (auto& [score, m] : v.zset().order()) {
+          put_bytes(out, m);
+          put_u64(out, std::bit_cast<std::uint64_t>(score));
+        }
+        break;
     }
   }
   }
@@ -96,7 +105,7 @@ void snapshot_decode(std::string_view bytes, Db& db) {
       fresh.select(static_cast<int>(i));
       continue;
     }
-    if (t > 3) r.fail("unknown value type " + std::to_string(t));
+    if (t > 4) r.fail("unknown value type " + std::to_string(t));
     unsigned char has_expire = r.byte();
     if (has_expire > 1) r.fail("bad expiry flag");
     long long when = has_expire ? static_cast<long long>(r.u64()) : -1;
@@ -126,6 +135,17 @@ void snapshot_decode(std::string_view bytes, Db& db) {
         for (std::uint64_t i = 0; i < n; ++i)
           if (!v.set().add(r.bytes())) r.fail("duplicate set member");
         if (n == 0) r.fail("empty set");
+        break;
+      }
+      case Type::zset: {
+        std::uint64_t n = r.count();
+        for (std::uint64_t i = 0; i < n; ++i) {
+          std::string_view m = r.bytes();
+          double score = std::bit_cast<double>(r.u64());
+          if (std::isnan(score)) r.fail("NaN score");
+          if (!v.zset().add(m, score)) r.fail("duplicate sorted set member");
+        }
+        if (n == 0) r.fail("empty sorted set");
         break;
       }
     }

@@ -209,6 +209,18 @@ const Command kCommands[] = {
     {"quit", -1, NS | L | S | F | N | Q | P, cmd_quit, 0, 0, 0},
     {"time", 1, L | S | F, cmd_time, 0, 0, 0},
     {"reset", 1, NS | L | S | F | N | Q | P, cmd_reset, 0, 0, 0},
+    {"memory", -2, kContainer, cmd_memory, 0, 0, 0},
+    {"sort", -2, W | M, cmd_sort, 1, 1, 1},
+    {"sort_ro", -2, R, cmd_sort_ro, 1, 1, 1},
+    {"zadd", -4, W | M | F, cmd_zadd, 1, 1, 1},
+    {"zincrby", 4, W | M | F, cmd_zincrby, 1, 1, 1},
+    {"zcard", 2, R | F, cmd_zcard, 1, 1, 1},
+    {"zscore", 3, R | F, cmd_zscore, 1, 1, 1},
+    {"zmscore", -3, R | F, cmd_zmscore, 1, 1, 1},
+    {"zrem", -3, W | F, cmd_zrem, 1, 1, 1},
+    {"zrange", -4, R, cmd_zrange, 1, 1, 1},
+    {"zrank", 3, R | F, cmd_zrank, 1, 1, 1},
+    {"zrevrank", 3, R | F, cmd_zrevrank, 1, 1, 1},
 };
 
 std::string lower(std::string_view s) {
@@ -232,8 +244,16 @@ const Command* Server::lookup(std::string_view name) const {
   return it == m_commands.end() ? nullptr : it->second;
 }
 
+// Hands the hash thresholds of `o` to Hash (the only representation that follows them).
+void apply_encoding_tunables(const Options& o) {
+  auto get = [&](std::string_view name) { return static_cast<std::size_t>(o.encoding_tunables.find(name)->second); };
+  Hash::max_small_entries.store(get("hash-max-listpack-entries"), std::memory_order_relaxed);
+  Hash::max_small_value.store(get("hash-max-listpack-value"), std::memory_order_relaxed);
+}
+
 Server::Server(Options opts) : m_opts(std::move(opts)) {
   for (const auto& cmd : kCommands) m_commands.emplace(cmd.name, &cmd);
+  apply_encoding_tunables(m_opts);
   start_ms = now_ms();
   last_save_ms = start_ms;
   m_fake.fake = true;
@@ -501,6 +521,40 @@ void cmd_time(Server&, Client& c, Args) {
   reply_array(c, 2);
   reply_bulk(c, std::to_string(tv.tv_sec));
   reply_bulk(c, std::to_string(tv.tv_usec));
+}
+
+/* FUNCTION FLUSH [ASYNC|SYNC] | FUNCTION LIST [LIBRARYNAME <pattern>] [WITHCODE] */
+// There is no scripting engine: the library set is always empty, so FLUSH (which every client
+// that resets a server sends, Redis's test suite included) succeeds and LIST is empty.
+void cmd_function(Server&, Client& c, Args argv) {
+  std::string sub = lower(argv[1]);
+  if (sub == "flush") {
+    if (argv.size() > 3)
+      return reply_err(c, "unknown subcommand or wrong number of arguments for '" + std::string(argv[1]) + "'. Try FUNCTION HELP.");
+    if (argv.size() == 3 && lower(argv[2]) != "async" && lower(argv[2]) != "sync")
+      return reply_err(c, "FUNCTION FLUSH only supports SYNC|ASYNC option");
+    return reply_ok(c);
+  }
+  if (sub == "list") {
+    bool withcode = false, named = false;
+    for (std::size_t i = 2; i < argv.size(); ++i) {
+      std::string a = lower(argv[i]);
+      if (a == "withcode" && !withcode) {
+        withcode = true;
+      } else if (a == "libraryname" && !named) {
+        if (i + 1 >= argv.size()) return reply_err(c, "library name argument was not given");
+        named = true;
+        ++i;
+      } else {
+        return reply_err(c, "Unknown argument " + std::string(argv[i]));
+      }
+    }
+    return reply_array(c, 0);
+  }
+  if (sub == "load" || sub == "delete" || sub == "dump" || sub == "restore" || sub == "kill" || sub == "stats" ||
+      sub == "help")
+    return reply_err(c, "FUNCTION " + sub + " is not supported: ipc-managerd has no scripting engine");
+  reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try FUNCTION HELP.");
 }
 
 bool Server::password_matches(std::string_view pass) const {
@@ -1118,6 +1172,7 @@ std::string config_set_one(Server& srv, const std::string& name, std::string_vie
     if (n < lo || n > hi)
       return "argument must be between " + std::to_string(lo) + " and " + std::to_string(hi) + " inclusive";
     t->second = n;
+    apply_encoding_tunables(o);
   } else if (name == "notify-keyspace-events") {
     int flags = keyspace_events_parse(val);
     if (flags < 0) return "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.";
@@ -1198,8 +1253,8 @@ void cmd_config(Server& srv, Client& c, Args argv) {
   }
 }
 
-/* SYNC: the client becomes a replica. It gets the keyspace as one bulk (ipc-managerd's snapshot
-   format, not an RDB file: a redis-server replica cannot load it) and then every change as Redis
+/* SYNC: the client becomes a replica. It gets the keyspace as one bulk, a Redis RDB file (version
+   10, the encodings DUMP writes: a redis-server replica loads it), and then every change as Redis
    propagates it (SELECT, MULTI/EXEC around transactions, absolute expiry times, PING). */
 void cmd_sync(Server& srv, Client& c, Args) {
   if (c.replica) return;
@@ -1211,24 +1266,6 @@ void cmd_sync(Server& srv, Client& c, Args) {
 void cmd_replicaof(Server&, Client& c, Args argv) {
   if (lower(argv[1]) == "no" && lower(argv[2]) == "one") return reply_ok(c);
   reply_err(c, "REPLICAOF <host> <port> is not supported: ipc-managerd is always a master");
-}
-
-/* FUNCTION FLUSH [ASYNC | SYNC] | FUNCTION LIST ... | FUNCTION STATS: no scripting engine here, so
-   there are never functions to list or flush (clients and test suites flush them when they start). */
-void cmd_function(Server&, Client& c, Args argv) {
-  std::string sub = lower(argv[1]);
-  if (sub == "flush") {
-    if (argv.size() > 3)
-      return reply_err(c, "unknown subcommand or wrong number of arguments for '" + std::string(argv[1]) +
-                              "'. Try FUNCTION HELP.");
-    if (argv.size() == 3 && lower(argv[2]) != "async" && lower(argv[2]) != "sync")
-      return reply_err(c, "FUNCTION FLUSH only supports SYNC|ASYNC option");
-    reply_ok(c);
-  } else if (sub == "list") {
-    reply_array(c, 0);
-  } else {
-    reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try FUNCTION HELP.");
-  }
 }
 
 std::string Server::client_info(const Client& k) const {

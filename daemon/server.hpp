@@ -71,8 +71,8 @@ struct Options {
   long long min_replicas_max_lag = 10;
   long long repl_ping_replica_period = 10;    ///< seconds between PINGs in the replication stream
   /// Redis's representation thresholds (hash-max-listpack-entries, set-max-intset-entries ...):
-  /// CONFIG GET/SET keep them so that clients tuning Redis work, but the representations here
-  /// switch at their own fixed sizes (see Hash and Set).
+  /// CONFIG GET/SET keep them so that clients tuning Redis work; the hash ones also decide when a
+  /// Hash becomes a table (Hash::max_small_*), the others leave ours at fixed sizes (see Set).
   std::map<std::string, long long, std::less<>> encoding_tunables = {
       {"hash-max-listpack-entries", 512}, {"hash-max-listpack-value", 64}, {"list-max-listpack-size", -2},
       {"list-compress-depth", 0},         {"set-max-intset-entries", 512}};
@@ -102,6 +102,9 @@ enum : int {
 int keyspace_events_parse(std::string_view s);
 /// The canonical letters for `flags` (CONFIG GET).
 std::string keyspace_events_string(int flags);
+
+/// Applies the representation thresholds of `o` that this server follows (at start, CONFIG SET).
+void apply_encoding_tunables(const Options& o);
 
 /// $XDG_RUNTIME_DIR/ipckit/managerd.sock, or /tmp/ipckit-<uid>/managerd.sock.
 std::string default_socket_path();
@@ -135,11 +138,15 @@ template <class V>
 using StrMap = std::unordered_map<std::string, V, SvHash, SvEq>;
 
 /// A hash value: a small insertion-ordered vector (Redis's listpack: same order on the wire)
-/// that turns into a hash table past 128 fields or a 64-byte field or value.
+/// that turns into a hash table past max_small_entries fields or a max_small_value-byte field or value.
 class Hash {
  public:
-  static constexpr std::size_t kMaxSmallEntries = 128;
-  static constexpr std::size_t kMaxSmallValue = 64;
+  /// Redis's hash-max-listpack-entries and hash-max-listpack-value (CONFIG SET changes them):
+  /// past either a hash turns into a table, so its field order follows Redis's under any setting.
+  /// Process-wide like Redis's server.hash_max_listpack_*; atomic because an embedding process
+  /// may run more than one server thread (they then share the setting).
+  static inline std::atomic<std::size_t> max_small_entries{512};
+  static inline std::atomic<std::size_t> max_small_value{64};
   /// The value of `field`, or nullptr.
   std::string* find(std::string_view field);
   /// Sets `field`; true when it is new.
@@ -167,12 +174,37 @@ class Hash {
 
 using List = std::deque<std::string>;
 
+/// One member of a Set: its bytes and its position in the Set's dense index.
+struct SetMember {
+  std::string value;
+  mutable std::size_t slot = 0;
+  operator const std::string&() const noexcept { return value; }
+  operator std::string_view() const noexcept { return value; }
+};
+struct SetMemberHash : SvHash {
+  using SvHash::operator();
+  std::size_t operator()(const SetMember& m) const noexcept { return SvHash::operator()(m.value); }
+};
+struct SetMemberEq {
+  using is_transparent = void;
+  static std::string_view sv(std::string_view s) noexcept { return s; }
+  static std::string_view sv(const SetMember& m) noexcept { return m.value; }
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const noexcept { return sv(a) == sv(b); }
+};
+
 /// A set value (t_set.cpp): a hash set that remembers whether every member is an integer and
-/// there are at most 512 of them (Redis 7.0's intset, whose members come back sorted by value).
+/// there are at most 512 of them (Redis 7.0's intset, whose members come back sorted by value),
+/// plus a dense index of its members so that a random pick is O(1) and exactly uniform.
 class Set {
  public:
   static constexpr std::size_t kMaxIntsetEntries = 512;
-  using Table = std::unordered_set<std::string, SvHash, SvEq>;
+  using Table = std::unordered_set<SetMember, SetMemberHash, SetMemberEq>;
+  Set() = default;
+  Set(const Set& o);  ///< rebuilds the index over the copy's own nodes
+  Set& operator=(const Set& o);
+  Set(Set&&) noexcept = default;  ///< nodes move with the table: the index stays valid
+  Set& operator=(Set&&) noexcept = default;
   /// Adds `m`; true when it is new.
   bool add(std::string_view m);
   /// Removes `m`; true when it was there.
@@ -189,23 +221,51 @@ class Set {
 
  private:
   Table m_table;
+  std::vector<const SetMember*> m_dense;  // every member once; SetMember::slot is its index here
   bool m_intset = true;
 };
 
-/// The type of a value; the order matches Value::data's alternatives.
-enum class Type : std::uint8_t { string = 0, hash = 1, list = 2, set = 3 };
+/// A sorted set value (t_zset.cpp): scores by member, and the members ordered by (score, member)
+/// as Redis orders them.
+class ZSet {
+ public:
+  /// Adds `member` or changes its score; true when it is new.
+  bool add(std::string_view member, double score);
+  /// Removes `member`; true when it was there.
+  bool remove(std::string_view member);
+  /// The score of `member`, or nullptr.
+  const double* score(std::string_view member) const;
+  /// The 0-based rank of `member`, which must be present (O(rank)).
+  std::size_t rank(std::string_view member) const;
+  std::size_t size() const noexcept { return m_scores.size(); }
+  /// (score, member) in ascending order.
+  const std::set<std::pair<double, std::string>>& order() const noexcept { return m_order; }
 
-/// Redis's name of a type ("string", "hash", "list", "set").
+ private:
+  StrMap<double> m_scores;
+  std::set<std::pair<double, std::string>> m_order;
+};
+
+/// Parses a score as Redis does (the whole string, no leading space, not NaN). False otherwise.
+bool parse_score(std::string_view s, double& out);
+/// A score as text that parses back to the same double ("inf", "-inf", %.17g).
+std::string format_score(double d);
+
+/// The type of a value; the order matches Value::data's alternatives.
+enum class Type : std::uint8_t { string = 0, hash = 1, list = 2, set = 3, zset = 4 };
+
+/// Redis's name of a type ("string", "hash", "list", "set", "zset").
 const char* type_name(Type t) noexcept;
 
 /// One key's value.
 struct Value {
-  std::variant<std::string, Hash, List, Set> data;
+  std::variant<std::string, Hash, List, Set, ZSet> data;
   Type type() const noexcept { return static_cast<Type>(data.index()); }
   std::string& str() { return std::get<0>(data); }
   Hash& hash() { return std::get<1>(data); }
   List& list() { return std::get<2>(data); }
   Set& set() { return std::get<3>(data); }
+  ZSet& zset() { return std::get<4>(data); }
 };
 
 /// Milliseconds since the epoch (CLOCK_REALTIME), for expiry and LASTSAVE.
@@ -293,6 +353,8 @@ inline std::pair<int, std::string_view> split_db_key(std::string_view q) {
 
 /// A uniformly random number in [0, n) (0 when n <= 1).
 std::size_t random_index(std::size_t n);
+/// 64 uniformly random bits.
+std::uint64_t random_u64();
 
 /// Redis glob matching (KEYS, SCAN MATCH): *, ?, [a-z], [^x], backslash escapes.
 bool glob_match(std::string_view pattern, std::string_view s, bool nocase = false);
@@ -358,7 +420,7 @@ struct Client {
   bool dirty_cas = false;
   bool in_exec = false;
   std::vector<std::vector<std::string>> queued;
-  bool replica = false;  // attached by SYNC: gets the replication stream, never replies
+  bool replica = false;  // attached by SYNC: gets the replication stream, its input is ignored
   std::uint32_t queued_flags = 0;  // the union of the queued commands' flags (EXEC is checked with it)
   std::vector<std::string> watched;
   // BLPOP/BRPOP
@@ -501,7 +563,7 @@ IPCKIT_CMD(cmd_pexpireat); IPCKIT_CMD(cmd_ttl); IPCKIT_CMD(cmd_pttl); IPCKIT_CMD
 IPCKIT_CMD(cmd_select);
 IPCKIT_CMD(cmd_flushdb); IPCKIT_CMD(cmd_swapdb); IPCKIT_CMD(cmd_move); IPCKIT_CMD(cmd_copy);
 IPCKIT_CMD(cmd_randomkey); IPCKIT_CMD(cmd_expiretime); IPCKIT_CMD(cmd_pexpiretime); IPCKIT_CMD(cmd_object);
-IPCKIT_CMD(cmd_touch); IPCKIT_CMD(cmd_wait); IPCKIT_CMD(cmd_unlink); IPCKIT_CMD(cmd_sscan);
+IPCKIT_CMD(cmd_touch); IPCKIT_CMD(cmd_memory); IPCKIT_CMD(cmd_wait); IPCKIT_CMD(cmd_unlink); IPCKIT_CMD(cmd_sscan);
 // t_string.cpp
 IPCKIT_CMD(cmd_get); IPCKIT_CMD(cmd_set); IPCKIT_CMD(cmd_setnx); IPCKIT_CMD(cmd_getset);
 IPCKIT_CMD(cmd_mget); IPCKIT_CMD(cmd_mset); IPCKIT_CMD(cmd_msetnx); IPCKIT_CMD(cmd_incr);
@@ -543,6 +605,12 @@ IPCKIT_CMD(cmd_bgrewriteaof);
 IPCKIT_CMD(cmd_ping); IPCKIT_CMD(cmd_echo); IPCKIT_CMD(cmd_auth); IPCKIT_CMD(cmd_hello);
 IPCKIT_CMD(cmd_info); IPCKIT_CMD(cmd_shutdown); IPCKIT_CMD(cmd_client); IPCKIT_CMD(cmd_command);
 IPCKIT_CMD(cmd_config); IPCKIT_CMD(cmd_function); IPCKIT_CMD(cmd_sync); IPCKIT_CMD(cmd_replicaof); IPCKIT_CMD(cmd_quit); IPCKIT_CMD(cmd_time); IPCKIT_CMD(cmd_reset);
+// t_zset.cpp
+IPCKIT_CMD(cmd_zadd); IPCKIT_CMD(cmd_zincrby); IPCKIT_CMD(cmd_zcard); IPCKIT_CMD(cmd_zscore);
+IPCKIT_CMD(cmd_zmscore); IPCKIT_CMD(cmd_zrem); IPCKIT_CMD(cmd_zrange); IPCKIT_CMD(cmd_zrank);
+IPCKIT_CMD(cmd_zrevrank);
+// sort.cpp
+IPCKIT_CMD(cmd_sort); IPCKIT_CMD(cmd_sort_ro);
 #undef IPCKIT_CMD
 
 // ---- the server ----
@@ -599,7 +667,7 @@ class Server {
   /// PUBLISH) and to the replicas, each stream with a SELECT first when its database differs;
   /// inside EXEC it is held until the transaction ends (Redis's alsoPropagate).
   void feed(int dbid, Args argv, bool to_aof = true);
-  /// Attaches `c` as a replica (SYNC): the snapshot as one bulk, then the replication stream.
+  /// Attaches `c` as a replica (SYNC): the keyspace as an RDB file in one bulk, then the replication stream.
   void attach_replica(Client& c);
   std::size_t replica_count() const noexcept { return m_replicas.size(); }
   /// Starts a shutdown; `save` = -1 default, 0 NOSAVE, 1 SAVE. Returns false (and replies) on failure.

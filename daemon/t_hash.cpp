@@ -30,12 +30,13 @@ void Hash::convert() {
 }
 
 bool Hash::set(std::string_view field, std::string_view value) {
-  if (!m_big && (field.size() > kMaxSmallValue || value.size() > kMaxSmallValue)) convert();
+  const std::size_t max_value = max_small_value.load(std::memory_order_relaxed);
+  if (!m_big && (field.size() > max_value || value.size() > max_value)) convert();
   if (std::string* v = find(field)) {
     v->assign(value);
     return false;
   }
-  if (!m_big && m_small.size() + 1 > kMaxSmallEntries) convert();
+  if (!m_big && m_small.size() + 1 > max_small_entries.load(std::memory_order_relaxed)) convert();
   if (m_big)
     m_big->emplace(std::string(field), std::string(value));
   else

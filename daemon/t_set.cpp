@@ -10,21 +10,42 @@ using detail::resp::parse_ll;
 
 // ---- Set type API ----
 
+Set::Set(const Set& o) : m_intset(o.m_intset) {
+  m_table.reserve(o.size());
+  m_dense.reserve(o.size());
+  for (const SetMember* m : o.m_dense) m_dense.push_back(&*m_table.insert(SetMember{m->value, m_dense.size()}).first);
+}
+
+Set& Set::operator=(const Set& o) {
+  if (this != &o) *this = Set(o);
+  return *this;
+}
+
 bool Set::add(std::string_view m) {
-  auto [it, added] = m_table.emplace(m);
-  if (added && m_intset) {
+  auto [it, added] = m_table.insert(SetMember{std::string(m), m_dense.size()});
+  if (!added) return false;
+  m_dense.push_back(&*it);
+  if (m_intset) {
     long long n;
     // Redis keeps a set as an intset while every member is an integer and there are few of them;
     // once converted it never goes back.
     if (m_table.size() > kMaxIntsetEntries || !parse_ll(m, n)) m_intset = false;
   }
-  return added;
+  return true;
 }
 
 bool Set::remove(std::string_view m) {
   auto it = m_table.find(m);
   if (it == m_table.end()) return false;
+  const SetMember* last = m_dense.back();  // the last entry of the index takes the removed one's place
+  m_dense[it->slot] = last;
+  last->slot = it->slot;
+  m_dense.pop_back();
   m_table.erase(it);
+  // Shrink a table left mostly empty, as Redis resizes its dicts below 10% fill, so scans stay
+  // proportional to the members. A scan in progress restarts on the new bucket count
+  // (duplicates, never misses); shrinking below 1/4 keeps this amortized O(1).
+  if (m_table.bucket_count() > 64 && m_table.size() * 4 < m_table.bucket_count()) m_table.rehash(0);
   return true;
 }
 
@@ -41,18 +62,7 @@ std::vector<std::string_view> Set::members() const {
   return out;
 }
 
-const std::string& Set::random() const {
-  // A random bucket, then the next non-empty one from there.
-  std::size_t bc = m_table.bucket_count();
-  std::size_t b = random_index(bc);
-  for (;; b = (b + 1) % bc) {
-    std::size_t n = m_table.bucket_size(b);
-    if (n == 0) continue;
-    auto it = m_table.begin(b);
-    std::advance(it, static_cast<long>(random_index(n)));
-    return *it;
-  }
-}
+const std::string& Set::random() const { return m_dense[random_index(m_dense.size())]->value; }
 
 namespace {
 
@@ -293,7 +303,12 @@ void cmd_srandmember(Server& srv, Client& c, Args argv) {
     if (static_cast<unsigned long long>(-count) > srv.options().client_output_buffer_limit / 4)
       return reply_err(c, "value is out of range");
     reply_array(c, static_cast<std::size_t>(-count));
-    for (long long i = 0; i < -count; ++i) reply_bulk(c, s->random());
+    if (static_cast<unsigned long long>(-count) < s->size()) {
+      for (long long i = 0; i < -count; ++i) reply_bulk(c, s->random());
+    } else {  // many picks: one pass to list the members, then O(1) each
+      std::vector<std::string_view> all(s->table().begin(), s->table().end());
+      for (long long i = 0; i < -count; ++i) reply_bulk(c, all[random_index(all.size())]);
+    }
     return;
   }
   if (static_cast<std::size_t>(count) >= s->size()) {
@@ -325,8 +340,10 @@ void cmd_smove(Server& srv, Client& c, Args argv) {
   srv.notify(kNotifySet, "srem", argv[1]);
   if (deleted) srv.notify(kNotifyGeneric, "del", argv[1]);
   if (!dst) dst = &srv.db.add(argv[2], Type::set).set();
-  if (dst->add(argv[3])) srv.notify(kNotifySet, "sadd", argv[2]);
-  srv.modified(argv[2]);
+  if (dst->add(argv[3])) {  // a member the destination already had leaves it untouched (and its WATCHes)
+    srv.modified(argv[2]);
+    srv.notify(kNotifySet, "sadd", argv[2]);
+  }
   reply_int(c, 1);
 }
 
@@ -354,8 +371,8 @@ void cmd_sintercard(Server& srv, Client& c, Args argv) {
     std::string o(argv[i]);
     for (auto& ch : o) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     if (o == "LIMIT" && i + 1 < argv.size()) {
-      if (!parse_ll(argv[++i], limit)) return reply_not_integer(c);
-      if (limit < 0) return reply_err(c, "LIMIT can't be negative");
+      // Redis has one message for both a non-integer and a negative LIMIT.
+      if (!parse_ll(argv[++i], limit) || limit < 0) return reply_err(c, "LIMIT can't be negative");
     } else {
       return reply_syntax_error(c);
     }

@@ -203,6 +203,7 @@ void cmd_getdel(Server& srv, Client& c, Args argv) {
   srv.db.remove(argv[1]);
   srv.modified(argv[1]);
   srv.notify(kNotifyGeneric, "del", argv[1]);
+  c.propagate.push_back({"DEL", std::string(argv[1])});  // logged and replicated as Redis does
 }
 
 /* MGET <key> [<key> ...] */

@@ -3,9 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "managerd_support.hpp"
@@ -373,13 +377,6 @@ TEST_CASE("keyspace notifications are published exactly like redis-server" * doc
   });
 }
 
-TEST_CASE("FUNCTION FLUSH and LIST reply like redis-server with no functions loaded" * doctest::timeout(120)) {
-  compare({
-      "FUNCTION FLUSH", "FUNCTION FLUSH ASYNC", "FUNCTION FLUSH sync", "FUNCTION FLUSH x", "FUNCTION FLUSH ASYNC x",
-      "FUNCTION LIST", "FUNCTION BOGUS", "FUNCTION",
-  });
-}
-
 TEST_CASE("pub/sub messages get through CLIENT REPLY OFF like redis-server, RESP2 and RESP3" * doctest::timeout(120)) {
   compare({
       "&CLIENT REPLY OFF", "SUBSCRIBE ch", "PSUBSCRIBE c*", "@2 PUBLISH ch hi", "#read 2", "&PING",
@@ -433,5 +430,169 @@ TEST_CASE("REPLICAOF NO ONE replies like redis-server on a master, in and out of
   RespClient a(ours.socket());
   CHECK(text(a.cmd({"REPLICAOF", "localhost", "9999"})).find("not supported") != std::string::npos);
   CHECK(text(a.cmd({"SET", "k", "v"})) == "OK");
+}
+
+TEST_CASE("FUNCTION FLUSH and LIST reply exactly like redis-server" * doctest::timeout(120)) {
+  compare({
+      "FUNCTION FLUSH", "FUNCTION FLUSH ASYNC", "FUNCTION flush sync", "FUNCTION FLUSH BOGUS", "FUNCTION FLUSH a b",
+      "FUNCTION FLUSH ASYNC x",
+      "FUNCTION LIST", "FUNCTION LIST WITHCODE", "FUNCTION LIST LIBRARYNAME x*", "FUNCTION LIST BOGUS",
+      "FUNCTION LIST WITHCODE WITHCODE", "FUNCTION LIST LIBRARYNAME", "FUNCTION", "FUNCTION BOGUS",
+  });
+}
+
+TEST_CASE("MEMORY USAGE errors reply exactly like redis-server" * doctest::timeout(120)) {
+  compare({
+      "MEMORY USAGE nope", "MEMORY USAGE", "SET k v", "MEMORY USAGE k SAMPLES", "MEMORY USAGE k SAMPLES x",
+      "MEMORY USAGE k SAMPLES -1", "MEMORY USAGE k FOO 1", "MEMORY USAGE nope SAMPLES 0", "MEMORY BOGUS",
+      "MEMORY", "memory usage",
+  });
+}
+
+TEST_CASE("SMOVE of a member the destination has keeps its WATCH and SINTERCARD LIMIT errors match redis-server" * doctest::timeout(120)) {
+  compare({
+      "SADD src a b", "SADD dst a", "WATCH dst", "@2 SMOVE src dst a", "MULTI", "SADD dst c", "EXEC", "SCARD dst",
+      "WATCH dst", "@2 SMOVE src dst b", "MULTI", "SADD dst d", "EXEC", "SMEMBERS src",
+      "SINTERCARD 1 dst LIMIT a", "SINTERCARD 1 dst LIMIT -1", "SINTERCARD 1 dst LIMIT", "SINTERCARD 1 dst LIMIT 1",
+  });
+}
+
+TEST_CASE("SORT and SORT_RO reply exactly like redis-server" * doctest::timeout(120)) {
+  compare({
+      "RPUSH l 3 1 2 10 -5 1.5", "SORT l", "SORT l DESC", "SORT l LIMIT 1 2", "SORT l LIMIT -3 2", "SORT l LIMIT 4 100",
+      "SORT l LIMIT 10 1", "SORT l LIMIT 0 0", "SORT l LIMIT x 1", "SORT l LIMIT 0", "SORT l ALPHA", "SORT l ALPHA DESC",
+      "MSET w_3 30 w_1 10 w_2 20 w_10 5 w_-5 0", "SORT l BY w_*", "SORT l BY w_* DESC LIMIT 0 3",
+      "SORT l BY w_* GET # GET w_*", "SORT l BY nosort", "SORT l BY nosort DESC", "SORT l BY nosort LIMIT 1 2",
+      "SORT l BY nosort DESC LIMIT 1 2", "SORT l GET nokey", "SORT l GET w_*->f", "HSET h_3 f c", "HSET h_1 f a",
+      "SORT l BY h_*->f ALPHA", "SORT l GET h_*->f", "SORT l BY h_*-> GET #", "RPUSH words b a c", "SORT words",
+      "SORT words ALPHA", "SORT words ALPHA STORE dst", "LRANGE dst 0 -1", "TYPE dst", "SORT nokey", "SORT nokey STORE dst",
+      "EXISTS dst", "SADD s 5 3 9", "SORT s", "SORT s DESC", "SADD t b a c", "SORT t ALPHA", "SORT t BY nosort STORE d2",
+      "LRANGE d2 0 -1", "SORT t BY nosort GET # STORE d3", "LRANGE d3 0 -1", "SET str x", "SORT str", "SORT l BOGUS",
+      "SORT l STORE", "SORT_RO l", "SORT_RO l STORE x", "SORT_RO l DESC LIMIT 0 2", "RPUSH e '' 1", "SORT e",
+      "RPUSH nan 1 nan", "SORT nan", "RPUSH hex 0x10 2", "SORT hex", "SORT", "SORT_RO",
+      "SORT l BY w_* GET # GET w_* STORE d4", "LRANGE d4 0 -1",
+  });
+}
+
+TEST_CASE("SORT STORE wakes a client blocked on the destination like redis-server" * doctest::timeout(120)) {
+  compare({
+      "RPUSH src c a b", "&BLPOP dst 0", "@2 SORT src ALPHA STORE dst", "#read 1", "LRANGE dst 0 -1",
+  });
+}
+
+TEST_CASE("hashes keep insertion order as long as Redis's hash-max-listpack settings allow" * doctest::timeout(120)) {
+  std::string long_value(100, 'x');
+  compare({
+      "HSET h300 f0 0 f1 1 f2 2 f3 3 f4 4 f5 5 f6 6 f7 7 f8 8 f9 9 f10 10 f11 11 f12 12 f13 13 f14 14 f15 15 f16 16 f17 17 f18 18 f19 19 f20 20 f21 21 f22 22 f23 23 f24 24 f25 25 f26 26 f27 27 f28 28 f29 29 f30 30 f31 31 f32 32 f33 33 f34 34 f35 35 f36 36 f37 37 f38 38 f39 39 f40 40 f41 41 f42 42 f43 43 f44 44 f45 45 f46 46 f47 47 f48 48 f49 49 f50 50 f51 51 f52 52 f53 53 f54 54 f55 55 f56 56 f57 57 f58 58 f59 59 f60 60 f61 61 f62 62 f63 63 f64 64 f65 65 f66 66 f67 67 f68 68 f69 69 f70 70 f71 71 f72 72 f73 73 f74 74 f75 75 f76 76 f77 77 f78 78 f79 79 f80 80 f81 81 f82 82 f83 83 f84 84 f85 85 f86 86 f87 87 f88 88 f89 89 f90 90 f91 91 f92 92 f93 93 f94 94 f95 95 f96 96 f97 97 f98 98 f99 99 f100 100 f101 101 f102 102 f103 103 f104 104 f105 105 f106 106 f107 107 f108 108 f109 109 f110 110 f111 111 f112 112 f113 113 f114 114 f115 115 f116 116 f117 117 f118 118 f119 119 f120 120 f121 121 f122 122 f123 123 f124 124 f125 125 f126 126 f127 127 f128 128 f129 129 f130 130 f131 131 f132 132 f133 133 f134 134 f135 135 f136 136 f137 137 f138 138 f139 139 f140 140 f141 141 f142 142 f143 143 f144 144 f145 145 f146 146 f147 147 f148 148 f149 149 f150 150 f151 151 f152 152 f153 153 f154 154 f155 155 f156 156 f157 157 f158 158 f159 159 f160 160 f161 161 f162 162 f163 163 f164 164 f165 165 f166 166 f167 167 f168 168 f169 169 f170 170 f171 171 f172 172 f173 173 f174 174 f175 175 f176 176 f177 177 f178 178 f179 179 f180 180 f181 181 f182 182 f183 183 f184 184 f185 185 f186 186 f187 187 f188 188 f189 189 f190 190 f191 191 f192 192 f193 193 f194 194 f195 195 f196 196 f197 197 f198 198 f199 199 f200 200 f201 201 f202 202 f203 203 f204 204 f205 205 f206 206 f207 207 f208 208 f209 209 f210 210 f211 211 f212 212 f213 213 f214 214 f215 215 f216 216 f217 217 f218 218 f219 219 f220 220 f221 221 f222 222 f223 223 f224 224 f225 225 f226 226 f227 227 f228 228 f229 229 f230 230 f231 231 f232 232 f233 233 f234 234 f235 235 f236 236 f237 237 f238 238 f239 239 f240 240 f241 241 f242 242 f243 243 f244 244 f245 245 f246 246 f247 247 f248 248 f249 249 f250 250 f251 251 f252 252 f253 253 f254 254 f255 255 f256 256 f257 257 f258 258 f259 259 f260 260 f261 261 f262 262 f263 263 f264 264 f265 265 f266 266 f267 267 f268 268 f269 269 f270 270 f271 271 f272 272 f273 273 f274 274 f275 275 f276 276 f277 277 f278 278 f279 279 f280 280 f281 281 f282 282 f283 283 f284 284 f285 285 f286 286 f287 287 f288 288 f289 289 f290 290 f291 291 f292 292 f293 293 f294 294 f295 295 f296 296 f297 297 f298 298 f299 299", "HGETALL h300", "CONFIG SET hash-max-ziplist-value 1000",
+      "HSET long a 1 b " + long_value + " c 3", "HGETALL long", "CONFIG SET hash-max-listpack-entries 1000",
+      "HSET h600 f0 0 f1 1 f2 2 f3 3 f4 4 f5 5 f6 6 f7 7 f8 8 f9 9 f10 10 f11 11 f12 12 f13 13 f14 14 f15 15 f16 16 f17 17 f18 18 f19 19 f20 20 f21 21 f22 22 f23 23 f24 24 f25 25 f26 26 f27 27 f28 28 f29 29 f30 30 f31 31 f32 32 f33 33 f34 34 f35 35 f36 36 f37 37 f38 38 f39 39 f40 40 f41 41 f42 42 f43 43 f44 44 f45 45 f46 46 f47 47 f48 48 f49 49 f50 50 f51 51 f52 52 f53 53 f54 54 f55 55 f56 56 f57 57 f58 58 f59 59 f60 60 f61 61 f62 62 f63 63 f64 64 f65 65 f66 66 f67 67 f68 68 f69 69 f70 70 f71 71 f72 72 f73 73 f74 74 f75 75 f76 76 f77 77 f78 78 f79 79 f80 80 f81 81 f82 82 f83 83 f84 84 f85 85 f86 86 f87 87 f88 88 f89 89 f90 90 f91 91 f92 92 f93 93 f94 94 f95 95 f96 96 f97 97 f98 98 f99 99 f100 100 f101 101 f102 102 f103 103 f104 104 f105 105 f106 106 f107 107 f108 108 f109 109 f110 110 f111 111 f112 112 f113 113 f114 114 f115 115 f116 116 f117 117 f118 118 f119 119 f120 120 f121 121 f122 122 f123 123 f124 124 f125 125 f126 126 f127 127 f128 128 f129 129 f130 130 f131 131 f132 132 f133 133 f134 134 f135 135 f136 136 f137 137 f138 138 f139 139 f140 140 f141 141 f142 142 f143 143 f144 144 f145 145 f146 146 f147 147 f148 148 f149 149 f150 150 f151 151 f152 152 f153 153 f154 154 f155 155 f156 156 f157 157 f158 158 f159 159 f160 160 f161 161 f162 162 f163 163 f164 164 f165 165 f166 166 f167 167 f168 168 f169 169 f170 170 f171 171 f172 172 f173 173 f174 174 f175 175 f176 176 f177 177 f178 178 f179 179 f180 180 f181 181 f182 182 f183 183 f184 184 f185 185 f186 186 f187 187 f188 188 f189 189 f190 190 f191 191 f192 192 f193 193 f194 194 f195 195 f196 196 f197 197 f198 198 f199 199 f200 200 f201 201 f202 202 f203 203 f204 204 f205 205 f206 206 f207 207 f208 208 f209 209 f210 210 f211 211 f212 212 f213 213 f214 214 f215 215 f216 216 f217 217 f218 218 f219 219 f220 220 f221 221 f222 222 f223 223 f224 224 f225 225 f226 226 f227 227 f228 228 f229 229 f230 230 f231 231 f232 232 f233 233 f234 234 f235 235 f236 236 f237 237 f238 238 f239 239 f240 240 f241 241 f242 242 f243 243 f244 244 f245 245 f246 246 f247 247 f248 248 f249 249 f250 250 f251 251 f252 252 f253 253 f254 254 f255 255 f256 256 f257 257 f258 258 f259 259 f260 260 f261 261 f262 262 f263 263 f264 264 f265 265 f266 266 f267 267 f268 268 f269 269 f270 270 f271 271 f272 272 f273 273 f274 274 f275 275 f276 276 f277 277 f278 278 f279 279 f280 280 f281 281 f282 282 f283 283 f284 284 f285 285 f286 286 f287 287 f288 288 f289 289 f290 290 f291 291 f292 292 f293 293 f294 294 f295 295 f296 296 f297 297 f298 298 f299 299", "HSET h600 g0 0 g1 1 g2 2 g3 3 g4 4 g5 5 g6 6 g7 7 g8 8 g9 9 g10 10 g11 11 g12 12 g13 13 g14 14 g15 15 g16 16 g17 17 g18 18 g19 19 g20 20 g21 21 g22 22 g23 23 g24 24 g25 25 g26 26 g27 27 g28 28 g29 29 g30 30 g31 31 g32 32 g33 33 g34 34 g35 35 g36 36 g37 37 g38 38 g39 39 g40 40 g41 41 g42 42 g43 43 g44 44 g45 45 g46 46 g47 47 g48 48 g49 49 g50 50 g51 51 g52 52 g53 53 g54 54 g55 55 g56 56 g57 57 g58 58 g59 59 g60 60 g61 61 g62 62 g63 63 g64 64 g65 65 g66 66 g67 67 g68 68 g69 69 g70 70 g71 71 g72 72 g73 73 g74 74 g75 75 g76 76 g77 77 g78 78 g79 79 g80 80 g81 81 g82 82 g83 83 g84 84 g85 85 g86 86 g87 87 g88 88 g89 89 g90 90 g91 91 g92 92 g93 93 g94 94 g95 95 g96 96 g97 97 g98 98 g99 99 g100 100 g101 101 g102 102 g103 103 g104 104 g105 105 g106 106 g107 107 g108 108 g109 109 g110 110 g111 111 g112 112 g113 113 g114 114 g115 115 g116 116 g117 117 g118 118 g119 119 g120 120 g121 121 g122 122 g123 123 g124 124 g125 125 g126 126 g127 127 g128 128 g129 129 g130 130 g131 131 g132 132 g133 133 g134 134 g135 135 g136 136 g137 137 g138 138 g139 139 g140 140 g141 141 g142 142 g143 143 g144 144 g145 145 g146 146 g147 147 g148 148 g149 149 g150 150 g151 151 g152 152 g153 153 g154 154 g155 155 g156 156 g157 157 g158 158 g159 159 g160 160 g161 161 g162 162 g163 163 g164 164 g165 165 g166 166 g167 167 g168 168 g169 169 g170 170 g171 171 g172 172 g173 173 g174 174 g175 175 g176 176 g177 177 g178 178 g179 179 g180 180 g181 181 g182 182 g183 183 g184 184 g185 185 g186 186 g187 187 g188 188 g189 189 g190 190 g191 191 g192 192 g193 193 g194 194 g195 195 g196 196 g197 197 g198 198 g199 199 g200 200 g201 201 g202 202 g203 203 g204 204 g205 205 g206 206 g207 207 g208 208 g209 209 g210 210 g211 211 g212 212 g213 213 g214 214 g215 215 g216 216 g217 217 g218 218 g219 219 g220 220 g221 221 g222 222 g223 223 g224 224 g225 225 g226 226 g227 227 g228 228 g229 229 g230 230 g231 231 g232 232 g233 233 g234 234 g235 235 g236 236 g237 237 g238 238 g239 239 g240 240 g241 241 g242 242 g243 243 g244 244 g245 245 g246 246 g247 247 g248 248 g249 249 g250 250 g251 251 g252 252 g253 253 g254 254 g255 255 g256 256 g257 257 g258 258 g259 259 g260 260 g261 261 g262 262 g263 263 g264 264 g265 265 g266 266 g267 267 g268 268 g269 269 g270 270 g271 271 g272 272 g273 273 g274 274 g275 275 g276 276 g277 277 g278 278 g279 279 g280 280 g281 281 g282 282 g283 283 g284 284 g285 285 g286 286 g287 287 g288 288 g289 289 g290 290 g291 291 g292 292 g293 293 g294 294 g295 295 g296 296 g297 297 g298 298 g299 299", "HGETALL h600",
+      "CONFIG SET hash-max-listpack-entries 512", "CONFIG SET hash-max-listpack-value 64",
+  });
+}
+
+namespace {
+
+// Reads from `fd` until `buf` holds `n` bytes (or `suffix` ends it, when given); fails after 10 s.
+void read_until(int fd, std::string& buf, std::size_t n, std::string_view suffix = {}) {
+  auto done = [&] { return suffix.empty() ? buf.size() >= n : buf.size() >= suffix.size() && buf.ends_with(suffix); };
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    REQUIRE(std::chrono::steady_clock::now() < end);
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char tmp[65536];
+    ssize_t got = ::recv(fd, tmp, sizeof tmp, 0);
+    REQUIRE(got > 0);
+    buf.append(tmp, static_cast<std::size_t>(got));
+  }
+}
+
+// Sends SYNC on `c` and returns the RDB payload; `rest` keeps what came after it.
+std::string attach_replica(RespClient& c, std::string& rest) {
+  c.send("SYNC\r\n");
+  std::string buf;
+  std::size_t start = std::string::npos, eol = std::string::npos;
+  while (eol == std::string::npos) {  // newlines before the '$' are keepalives
+    read_until(c.fd(), buf, buf.size() + 1);
+    start = buf.find('$');
+    if (start != std::string::npos) eol = buf.find("\r\n", start);
+  }
+  std::size_t n = std::stoul(buf.substr(start + 1, eol - start - 1));
+  rest = buf.substr(eol + 2);
+  read_until(c.fd(), rest, n);
+  std::string rdb = rest.substr(0, n);
+  rest.erase(0, n);
+  return rdb;
+}
+
+}  // namespace
+
+TEST_CASE("a SYNC replica gets a loadable RDB file and then the writes exactly as from redis-server" * doctest::timeout(120)) {
+  TempDir dir;
+  auto ours = ServerProcess::managerd(dir);
+  auto redis = ServerProcess::redis(dir);
+  RespClient a(ours.socket()), b(redis.socket());
+  std::vector<std::vector<std::string>> data = {
+      {"SET", "s", "v"}, {"RPUSH", "l", "1", "x", "3"}, {"SADD", "set", "a", "b"}, {"HSET", "h", "f", "v"},
+      {"SET", "ttl", "v", "PX", "1000000"}, {"ZADD", "z", "1", "a", "2.5", "b", "-inf", "c"},
+      {"SELECT", "3"}, {"SET", "in3", "x"}, {"SELECT", "0"},
+  };
+  for (auto& cmd : data) a.cmd(cmd);
+  RespClient ra(ours.socket()), rb(redis.socket());
+  b.cmd({"CONFIG", "SET", "repl-ping-replica-period", "3600"});
+  std::string rest_a, rest_b;
+  std::string rdb = attach_replica(ra, rest_a);
+  attach_replica(rb, rest_b);
+  CHECK(rdb.starts_with("REDIS0010"));
+  {  // redis-server loads the payload as its dump.rdb
+    TempDir load;
+    std::ofstream(load / "dump.rdb", std::ios::binary) << rdb;
+    auto loaded = ServerProcess::redis(load);
+    RespClient l(loaded.socket());
+    CHECK(text(l.cmd({"GET", "s"})) == "v");
+    CHECK(text(l.cmd({"LRANGE", "l", "0", "-1"})) == "[1,x,3]");
+    CHECK(text(l.cmd({"SORT", "set", "ALPHA"})) == "[a,b]");
+    CHECK(text(l.cmd({"HGET", "h", "f"})) == "v");
+    CHECK(text(l.cmd({"ZRANGE", "z", "0", "-1", "WITHSCORES"})) == "[c,-inf,a,1,b,2.5]");
+    CHECK(std::stoll(text(l.cmd({"PTTL", "ttl"}))) > 0);
+    l.cmd({"SELECT", "3"});
+    CHECK(text(l.cmd({"GET", "in3"})) == "x");
+  }
+  std::vector<std::vector<std::string>> script = {
+      {"SET", "foo", "bar"}, {"GETDEL", "foo"}, {"SET", "foo", "bar"}, {"GETEX", "foo"}, {"DEL", "foo"},
+      {"LPUSH", "ml", "a", "b", "c"}, {"LMPOP", "1", "ml", "LEFT", "COUNT", "1"}, {"LMPOP", "2", "ml", "nokey", "RIGHT", "COUNT", "10"},
+      {"LMPOP", "1", "ml", "LEFT"}, {"BLMPOP", "0.01", "1", "ml", "LEFT", "COUNT", "2"}, {"SELECT", "2"}, {"INCR", "n"},
+      {"MULTI"}, {"INCR", "n"}, {"SET", "k", "v"}, {"EXEC"}, {"MULTI"}, {"GET", "n"}, {"EXEC"}, {"SELECT", "0"},
+      {"SET", "end", "x"},
+  };
+  for (auto& cmd : script) {
+    a.cmd(cmd);
+    b.cmd(cmd);
+  }
+  std::string_view last = "$3\r\nend\r\n$1\r\nx\r\n";
+  INFO("ours: " << rest_a);
+  INFO("redis: " << rest_b);
+  read_until(rb.fd(), rest_b, 0, last);
+  read_until(ra.fd(), rest_a, 0, last);
+  CHECK(rest_a == rest_b);
+}
+
+TEST_CASE("the sorted set subset replies exactly like redis-server" * doctest::timeout(120)) {
+  std::vector<std::string> script = {
+      "ZADD z 1 a 2 b 3 c", "ZADD z 1 a", "ZADD z CH 5 a 2 b", "ZADD z NX 9 a 4 d", "ZADD z XX 8 a 7 e", "ZADD z GT 1 a",
+      "ZADD z LT 1 a", "ZADD z GT CH 6 b", "ZADD z INCR 2 a", "ZADD z INCR NX 2 a", "ZADD z INCR XX 2 nope",
+      "ZADD z NX XX 1 a", "ZADD z GT LT 1 a", "ZADD z GT NX 1 a", "ZADD z INCR 1 a 2 b", "ZADD z 1", "ZADD z x a",
+      "ZADD z nan a", "ZADD z inf i -inf j", "ZADD z ' 1' a", "ZADD z 1e400 a", "ZADD z 0x10 h", "ZADD nokey XX 1 a",
+      "EXISTS nokey", "ZADD nokey XX INCR 1 a", "ZADD z INCR inf i", "ZADD z INCR -inf i", "ZINCRBY z 1.5 b", "ZINCRBY z x b",
+      "ZINCRBY z 1 new", "ZCARD z", "ZCARD nokey", "ZSCORE z a", "ZSCORE z nope", "ZSCORE nokey a", "ZMSCORE z a nope b",
+      "ZMSCORE nokey a", "ZRANGE z 0 -1", "ZRANGE z 0 -1 WITHSCORES", "ZRANGE z 1 2 REV WITHSCORES", "ZRANGE z -2 100",
+      "ZRANGE z 5 1", "ZRANGE z x 1", "ZRANGE z 0 1 BOGUS", "ZRANGE z 0 1 LIMIT 0 1", "ZRANGE nokey 0 -1", "ZRANK z a",
+      "ZRANK z nope", "ZREVRANK z a", "ZREVRANK nokey a", "ZREM z a nope", "ZREM nokey a", "TYPE z", "SET s v",
+      "ZADD s 1 a", "ZSCORE s a", "ZRANGE s 0 1", "SADD set a", "ZCARD set", "ZADD same 1 b 1 a 1 c", "ZRANGE same 0 -1",
+      "SORT z", "SORT z ALPHA", "SORT z BY nosort", "SORT z BY nosort DESC LIMIT 0 2", "ZREM same a b c", "EXISTS same",
+      "SCAN 0 TYPE zset", "ZADD", "ZCARD", "ZRANGE z 0",
+      "~HELLO 3", "ZSCORE z b", "ZMSCORE z b nope", "ZRANGE z 0 1 WITHSCORES", "ZADD z INCR 1 b", "ZSCORE z i",
+  };
+  compare(script);
 }
 }

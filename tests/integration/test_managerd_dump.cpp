@@ -28,9 +28,10 @@ struct Case {
 
 std::string digits(long long v) { return std::to_string(v); }
 
-/// Values whose representation redis-server 7.0 picks by content and by RPUSH/HSET/SADD order,
-/// so that its DUMP is determined: every string encoding, one- and many-node lists, listpack
-/// hashes, intsets of each width.
+/// Values whose representation redis-server 7.0 picks by content and by RPUSH/HSET/SADD/ZADD
+/// order, so that its DUMP is determined: every string encoding, one- and many-node lists, listpack
+/// hashes up to hash-max-listpack-entries, intsets of each width, sorted sets as listpacks and
+/// as skiplists (saved in score order).
 std::vector<Case> deterministic_cases() {
   std::vector<Case> cs;
   auto str = [&](std::string name, std::string v) { cs.push_back({name, {"SET", name, std::move(v)}}); };
@@ -73,6 +74,14 @@ std::vector<Case> deterministic_cases() {
     h.push_back(i % 2 ? digits(i * 1000) : "value " + digits(i));
   }
   cs.push_back({"h-128", h});
+  for (int n : {300, 512}) {  // past 128 fields and up to 512: still a listpack in insertion order
+    std::string name = "h-" + digits(n);
+    cs.push_back({name, {"HSET", name}});
+    for (int i = 0; i < n; ++i) {
+      cs.back().write.push_back("k" + digits(i * 7 % n));
+      cs.back().write.push_back("v" + digits(i));
+    }
+  }
 
   cs.push_back({"i-16", {"SADD", "i-16", "5", "-3", "100", "32767", "-32768", "0"}});
   cs.push_back({"i-32", {"SADD", "i-32", "1", "70000", "-2147483648"}});
@@ -80,11 +89,24 @@ std::vector<Case> deterministic_cases() {
   std::vector<std::string> iset = {"SADD", "i-512"};
   for (int i = 0; i < 512; ++i) iset.push_back(digits(i * 37 - 5000));
   cs.push_back({"i-512", iset});
+
+  cs.push_back({"z-small", {"ZADD", "z-small", "1", "a", "-1", "b", "1.5", "c", "0.1", "d", "inf", "e", "-inf", "f",
+                            "0", "h", "1e20", "i", "4503599627370496", "j", "-4503599627370494", "k",
+                            "123456789", "l", "3.14159265358979", "m", "2", "12", "2", std::string(64, 'x')}});
+  for (int n : {128, 129}) {  // a listpack up to zset-max-listpack-entries, a skiplist past it
+    std::string name = "z-" + digits(n);
+    cs.push_back({name, {"ZADD", name}});
+    for (int i = 0; i < n; ++i) {
+      cs.back().write.push_back(digits((i * 37) % 50) + (i % 3 ? ".25" : ""));
+      cs.back().write.push_back("member:" + digits(i));
+    }
+  }
+  cs.push_back({"z-long-member", {"ZADD", "z-long-member", "1", "a", "2", std::string(65, 'm'), "2", "b"}});
   return cs;
 }
 
-/// Values whose bytes depend on a hash table's order (or the order of more than 128 hash fields
-/// here): compared by content after restoring, not byte for byte.
+/// Values whose bytes depend on a hash table's order: compared by content after restoring, not
+/// byte for byte.
 std::vector<Case> table_cases() {
   std::vector<Case> cs;
   std::vector<std::string> h = {"HSET", "h-table"};
@@ -94,11 +116,6 @@ std::vector<Case> table_cases() {
   }
   cs.push_back({"h-table", h});
   cs.push_back({"h-long-value", {"HSET", "h-long-value", "a", std::string(65, 'v'), "b", "1"}});
-  cs.push_back({"h-300", {"HSET", "h-300"}});
-  for (int i = 0; i < 300; ++i) {
-    cs.back().write.push_back("k" + digits(i));
-    cs.back().write.push_back("v" + digits(i));
-  }
   cs.push_back({"set-strings", {"SADD", "set-strings", "apple", "banana", "cherry", "1", std::string(200, 'q')}});
   std::vector<std::string> many = {"SADD", "set-513"};
   for (int i = 0; i < 513; ++i) many.push_back(digits(i));
@@ -128,6 +145,8 @@ std::vector<std::string> value_of(RespClient& c, const std::string& key) {
     for (auto& e : c.cmd({"SMEMBERS", key}).elements) ms.push_back(e.str);
     std::sort(ms.begin(), ms.end());
     out.insert(out.end(), ms.begin(), ms.end());
+  } else if (type == "zset") {
+    for (auto& e : c.cmd({"ZRANGE", key, "0", "-1", "WITHSCORES"}).elements) out.push_back(e.str);
   }
   return out;
 }
@@ -189,7 +208,7 @@ TEST_CASE("LZF blocks decompress to what was compressed and bad blocks are refus
   CHECK_FALSE(md::lzf_decompress(std::string("\x05" "ab", 3), 6, out));  // a truncated literal run
 }
 
-TEST_CASE("DUMP payloads are byte-identical to redis-server's for strings lists listpack hashes and intsets" *
+TEST_CASE("DUMP payloads are byte-identical to redis-server's for strings lists listpack hashes intsets and sorted sets" *
           doctest::timeout(120)) {
   TempDir dir;
   auto ours = ServerProcess::managerd(dir);
@@ -354,6 +373,11 @@ TEST_CASE("malformed payloads are refused and never crash the loader") {
   for (int i = 0; i < 100; ++i) strs.add("m" + std::to_string(i));
   add(md::Value{std::move(ints)});
   add(md::Value{std::move(strs)});
+  md::ZSet zsmall, zbig;
+  for (int i = 0; i < 20; ++i) zsmall.add("m" + std::to_string(i), i * 1.5 - 7);
+  for (int i = 0; i < 200; ++i) zbig.add("member-" + std::to_string(i), i % 7 ? i / 3.0 : i);
+  add(md::Value{std::move(zsmall)});
+  add(md::Value{std::move(zbig)});
   std::mt19937 rng(42);
   int refused = 0, loaded = 0;
   for (auto& p : payloads) {

@@ -69,4 +69,21 @@ TEST_CASE("a large hash converts to a table and HSCAN returns every field" * doc
   CHECK(text(c.cmd({"HLEN", "big"})) == "1000");
 }
 
+TEST_CASE("MEMORY USAGE grows with a value and is nil for a missing key" * doctest::timeout(60)) {
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  RespClient c(srv.socket());
+  c.cmd({"HSET", "h", "a", "1"});
+  long long small = std::stoll(text(c.cmd({"MEMORY", "USAGE", "h"})));
+  CHECK(small > 0);
+  for (int i = 0; i < 300; ++i) c.cmd({"HSET", "h", "f" + std::to_string(i), std::string(100, 'v')});
+  long long big = std::stoll(text(c.cmd({"MEMORY", "USAGE", "h", "SAMPLES", "0"})));
+  CHECK(big > 300 * 100);
+  c.cmd({"SET", "s", std::string(33000, 'A')});
+  long long s = std::stoll(text(c.cmd({"MEMORY", "USAGE", "s"})));
+  CHECK(s > 33000);
+  CHECK(s < 42000);
+  CHECK(text(c.cmd({"MEMORY", "USAGE", "nope"})) == "(nil)");
+}
+
 }

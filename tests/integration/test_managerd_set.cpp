@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "managerd_support.hpp"
@@ -145,6 +146,83 @@ TEST_CASE("sets survive a restart through the snapshot and through the append-on
     CHECK(text(c.cmd({"SCARD", "t"})) == "1");
     CHECK(text(c.cmd({"SISMEMBER", "s", c.cmd({"SRANDMEMBER", "t"}).str})) == "0");
     CHECK(sorted(c.cmd({"SMEMBERS", "u"})) == sorted(c.cmd({"SMEMBERS", "s"})));
+  }
+}
+
+TEST_CASE("SRANDMEMBER picks every member equally often" * doctest::timeout(120)) {
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  RespClient c(srv.socket());
+  // Pearson's chi-square of the pick counts against a uniform spread; the bounds are far in the
+  // tail (p < 1e-5 for a fair generator, as in Redis's own test), a biased pick exceeds them.
+  auto chi_square = [](const std::map<std::string, int>& counts, std::size_t members, double picks) {
+    double expect = picks / static_cast<double>(members), x2 = 0;
+    for (auto& [m, n] : counts) x2 += (n - expect) * (n - expect) / expect;
+    x2 += static_cast<double>(members - counts.size()) * expect;  // members never picked
+    return x2;
+  };
+  for (std::string prefix : {"", "m"}) {  // an intset and a hash table
+    c.cmd({"DEL", "small"});
+    std::vector<std::string> add{"SADD", "small"};
+    for (int i = 0; i < 10; ++i) add.push_back(prefix + std::to_string(i));
+    c.cmd(add);
+    std::map<std::string, int> counts;
+    for (auto& e : c.cmd({"SRANDMEMBER", "small", "-1000"}).elements) ++counts[e.str];
+    CHECK(chi_square(counts, 10, 1000) < 40);  // 9 degrees of freedom
+  }
+  // A large table that deletions left half empty: picks go through the random bucket path.
+  std::vector<std::string> add{"SADD", "big"};
+  for (int i = 0; i < 4000; ++i) add.push_back("member:" + std::to_string(i));
+  c.cmd(add);
+  std::vector<std::string> rem{"SREM", "big"};
+  for (int i = 0; i < 4000; i += 2) rem.push_back("member:" + std::to_string(i));
+  c.cmd(rem);
+  std::map<std::string, int> counts;
+  for (int round = 0; round < 100; ++round)
+    for (auto& e : c.cmd({"SRANDMEMBER", "big", "-1000"}).elements) ++counts[e.str];
+  CHECK(counts.size() > 1990);
+  CHECK(chi_square(counts, 2000, 100000) < 2400);  // 1999 degrees of freedom: mean 1999, sd 63
+}
+
+TEST_CASE("sorted sets survive a restart through the snapshot through the append-only log and its rewrite" * doctest::timeout(60)) {
+  TempDir dir;
+  auto snap = (dir / "dump.snap").string();
+  auto aof = (dir / "log.aof").string();
+  const std::string expected = "[b,-inf,a,0.10000000000000001,c,3,d,inf]";
+  auto fill = [](RespClient& c) {
+    c.cmd({"ZADD", "z", "0.1", "a", "-inf", "b", "2", "c", "inf", "d", "9", "e"});
+    c.cmd({"ZINCRBY", "z", "1", "c"});
+    c.cmd({"ZREM", "z", "e"});
+  };
+  SUBCASE("snapshot") {
+    {
+      auto srv = ServerProcess::managerd(dir, {"--snapshot", snap});
+      RespClient c(srv.socket());
+      fill(c);
+      CHECK(text(c.cmd({"SAVE"})) == "OK");
+      srv.stop();
+    }
+    auto srv = ServerProcess::managerd(dir, {"--snapshot", snap});
+    RespClient c(srv.socket());
+    CHECK(text(c.cmd({"ZRANGE", "z", "0", "-1", "WITHSCORES"})) == expected);
+  }
+  SUBCASE("append-only log and its rewrite") {
+    for (bool rewrite : {false, true}) {
+      {
+        auto srv = ServerProcess::managerd(dir, {"--appendonly", aof, "--appendfsync", "always"});
+        RespClient c(srv.socket());
+        if (!rewrite) fill(c);
+        if (rewrite) {
+          CHECK(text(c.cmd({"ZRANGE", "z", "0", "-1", "WITHSCORES"})) == expected);
+          c.cmd({"BGREWRITEAOF"});
+          while (text(c.cmd({"INFO", "persistence"})).find("aof_rewrite_in_progress:0") == std::string::npos) {}
+        }
+        srv.kill9();
+      }
+      auto srv = ServerProcess::managerd(dir, {"--appendonly", aof});
+      RespClient c(srv.socket());
+      CHECK(text(c.cmd({"ZRANGE", "z", "0", "-1", "WITHSCORES"})) == expected);
+    }
   }
 }
 
