@@ -274,6 +274,7 @@ void Server::bgrewriteaof() {
                              std::strerror(m_aof_write_errno) + "): not rewriting it now");
   pid_t pid = fork_child();
   if (pid == 0) {
+    close_listeners_in_child();
     std::string tmp = aof_rewrite_tmp(::getpid());
     detail::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     std::error_code ec = fd ? write_all(fd.get(), aof_dump(db)) : errno_code();

@@ -395,6 +395,15 @@ void Server::free_closed_clients() {
   m_to_free.clear();
 }
 
+void Server::close_listeners_in_child() noexcept {
+  // As Redis's children do: a child that outlives the server for a moment (it dies with it, but
+  // dying takes a while) must not hold the listening socket, or a new server started at once
+  // would find "another server" listening and clients would queue on a socket nobody accepts.
+  // Only closed: the epoll set is shared with the server, which keeps watching its own copies.
+  m_unix_fd.reset();
+  m_tcp_fd.reset();
+}
+
 // ---- the loop ----
 
 void Server::handle_signal() {

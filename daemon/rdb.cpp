@@ -180,6 +180,7 @@ void Server::bgsave() {
   if (bgsave_child > 0) throw std::runtime_error("Background save already in progress");
   pid_t pid = fork_child();
   if (pid == 0) {
+    close_listeners_in_child();
     // The child owns a copy-on-write image of the keyspace: write it and leave without running
     // any of the parent's exit handlers.
     try {

@@ -779,6 +779,8 @@ class Server {
   void notify_slow(int type, std::string_view event, std::string_view key);
   // networking.cpp
   void listen_all();
+  /// In a background child (BGSAVE, BGREWRITEAOF): closes its copies of the listening sockets.
+  void close_listeners_in_child() noexcept;
   void accept_clients(int lfd, bool is_unix);
   Client* create_client(detail::UniqueFd conn, bool is_unix, std::string addr);
   void read_from_client(Client& c);

@@ -18,6 +18,30 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// The inode of the unix socket listening on `path` (from /proc/net/unix), or 0.
+unsigned long listening_inode(const std::string& path) {
+  std::ifstream in("/proc/net/unix");
+  std::string line;
+  std::getline(in, line);  // header: Num RefCount Protocol Flags Type St Inode Path
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string num, refs, proto, flags, type, st, p;
+    unsigned long inode = 0;
+    f >> num >> refs >> proto >> flags >> type >> st >> inode >> p;
+    if (p == path && flags == "00010000") return inode;  // __SO_ACCEPTCON: a listening socket
+  }
+  return 0;
+}
+
+/// True when process `pid` has a file descriptor open on socket `inode`.
+bool holds_socket(pid_t pid, unsigned long inode) {
+  std::string want = "socket:[" + std::to_string(inode) + "]";
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec))
+    if (std::filesystem::read_symlink(e.path(), ec).string() == want) return true;
+  return false;
+}
+
 std::string slurp(const std::filesystem::path& p) {
   std::ifstream f(p, std::ios::binary);
   std::stringstream ss;
@@ -203,6 +227,10 @@ TEST_CASE("a BGSAVE child dies with the server and its temp file is removed at t
       }
     }
     REQUIRE(caught);
+    // The child does not keep the server's listening socket: a restart need not wait for it.
+    unsigned long listener = listening_inode(srv.socket());
+    REQUIRE(listener != 0);
+    CHECK_FALSE(holds_socket(child, listener));
     srv.kill9();
   }
   for (int i = 0; i < 3000 && !gone(child); ++i) std::this_thread::sleep_for(10ms);
