@@ -693,19 +693,19 @@ void cmd_copy(Server& srv, Client& c, Args argv) {
 void cmd_randomkey(Server& srv, Client& c, Args) {
   auto& d = srv.db.dict();
   for (int tries = 0; tries < 100 && !d.empty(); ++tries) {
-    // A random bucket, then the next non-empty one: cheap and good enough (Redis's dictGetFairRandomKey
-    // is not uniform either).
+    // Random buckets until a non-empty one, then a random key of it, as Redis's dictGetRandomKey
+    // (taking the next non-empty bucket instead favours keys after runs of empty ones). The table
+    // does not shrink as Redis's does: a sparse one is walked to a random position instead.
     std::size_t bc = d.bucket_count();
-    std::size_t b = random_index(bc);
-    for (std::size_t i = 0; i < bc; ++i, b = (b + 1) % bc) {
-      if (d.bucket_size(b) == 0) continue;
-      std::size_t pick = random_index(d.bucket_size(b));
-      auto it = d.begin(b);
-      std::advance(it, static_cast<long>(pick));
-      std::string key = it->first;
-      if (srv.db.find(key)) return reply_bulk(c, key);  // expired keys are dropped on the way
-      break;
+    std::string key;
+    if (d.size() * 16 < bc) {
+      key = std::next(d.begin(), static_cast<long>(random_index(d.size())))->first;
+    } else {
+      std::size_t b = random_index(bc);
+      while (d.bucket_size(b) == 0) b = random_index(bc);
+      key = std::next(d.begin(b), static_cast<long>(random_index(d.bucket_size(b))))->first;
     }
+    if (srv.db.find(key)) return reply_bulk(c, key);  // expired keys are dropped on the way
   }
   reply_nil(c);
 }
