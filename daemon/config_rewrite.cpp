@@ -121,6 +121,8 @@ std::vector<RewriteOption> rewrite_options(const Options& o) {
       {"hash-max-listpack-entries", "hash-max-ziplist-entries"},
       {"hash-max-listpack-value", "hash-max-ziplist-value"},
       {"list-max-listpack-size", "list-max-ziplist-size"},
+      {"zset-max-listpack-entries", "zset-max-ziplist-entries"},
+      {"zset-max-listpack-value", "zset-max-ziplist-value"},
   };
   for (auto& [name, value] : o.encoding_tunables) {
     auto def = defaults.encoding_tunables.find(name);

@@ -405,6 +405,22 @@ void reply_scan(Client& c, unsigned long long next, const std::vector<std::strin
   for (auto& s : items) reply_bulk(c, s);
 }
 
+// The value an HSCAN, SSCAN or ZSCAN walks, checked in Redis's order (cursor, key and its type,
+// then the options); nullptr once it replied (an error, or an empty scan for a missing key).
+Value* scan_key(Server& srv, Client& c, Args argv, Type type, unsigned long long& cursor, ScanOpts& o) {
+  if (!parse_cursor(c, argv[2], cursor)) return nullptr;
+  Value* v = srv.db.find(argv[1]);
+  if (!v) {
+    reply_scan(c, 0, {});
+    return nullptr;
+  }
+  if (v->type() != type) {
+    reply_wrongtype(c);
+    return nullptr;
+  }
+  return parse_scan_opts(c, argv, 3, o, false) ? v : nullptr;
+}
+
 }  // namespace
 
 /* SCAN <cursor> [MATCH <pattern>] [COUNT <count>] [TYPE <type>] */
@@ -428,10 +444,8 @@ void cmd_scan(Server& srv, Client& c, Args argv) {
 void cmd_hscan(Server& srv, Client& c, Args argv) {
   unsigned long long cursor;
   ScanOpts o;
-  if (!parse_cursor(c, argv[2], cursor) || !parse_scan_opts(c, argv, 3, o, false)) return;
-  Value* v = srv.db.find(argv[1]);
-  if (!v) return reply_scan(c, 0, {});
-  if (v->type() != Type::hash) return reply_wrongtype(c);
+  Value* v = scan_key(srv, c, argv, Type::hash, cursor, o);
+  if (!v) return;
   std::vector<std::string> out;
   auto emit = [&](std::string_view k, std::string_view val) {
     if (o.has_match && !glob_match(o.match, k)) return;
@@ -450,10 +464,8 @@ void cmd_hscan(Server& srv, Client& c, Args argv) {
 void cmd_sscan(Server& srv, Client& c, Args argv) {
   unsigned long long cursor;
   ScanOpts o;
-  if (!parse_cursor(c, argv[2], cursor) || !parse_scan_opts(c, argv, 3, o, false)) return;
-  Value* v = srv.db.find(argv[1]);
-  if (!v) return reply_scan(c, 0, {});
-  if (v->type() != Type::set) return reply_wrongtype(c);
+  Value* v = scan_key(srv, c, argv, Type::set, cursor, o);
+  if (!v) return;
   const Set& set = v->set();
   std::vector<std::string> out;
   unsigned long long next = 0;
@@ -463,6 +475,31 @@ void cmd_sscan(Server& srv, Client& c, Args argv) {
   } else {
     next = scan_buckets(set.table(), cursor, o.count, [&](const std::string& m) {
       if (!o.has_match || glob_match(o.match, m)) out.push_back(m);
+    });
+  }
+  reply_scan(c, next, out);
+}
+
+/* ZSCAN <key> <cursor> [MATCH <pattern>] [COUNT <count>] */
+void cmd_zscan(Server& srv, Client& c, Args argv) {
+  unsigned long long cursor;
+  ScanOpts o;
+  Value* v = scan_key(srv, c, argv, Type::zset, cursor, o);
+  if (!v) return;
+  const ZSet& z = v->zset();
+  std::vector<std::string> out;
+  unsigned long long next = 0;
+  if (z.listpack()) {  // a listpack comes back whole, in order, with the scores as it holds them
+    for (auto& [score, m] : z.order()) {
+      if (o.has_match && !glob_match(o.match, m)) continue;
+      out.push_back(m);
+      out.push_back(listpack_score(score));
+    }
+  } else {
+    next = scan_buckets(z.scores(), cursor, o.count, [&](const auto& kv) {
+      if (o.has_match && !glob_match(o.match, kv.first)) return;
+      out.push_back(kv.first);
+      out.push_back(format_score(kv.second));  // ld2string's %.17Lg of the double: the same digits
     });
   }
   reply_scan(c, next, out);
@@ -656,19 +693,19 @@ void cmd_copy(Server& srv, Client& c, Args argv) {
 void cmd_randomkey(Server& srv, Client& c, Args) {
   auto& d = srv.db.dict();
   for (int tries = 0; tries < 100 && !d.empty(); ++tries) {
-    // A random bucket, then the next non-empty one: cheap and good enough (Redis's dictGetFairRandomKey
-    // is not uniform either).
+    // Random buckets until a non-empty one, then a random key of it, as Redis's dictGetRandomKey
+    // (taking the next non-empty bucket instead favours keys after runs of empty ones). The table
+    // does not shrink as Redis's does: a sparse one is walked to a random position instead.
     std::size_t bc = d.bucket_count();
-    std::size_t b = random_index(bc);
-    for (std::size_t i = 0; i < bc; ++i, b = (b + 1) % bc) {
-      if (d.bucket_size(b) == 0) continue;
-      std::size_t pick = random_index(d.bucket_size(b));
-      auto it = d.begin(b);
-      std::advance(it, static_cast<long>(pick));
-      std::string key = it->first;
-      if (srv.db.find(key)) return reply_bulk(c, key);  // expired keys are dropped on the way
-      break;
+    std::string key;
+    if (d.size() * 16 < bc) {
+      key = std::next(d.begin(), static_cast<long>(random_index(d.size())))->first;
+    } else {
+      std::size_t b = random_index(bc);
+      while (d.bucket_size(b) == 0) b = random_index(bc);
+      key = std::next(d.begin(b), static_cast<long>(random_index(d.bucket_size(b))))->first;
     }
+    if (srv.db.find(key)) return reply_bulk(c, key);  // expired keys are dropped on the way
   }
   reply_nil(c);
 }
@@ -720,11 +757,7 @@ void cmd_object(Server& srv, Client& c, Args argv) {
     case Type::hash: return reply_bulk(c, v->hash().small() ? "listpack" : "hashtable");
     case Type::list: return reply_bulk(c, "quicklist");
     case Type::set: return reply_bulk(c, v->set().intset() ? "intset" : "hashtable");
-    case Type::zset: {  // Redis's zset-max-listpack-entries 128 and zset-max-listpack-value 64
-      bool small = v->zset().size() <= 128;
-      for (auto& e : v->zset().order()) small = small && e.second.size() <= 64;
-      return reply_bulk(c, small ? "listpack" : "skiplist");
-    }
+    case Type::zset: return reply_bulk(c, v->zset().listpack() ? "listpack" : "skiplist");
   }
 }
 

@@ -277,30 +277,15 @@ void save_set(std::string& out, const Set& s, const Options& o) {
   for (auto& m : s.table()) save_string(out, m);
 }
 
-/// A score as Redis 7.0's d2string writes it into a listpack: integral values in a safe range
-/// as integers (then integer-encoded by the listpack; -0 becomes 0), others with %.17g.
-std::string d2string(double d) {
-  if (std::isinf(d)) return d < 0 ? "-inf" : "inf";
-  if (d > -4503599627370495.0 && d < 4503599627370496.0 && d == static_cast<double>(static_cast<long long>(d)))
-    return std::to_string(static_cast<long long>(d));
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", d);
-  return buf;
-}
-
 /// A sorted set as Redis 7.0 holds one built by ZADD: a listpack of (member, score) in order while
-/// it has at most zset-max-listpack-entries members of at most zset-max-listpack-value bytes,
-/// otherwise a skiplist, saved from the greatest element down with binary scores (ZSET_2).
-void save_zset(std::string& out, const ZSet& z, const Options& o) {
-  bool listpack = static_cast<long long>(z.size()) <= tunable(o, "zset-max-listpack-entries", 128);
-  const long long max_value = tunable(o, "zset-max-listpack-value", 64);
-  for (auto it = z.order().begin(); listpack && it != z.order().end(); ++it)
-    listpack = static_cast<long long>(it->second.size()) <= max_value;
-  if (listpack) {
+/// the ZSet is one (zset-max-listpack-entries and -value, ZSet::listpack), otherwise a skiplist,
+/// saved from the greatest element down with binary scores (ZSET_2).
+void save_zset(std::string& out, const ZSet& z) {
+  if (z.listpack()) {
     ListpackWriter lp;
     for (auto& [score, m] : z.order()) {
       lp.append(m);
-      lp.append(d2string(score));
+      lp.append(listpack_score(score));
     }
     out.push_back(static_cast<char>(kRdbZsetListpack));
     save_string(out, lp.finish());
@@ -324,7 +309,7 @@ void save_object(std::string& out, const Value& v, const Options& o) {
     case Type::list: save_list(out, std::get<List>(v.data), o); break;
     case Type::hash: save_hash(out, std::get<Hash>(v.data)); break;
     case Type::set: save_set(out, std::get<Set>(v.data), o); break;
-    case Type::zset: save_zset(out, std::get<ZSet>(v.data), o); break;
+    case Type::zset: save_zset(out, std::get<ZSet>(v.data)); break;
   }
 }
 

@@ -23,8 +23,8 @@ class DumpError : public std::runtime_error {
 
 /// The DUMP payload of `v`: the RDB type byte and value (strings integer-encoded or LZF-compressed
 /// as rdbSaveRawString does; lists as quicklist-2 of listpacks split as Redis's RPUSH fills them;
-/// hashes as a listpack or a hash table as the Hash is, sets as an intset or a hash table and
-/// sorted sets as a listpack or ZSET_2 by `o`'s thresholds), the version (2 bytes, little-endian)
+/// hashes as a listpack or a hash table as the Hash is, sets as an intset or a hash table by `o`'s
+/// thresholds, sorted sets as a listpack or ZSET_2 as the ZSet is), the version (2 bytes, little-endian)
 /// and the CRC-64 of all that (8 bytes, little-endian). Never throws but bad_alloc.
 std::string dump_payload(const Value& v, const Options& o);
 

@@ -115,9 +115,9 @@ int managerd_main(int argc, char** argv) {
       ->check(CLI::Range(1LL, static_cast<long long>(INT_MAX)))
       ->group(redis_group);
   for (auto& [name, value] : o.encoding_tunables) {
-    // Kept for CONFIG GET/SET only: the representations here switch at their own sizes.
+    // The hash and zset ones decide representations; the others are kept for CONFIG GET/SET.
     std::string names = "--" + name;
-    if (name.starts_with("hash-max-listpack-") || name == "list-max-listpack-size") {
+    if (name.find("listpack") != std::string::npos) {  // each has its Redis 6 "ziplist" name too
       std::string old = name;
       old.replace(old.find("listpack"), 8, "ziplist");
       names += ",--" + old;

@@ -221,6 +221,7 @@ const Command kCommands[] = {
     {"zrange", -4, R, cmd_zrange, 1, 1, 1},
     {"zrank", 3, R | F, cmd_zrank, 1, 1, 1},
     {"zrevrank", 3, R | F, cmd_zrevrank, 1, 1, 1},
+    {"zscan", -3, R, cmd_zscan, 1, 1, 1},
 };
 
 std::string lower(std::string_view s) {
@@ -244,11 +245,13 @@ const Command* Server::lookup(std::string_view name) const {
   return it == m_commands.end() ? nullptr : it->second;
 }
 
-// Hands the hash thresholds of `o` to Hash (the only representation that follows them).
+// Hands the hash and zset thresholds of `o` to Hash and ZSet (the representations that follow them).
 void apply_encoding_tunables(const Options& o) {
   auto get = [&](std::string_view name) { return static_cast<std::size_t>(o.encoding_tunables.find(name)->second); };
   Hash::max_small_entries.store(get("hash-max-listpack-entries"), std::memory_order_relaxed);
   Hash::max_small_value.store(get("hash-max-listpack-value"), std::memory_order_relaxed);
+  ZSet::max_listpack_entries.store(get("zset-max-listpack-entries"), std::memory_order_relaxed);
+  ZSet::max_listpack_value.store(get("zset-max-listpack-value"), std::memory_order_relaxed);
 }
 
 Server::Server(Options opts) : m_opts(std::move(opts)) {
@@ -1064,6 +1067,8 @@ const std::pair<const char*, const char*> kTunableAliases[] = {
     {"hash-max-ziplist-entries", "hash-max-listpack-entries"},
     {"hash-max-ziplist-value", "hash-max-listpack-value"},
     {"list-max-ziplist-size", "list-max-listpack-size"},
+    {"zset-max-ziplist-entries", "zset-max-listpack-entries"},
+    {"zset-max-ziplist-value", "zset-max-listpack-value"},
 };
 
 // The parameters CONFIG GET shows, with their current values.
@@ -1166,7 +1171,13 @@ std::string config_set_one(Server& srv, const std::string& name, std::string_vie
     o.auto_aof_rewrite_percentage = static_cast<int>(n);
   } else if (auto t = o.encoding_tunables.find(tunable_name(name)); t != o.encoding_tunables.end()) {
     long long n;
-    if (!parse_ll(val, n)) return "argument couldn't be parsed into an integer";
+    if (t->first.ends_with("-value")) {  // Redis's *-max-listpack-value are memory values ("1kb")
+      if (!parse_memory(val, mem) || mem > static_cast<std::size_t>(LLONG_MAX))
+        return "argument must be a memory value";
+      n = static_cast<long long>(mem);
+    } else if (!parse_ll(val, n)) {
+      return "argument couldn't be parsed into an integer";
+    }
     bool list = t->first == "list-max-listpack-size";
     long long lo = list ? INT_MIN : 0, hi = list || t->first == "list-compress-depth" ? INT_MAX : LLONG_MAX;
     if (n < lo || n > hi)

@@ -71,11 +71,13 @@ struct Options {
   long long min_replicas_max_lag = 10;
   long long repl_ping_replica_period = 10;    ///< seconds between PINGs in the replication stream
   /// Redis's representation thresholds (hash-max-listpack-entries, set-max-intset-entries ...):
-  /// CONFIG GET/SET keep them so that clients tuning Redis work; the hash ones also decide when a
-  /// Hash becomes a table (Hash::max_small_*), the others leave ours at fixed sizes (see Set).
+  /// CONFIG GET/SET keep them so that clients tuning Redis work; the hash and zset ones also
+  /// decide when a Hash becomes a table (Hash::max_small_*) and a ZSet a skiplist
+  /// (ZSet::max_listpack_*), the others leave ours at fixed sizes (see Set).
   std::map<std::string, long long, std::less<>> encoding_tunables = {
       {"hash-max-listpack-entries", 512}, {"hash-max-listpack-value", 64}, {"list-max-listpack-size", -2},
-      {"list-compress-depth", 0},         {"set-max-intset-entries", 512}};
+      {"list-compress-depth", 0},         {"set-max-intset-entries", 512}, {"zset-max-listpack-entries", 128},
+      {"zset-max-listpack-value", 64}};
 };
 
 /// Keyspace notification classes (Redis's NOTIFY_*; notify-keyspace-events letters).
@@ -229,6 +231,11 @@ class Set {
 /// as Redis orders them.
 class ZSet {
  public:
+  /// Redis's zset-max-listpack-entries and zset-max-listpack-value (CONFIG SET changes them):
+  /// process-wide and atomic as Hash's. A sorted set is a listpack (to OBJECT ENCODING, DUMP and
+  /// ZSCAN) until a new member would pass either, then a skiplist for good, as in Redis.
+  static inline std::atomic<std::size_t> max_listpack_entries{128};
+  static inline std::atomic<std::size_t> max_listpack_value{64};
   /// Adds `member` or changes its score; true when it is new.
   bool add(std::string_view member, double score);
   /// Removes `member`; true when it was there.
@@ -238,18 +245,26 @@ class ZSet {
   /// The 0-based rank of `member`, which must be present (O(rank)).
   std::size_t rank(std::string_view member) const;
   std::size_t size() const noexcept { return m_scores.size(); }
+  /// True while Redis would hold this set as a listpack (see max_listpack_entries).
+  bool listpack() const noexcept { return m_listpack; }
   /// (score, member) in ascending order.
   const std::set<std::pair<double, std::string>>& order() const noexcept { return m_order; }
+  /// member -> score, the table ZSCAN walks for a skiplist (Redis's zset dict).
+  const StrMap<double>& scores() const noexcept { return m_scores; }
 
  private:
   StrMap<double> m_scores;
   std::set<std::pair<double, std::string>> m_order;
+  bool m_listpack = true;
 };
 
 /// Parses a score as Redis does (the whole string, no leading space, not NaN). False otherwise.
 bool parse_score(std::string_view s, double& out);
 /// A score as text that parses back to the same double ("inf", "-inf", %.17g).
 std::string format_score(double d);
+/// A score as Redis 7.0 holds it in a listpack: integral values in a safe range as integers (-0 as
+/// 0), others as format_score does.
+std::string listpack_score(double d);
 
 /// The type of a value; the order matches Value::data's alternatives.
 enum class Type : std::uint8_t { string = 0, hash = 1, list = 2, set = 3, zset = 4 };
@@ -564,6 +579,7 @@ IPCKIT_CMD(cmd_select);
 IPCKIT_CMD(cmd_flushdb); IPCKIT_CMD(cmd_swapdb); IPCKIT_CMD(cmd_move); IPCKIT_CMD(cmd_copy);
 IPCKIT_CMD(cmd_randomkey); IPCKIT_CMD(cmd_expiretime); IPCKIT_CMD(cmd_pexpiretime); IPCKIT_CMD(cmd_object);
 IPCKIT_CMD(cmd_touch); IPCKIT_CMD(cmd_memory); IPCKIT_CMD(cmd_wait); IPCKIT_CMD(cmd_unlink); IPCKIT_CMD(cmd_sscan);
+IPCKIT_CMD(cmd_zscan);
 // t_string.cpp
 IPCKIT_CMD(cmd_get); IPCKIT_CMD(cmd_set); IPCKIT_CMD(cmd_setnx); IPCKIT_CMD(cmd_getset);
 IPCKIT_CMD(cmd_mget); IPCKIT_CMD(cmd_mset); IPCKIT_CMD(cmd_msetnx); IPCKIT_CMD(cmd_incr);

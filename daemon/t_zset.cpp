@@ -1,5 +1,5 @@
 // Sorted set values, a basic subset (Redis's t_zset.c): ZADD ZINCRBY ZCARD ZSCORE ZMSCORE ZREM
-// ZRANGE (by rank) ZRANK ZREVRANK. Ranges by score or lex, and the set operations, are not served.
+// ZRANGE (by rank) ZRANK ZREVRANK (ZSCAN is in db.cpp with the other SCANs). Ranges by score or lex, and the set operations, are not served.
 #include "server.hpp"
 
 #include <cctype>
@@ -24,6 +24,9 @@ bool ZSet::add(std::string_view member, double score) {
     m_order.emplace(score, it->first);
     return false;
   }
+  if (m_listpack && (m_scores.size() + 1 > max_listpack_entries.load(std::memory_order_relaxed) ||
+                     member.size() > max_listpack_value.load(std::memory_order_relaxed)))
+    m_listpack = false;  // zsetAdd's conversion: never back, as Redis does not convert back
   m_scores.emplace(std::string(member), score);
   m_order.emplace(score, std::string(member));
   return true;
@@ -64,6 +67,12 @@ std::string format_score(double d) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.17g", d);
   return buf;
+}
+
+std::string listpack_score(double d) {
+  if (d > -4503599627370495.0 && d < 4503599627370496.0 && d == static_cast<double>(static_cast<long long>(d)))
+    return std::to_string(static_cast<long long>(d));
+  return format_score(d);
 }
 
 namespace {

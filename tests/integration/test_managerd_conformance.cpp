@@ -595,4 +595,28 @@ TEST_CASE("the sorted set subset replies exactly like redis-server" * doctest::t
   };
   compare(script);
 }
+
+TEST_CASE("ZSCAN and the zset-max-listpack settings reply exactly like redis-server" * doctest::timeout(120)) {
+  // A listpack comes back whole, in score order, with the scores as the listpack holds them;
+  // a skiplist of one member comes back alike (larger ones are scanned in hash order).
+  std::string long_member(65, 'm');
+  compare({
+      "ZADD z 1 a 2.5 b -inf c inf d 0 e -0 f 1e-300 g 123456789012 h 1.5e20 i 0.1 j 9.8813129168249309e-323 k",
+      "ZSCAN z 0", "ZSCAN z 0 MATCH [a-e]", "ZSCAN z 0 COUNT 1", "ZSCAN z 0 match *", "ZSCAN z 7", "ZSCAN z 0 MATCH x*",
+      "ZSCAN nokey 0", "ZSCAN nokey 0 COUNT 0", "ZSCAN nokey x", "ZSCAN z abc", "ZSCAN z 0 COUNT 0", "ZSCAN z 0 COUNT x",
+      "ZSCAN z 0 BOGUS 1", "ZSCAN z 0 MATCH", "ZSCAN z 0 TYPE zset", "ZSCAN", "ZSCAN z", "SET s v", "ZSCAN s 0",
+      "ZSCAN s 0 COUNT 0", "HSCAN nokey 0 COUNT 0", "SSCAN nokey 0 BOGUS", "SADD set a", "HSCAN set 0 COUNT 0",
+      "OBJECT ENCODING z", "DUMP z", "ZADD big 1 " + long_member, "OBJECT ENCODING big", "ZSCAN big 0", "DUMP big",
+      "CONFIG GET zset-max-ziplist-entries", "CONFIG GET zset-max-listpack-value",
+      "CONFIG SET zset-max-ziplist-entries 0", "CONFIG GET zset-max-listpack-entries", "OBJECT ENCODING z",
+      "ZADD z 2 b", "OBJECT ENCODING z", "ZADD z 5 new", "OBJECT ENCODING z", "ZREM z new", "OBJECT ENCODING z",
+      "ZADD one 1.5 a", "OBJECT ENCODING one", "ZSCAN one 0", "ZADD two 3 a", "ZSCAN two 0", "ZADD three -0 a",
+      "ZSCAN three 0", "DUMP one", "CONFIG SET zset-max-listpack-entries 128", "OBJECT ENCODING z", "ZINCRBY four 1 a",
+      "OBJECT ENCODING four", "CONFIG SET zset-max-listpack-value 1", "ZADD five 1 ab", "OBJECT ENCODING five",
+      "ZADD six 1 a", "OBJECT ENCODING six", "ZADD six 2 bc", "OBJECT ENCODING six", "CONFIG SET zset-max-ziplist-value x",
+      "CONFIG SET zset-max-ziplist-value -1", "CONFIG SET zset-max-listpack-entries -1", "CONFIG GET zset-max-ziplist-value",
+      "CONFIG SET zset-max-ziplist-value 64", "CONFIG SET hash-max-listpack-value 1kb", "CONFIG GET hash-max-listpack-value",
+      "CONFIG SET hash-max-listpack-value 64",
+  });
+}
 }

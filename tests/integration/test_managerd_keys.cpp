@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "managerd_support.hpp"
@@ -57,6 +58,25 @@ TEST_CASE("SCAN visits every key exactly as Redis guarantees" * doctest::timeout
     for (auto& e : r.elements[1].elements) seen.insert(e.str);
   } while (cursor != "0" && ++rounds < 10000);
   CHECK(seen.size() == 500);
+}
+
+TEST_CASE("RANDOMKEY picks each of two keys about half of the time" * doctest::timeout(60)) {
+  // Taking the next non-empty bucket after a random one favours a key after a run of empty
+  // buckets; Redis's own suite expects both of two keys within 100 picks.
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  RespClient c(srv.socket());
+  for (int pair = 0; pair < 5; ++pair) {
+    std::string a = "a" + std::to_string(pair), b = "b" + std::to_string(pair);
+    c.cmd({"FLUSHALL"});
+    c.cmd({"MSET", a, "1", b, "2"});
+    std::map<std::string, int> counts;
+    for (int i = 0; i < 1000; ++i) ++counts[c.cmd({"RANDOMKEY"}).str];
+    CAPTURE(pair);
+    CHECK(counts.size() == 2);
+    CHECK(counts[a] > 350);  // a fair pick: 500 with a standard deviation of 16
+    CHECK(counts[b] > 350);
+  }
 }
 
 TEST_CASE("EXPIRE and TTL remove keys when their time is up" * doctest::timeout(60)) {

@@ -226,4 +226,53 @@ TEST_CASE("sorted sets survive a restart through the snapshot through the append
   }
 }
 
+TEST_CASE("ZSCAN of a skiplist returns every member with its score as redis-server formats it" * doctest::timeout(60)) {
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  RespClient c(srv.socket());
+  std::vector<std::string> args = {"ZADD", "big"};
+  for (int j = 0; j < 1000; ++j) {
+    args.push_back(std::to_string(j) + ".5");
+    args.push_back("key:" + std::to_string(j));
+  }
+  CHECK(text(c.cmd(args)) == "1000");
+  CHECK(text(c.cmd({"OBJECT", "ENCODING", "big"})) == "skiplist");
+  std::map<std::string, std::string> seen;
+  std::string cursor = "0";
+  int rounds = 0;
+  do {
+    auto r = c.cmd({"ZSCAN", "big", cursor, "COUNT", "50"});
+    REQUIRE(r.elements.size() == 2);
+    cursor = r.elements[0].str;
+    auto& items = r.elements[1].elements;
+    REQUIRE(items.size() % 2 == 0);
+    CHECK(items.size() < 1000);  // a skiplist is scanned a part at a time
+    for (std::size_t i = 0; i < items.size(); i += 2) seen[items[i].str] = items[i + 1].str;
+  } while (cursor != "0" && ++rounds < 10000);
+  REQUIRE(seen.size() == 1000);
+  for (int j = 0; j < 1000; ++j) CHECK(seen["key:" + std::to_string(j)] == std::to_string(j) + ".5");
+
+  // Redis's issue #2175: a subnormal score must not come back as 0.
+  args = {"ZADD", "tiny"};
+  for (int j = 0; j < 500; ++j) {
+    args.push_back("9.8813129168249309e-323");
+    args.push_back(std::to_string(j));
+  }
+  c.cmd(args);
+  auto r = c.cmd({"ZSCAN", "tiny", "0"});
+  REQUIRE(r.elements.size() == 2);
+  REQUIRE(r.elements[1].elements.size() >= 2);
+  CHECK(r.elements[1].elements[1].str == "9.8813129168249309e-323");
+  // MATCH filters on the member and drops its score with it.
+  r = c.cmd({"ZSCAN", "big", "0", "MATCH", "key:99*", "COUNT", "100000"});
+  REQUIRE(r.elements.size() == 2);
+  CHECK(r.elements[0].str == "0");
+  std::map<std::string, std::string> matched;
+  for (std::size_t i = 0; i + 1 < r.elements[1].elements.size(); i += 2)
+    matched[r.elements[1].elements[i].str] = r.elements[1].elements[i + 1].str;
+  CHECK(r.elements[1].elements.size() == 22);
+  CHECK(matched["key:99"] == "99.5");
+  CHECK(matched["key:999"] == "999.5");
+}
+
 }
