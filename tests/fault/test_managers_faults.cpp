@@ -22,6 +22,7 @@
 #include "child_pipe.hpp"
 #include "manager_backends.hpp"
 #include "managerd_support.hpp"
+#include "fork_warning.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -414,9 +415,7 @@ TEST_CASE("a process started right after a lock is taken is not warned about the
           doctest::timeout(90)) {
   // The lease renewer thread starts inside acquire(): it must count as ipckit's own from the
   // moment it exists, not from when it first runs, or a fork right after acquire() warns.
-  ChildPipe err;
-  ipc::Process parent{[&] {
-    ::dup2(err.w, 2);
+  std::string out = ipc::test::stderr_of_child([&] {
     ipc::Manager m;
     auto lock = m.Lock("L");
     for (int i = 0; i < 20; ++i) {
@@ -426,18 +425,9 @@ TEST_CASE("a process started right after a lock is taken is not warned about the
       if (!child.join(30s) || *child.exitcode() != 0) return 3;
       lock.release();
     }
-    std::fputs("end\n", stderr);
     return 0;
-  }};
-  parent.start();
-  REQUIRE(parent.join(60s));
-  CHECK(*parent.exitcode() == 0);
-  std::string out;
-  for (std::string line; (line = err.line()) != "end";) {
-    REQUIRE(!line.empty());
-    out += line + "\n";
-  }
-  CHECK(out.find("is multi-threaded") == std::string::npos);
+  }, 60s);
+  CHECK(ipc::test::fork_warnings(out) == 0);
 }
 
 }  // TEST_SUITE

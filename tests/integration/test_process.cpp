@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "child_pipe.hpp"
+#include "fork_warning.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -415,9 +416,7 @@ TEST_SUITE("Process") {
   TEST_CASE("starting processes from a multi-threaded parent warns once on stderr" * doctest::timeout(60)) {
     // 0: no thread; 1: a thread runs while processes start; 2: the same, warning silenced.
     for (int mode = 0; mode < 3; ++mode) {
-      ipc::test::ChildPipe err;
-      ipc::Process parent{[&] {
-        ::dup2(err.w, 2);
+      std::string out = ipc::test::stderr_of_child([&] {
         if (mode == 2) ::setenv("IPCKIT_FORK_WARNING", "0", 1);
         std::atomic<bool> stop{false};
         std::thread t;
@@ -431,21 +430,9 @@ TEST_SUITE("Process") {
         }
         stop = true;
         if (t.joinable()) t.join();
-        std::fputs("end\n", stderr);
         return 0;
-      }};
-      parent.start();
-      REQUIRE(parent.join(30s));
-      CHECK(*parent.exitcode() == 0);
-      std::string out;
-      for (std::string line; (line = err.line()) != "end";) {
-        REQUIRE(!line.empty());
-        out += line + "\n";
-      }
-      std::size_t warnings = 0;
-      for (auto at = out.find("is multi-threaded"); at != std::string::npos; at = out.find("is multi-threaded", at + 1))
-        ++warnings;
-      CHECK(warnings == (mode == 1 ? 1u : 0u));
+      }, 30s);
+      CHECK(ipc::test::fork_warnings(out) == (mode == 1 ? 1u : 0u));
       if (mode == 1) CHECK(out.find("use of fork() may lead to deadlocks in the child") != std::string::npos);
     }
   }
@@ -453,9 +440,7 @@ TEST_SUITE("Process") {
   TEST_CASE("a single-threaded program is not warned in its children or grandchildren" * doctest::timeout(60)) {
     // In every build: a sanitizer's own thread (ThreadSanitizer runs one in each forked child)
     // is not one the program started.
-    ipc::test::ChildPipe err;
-    ipc::Process parent{[&] {
-      ::dup2(err.w, 2);
+    std::string out = ipc::test::stderr_of_child([&] {
       for (int i = 0; i < 2; ++i) {
         ipc::Process child{[] {
           ipc::Process grandchild{[] { return 0; }};
@@ -465,42 +450,22 @@ TEST_SUITE("Process") {
         child.start();
         if (!child.join(30s) || *child.exitcode() != 0) return 2;
       }
-      std::fputs("end\n", stderr);
       return 0;
-    }};
-    parent.start();
-    REQUIRE(parent.join(30s));
-    CHECK(*parent.exitcode() == 0);
-    std::string out;
-    for (std::string line; (line = err.line()) != "end";) {
-      REQUIRE(!line.empty());
-      out += line + "\n";
-    }
-    CHECK(out.find("is multi-threaded") == std::string::npos);
+    }, 30s);
+    CHECK(ipc::test::fork_warnings(out) == 0);
   }
 
   TEST_CASE("a Pool's own thread does not make its forks or the user's warn" * doctest::timeout(60)) {
     // The pool thread forks the workers (and their replacements) while main runs, and main
     // starts a Process while the pool thread runs: neither is a thread the user started.
-    ipc::test::ChildPipe err;
-    ipc::Process parent{[&] {
-      ::dup2(err.w, 2);
+    std::string out = ipc::test::stderr_of_child([&] {
       ipc::Pool pool(2);
       if (pool.apply(+[](int x) { return x * x; }, 7) != 49) return 2;
       ipc::Process child{[] { return 0; }};
       child.start();
       if (!child.join(30s) || *child.exitcode() != 0) return 3;
-      std::fputs("end\n", stderr);
       return 0;
-    }};
-    parent.start();
-    REQUIRE(parent.join(30s));
-    CHECK(*parent.exitcode() == 0);
-    std::string out;
-    for (std::string line; (line = err.line()) != "end";) {
-      REQUIRE(!line.empty());
-      out += line + "\n";
-    }
-    CHECK(out.find("is multi-threaded") == std::string::npos);
+    }, 30s);
+    CHECK(ipc::test::fork_warnings(out) == 0);
   }
 }
