@@ -203,6 +203,13 @@ const Command kCommands[] = {
     {"command", -1, L | S | kContainer, cmd_command, 0, 0, 0},
     {"config", -2, kContainer, cmd_config, 0, 0, 0},
     {"function", -2, kContainer, cmd_function, 0, 0, 0},
+    {"eval", -3, NS | S, cmd_no_scripting, 0, 0, 0},
+    {"evalsha", -3, NS | S, cmd_no_scripting, 0, 0, 0},
+    {"eval_ro", -3, NS | S | R, cmd_no_scripting, 0, 0, 0},
+    {"evalsha_ro", -3, NS | S | R, cmd_no_scripting, 0, 0, 0},
+    {"fcall", -3, NS | S, cmd_no_scripting, 0, 0, 0},
+    {"fcall_ro", -3, NS | S | R, cmd_no_scripting, 0, 0, 0},
+    {"script", -2, kContainer, cmd_no_scripting, 0, 0, 0},
     {"sync", 1, A | NS | X, cmd_sync, 0, 0, 0},
     {"replicaof", 3, A | NS | S, cmd_replicaof, 0, 0, 0},
     {"slaveof", 3, A | NS | S, cmd_replicaof, 0, 0, 0},
@@ -524,6 +531,18 @@ void cmd_time(Server&, Client& c, Args) {
   reply_array(c, 2);
   reply_bulk(c, std::to_string(tv.tv_sec));
   reply_bulk(c, std::to_string(tv.tv_usec));
+}
+
+/* EVAL EVALSHA EVAL_RO EVALSHA_RO FCALL FCALL_RO <script|sha|function> <numkeys> ...; SCRIPT ... */
+// There is no scripting engine. The commands are known so that they are refused with a reason
+// (not "unknown command") and, inside MULTI, queued like on Redis: EXEC then runs the rest of
+// the transaction and answers this error in the script's place, instead of the whole
+// transaction being aborted by an unknown command.
+void cmd_no_scripting(Server&, Client& c, Args argv) {
+  std::string name = lower(argv[0]);
+  if (name == "script") name += " " + lower(argv[1].substr(0, 128));
+  for (auto& ch : name) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  reply_err(c, name + " is not supported: ipc-managerd has no scripting engine");
 }
 
 /* FUNCTION FLUSH [ASYNC|SYNC] | FUNCTION LIST [LIBRARYNAME <pattern>] [WITHCODE] */

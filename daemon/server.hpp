@@ -620,7 +620,7 @@ IPCKIT_CMD(cmd_bgrewriteaof);
 // server.cpp
 IPCKIT_CMD(cmd_ping); IPCKIT_CMD(cmd_echo); IPCKIT_CMD(cmd_auth); IPCKIT_CMD(cmd_hello);
 IPCKIT_CMD(cmd_info); IPCKIT_CMD(cmd_shutdown); IPCKIT_CMD(cmd_client); IPCKIT_CMD(cmd_command);
-IPCKIT_CMD(cmd_config); IPCKIT_CMD(cmd_function); IPCKIT_CMD(cmd_sync); IPCKIT_CMD(cmd_replicaof); IPCKIT_CMD(cmd_quit); IPCKIT_CMD(cmd_time); IPCKIT_CMD(cmd_reset);
+IPCKIT_CMD(cmd_config); IPCKIT_CMD(cmd_function); IPCKIT_CMD(cmd_no_scripting); IPCKIT_CMD(cmd_sync); IPCKIT_CMD(cmd_replicaof); IPCKIT_CMD(cmd_quit); IPCKIT_CMD(cmd_time); IPCKIT_CMD(cmd_reset);
 // t_zset.cpp
 IPCKIT_CMD(cmd_zadd); IPCKIT_CMD(cmd_zincrby); IPCKIT_CMD(cmd_zcard); IPCKIT_CMD(cmd_zscore);
 IPCKIT_CMD(cmd_zmscore); IPCKIT_CMD(cmd_zrem); IPCKIT_CMD(cmd_zrange); IPCKIT_CMD(cmd_zrank);

@@ -142,6 +142,46 @@ TEST_CASE("PING ECHO INFO CLIENT COMMAND answer and unknown commands keep the co
   CHECK(c.cmd({"HELLO", "2"}).elements.size() == 14);
 }
 
+TEST_CASE("every command served has its COMMAND INFO and COMMAND DOCS" * doctest::timeout(60)) {
+  // redis-cli asks for COMMAND DOCS when it connects: a command without docs must not break it.
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  RespClient c(srv.socket());
+  auto names = c.cmd({"COMMAND", "LIST"});
+  REQUIRE(names.elements.size() > 100);
+  for (auto& n : names.elements) {
+    CAPTURE(n.str);
+    auto info = c.cmd({"COMMAND", "INFO", n.str});
+    REQUIRE(info.elements.size() == 1);
+    CHECK(info.elements[0].elements.size() == 10);
+    auto docs = c.cmd({"COMMAND", "DOCS", n.str});
+    REQUIRE(docs.elements.size() == 2);  // a map of one entry, read flat
+    CHECK(docs.elements[0].str == n.str);
+  }
+  CHECK(c.cmd({"COMMAND", "DOCS"}).elements.size() == 2 * names.elements.size());
+}
+
+TEST_CASE("scripting commands are refused with a reason, and inside MULTI only themselves fail" *
+          doctest::timeout(60)) {
+  TempDir dir;
+  auto srv = ServerProcess::managerd(dir);
+  RespClient c(srv.socket());
+  CHECK(text(c.cmd({"EVAL", "return 1", "0"})) == "ERR EVAL is not supported: ipc-managerd has no scripting engine");
+  CHECK(text(c.cmd({"SCRIPT", "load", "return 1"})) ==
+        "ERR SCRIPT LOAD is not supported: ipc-managerd has no scripting engine");
+  CHECK(text(c.cmd({"EVALSHA", "x"})) == "ERR wrong number of arguments for 'evalsha' command");
+  // As on Redis, a known command is queued: EXEC runs the transaction and answers the error in
+  // its place (an unknown command would abort the whole transaction with EXECABORT).
+  CHECK(text(c.cmd({"MULTI"})) == "OK");
+  CHECK(text(c.cmd({"SCRIPT", "LOAD", "return 1"})) == "QUEUED");
+  CHECK(text(c.cmd({"SET", "foo", "bar"})) == "QUEUED");
+  auto r = c.cmd({"EXEC"});
+  REQUIRE(r.elements.size() == 2);
+  CHECK(text(r.elements[0]) == "ERR SCRIPT LOAD is not supported: ipc-managerd has no scripting engine");
+  CHECK(text(r.elements[1]) == "OK");
+  CHECK(text(c.cmd({"GET", "foo"})) == "bar");
+}
+
 TEST_CASE("SHUTDOWN NOSAVE stops the server and removes its socket" * doctest::timeout(60)) {
   TempDir dir;
   auto srv = ServerProcess::managerd(dir);
