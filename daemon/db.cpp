@@ -836,13 +836,12 @@ void cmd_memory(Server& srv, Client& c, Args argv) {
   if (sub != "usage") return reply_err(c, "unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try MEMORY HELP.");
   if (argv.size() < 3) return reply_arity(c, "memory|usage");
   long long samples = 5;
-  for (std::size_t i = 3; i < argv.size(); ++i) {
+  for (std::size_t i = 3; i < argv.size(); i += 2) {  // SAMPLES <count> pairs
     std::string a(argv[i]);
     for (auto& ch : a) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (a != "samples" || i + 1 >= argv.size()) return reply_syntax_error(c);
     if (!parse_ll(argv[i + 1], samples)) return reply_not_integer(c);
     if (samples < 0) return reply_syntax_error(c);
-    ++i;
   }
   Value* v = srv.db.find(argv[2]);
   if (!v) return reply_nil(c);

@@ -41,6 +41,7 @@ bool same(Value& a, Value& b) {
       });
       return ok;
     }
+    case Type::zset: return a.zset().order() == b.zset().order();  // -0 and 0 compare equal
   }
   return false;
 }
