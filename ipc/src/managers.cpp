@@ -99,19 +99,9 @@ ManagerAddress parse_manager_address(std::string_view a) {
 
 // ---- session ----
 
-namespace {
-
-/// Bumped in every forked child: a session made under another value has its parent's sockets
-/// (a check without a getpid() system call on every call). Global because fork is
-/// process-wide; set by the after-fork registry.
-std::atomic<std::uint64_t> g_fork_generation{0};
-void note_fork() noexcept { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
-[[maybe_unused]] const bool g_after_fork = register_after_fork_child(note_fork);
-
-}  // namespace
 
 ManagerSession::ManagerSession(ManagerAddress addr, ManagerOptions opts)
-    : m_addr(std::move(addr)), m_opts(opts), m_fork_generation(g_fork_generation.load(std::memory_order_relaxed)) {
+    : m_addr(std::move(addr)), m_opts(opts), m_fork_generation(detail::fork_generation()) {
   for (auto& ep : m_addr.nodes) m_nodes.push_back(Node{ep, std::nullopt});
 }
 
@@ -170,7 +160,7 @@ void ManagerSession::exchange_into(std::vector<Reply>& replies, std::string_view
                                    std::size_t n, Timeout timeout, int retries, bool resend) {
   if (retries < 0) retries = m_opts.retries;
   Deadline dl(timeout);
-  if (auto gen = g_fork_generation.load(std::memory_order_relaxed); gen != m_fork_generation) {
+  if (auto gen = detail::fork_generation(); gen != m_fork_generation) {
     // A forked child: the parent's sockets must not be used (replies would go to either).
     // Closing our copies does not disturb the parent's.
     for (auto& node : m_nodes) node.conn.reset();

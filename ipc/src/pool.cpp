@@ -199,13 +199,7 @@ using Clock = std::chrono::steady_clock;
 /// forked a copy of it that returned from the task into the worker's loop. Global because fork
 /// is process-wide; set by the after-fork registry.
 std::atomic<bool> g_forked_by_task{false};
-/// Bumped in every forked child: a pool made under another value is its parent's (a check
-/// without a getpid() system call on every submit). Global for the same reason.
-std::atomic<std::uint64_t> g_fork_generation{0};
-void note_fork() noexcept {
-  g_forked_by_task.store(true, std::memory_order_relaxed);
-  g_fork_generation.fetch_add(1, std::memory_order_relaxed);
-}
+void note_fork() noexcept { g_forked_by_task.store(true, std::memory_order_relaxed); }
 [[maybe_unused]] const bool g_after_fork = register_after_fork_child(note_fork);
 
 struct Task {
@@ -283,7 +277,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       : m_init(std::move(init)),
         m_maxtasks(maxtasks),
         m_owner(::getpid()),
-        m_generation(g_fork_generation.load(std::memory_order_relaxed)) {
+        m_generation(fork_generation()) {
     m_workers.resize(n);
     m_slots_bytes = sizeof(SharedHeader) + n * sizeof(WorkerShared);
     // Anonymous and shared: inherited by every worker, never a name in /dev/shm.
@@ -433,7 +427,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 
   /// True in a forked child of the process that made the pool: the workers, the pool thread
   /// and maybe a lock that thread held at the fork stayed behind, so nothing here may be used.
-  bool forked_copy() const noexcept { return g_fork_generation.load(std::memory_order_relaxed) != m_generation; }
+  bool forked_copy() const noexcept { return fork_generation() != m_generation; }
 
   /// Throws ValueError in a forked child (see forked_copy), before any lock is taken.
   void check_owner() const {
@@ -1083,7 +1077,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   std::function<void()> m_init;
   std::size_t m_maxtasks;
   pid_t m_owner;
-  std::uint64_t m_generation;  // g_fork_generation in the process that made the pool
+  std::uint64_t m_generation;  // fork_generation() in the process that made the pool
   SharedHeader* m_header = nullptr;
   WorkerShared* m_shared = nullptr;  // one per worker index, after the header
   std::size_t m_slots_bytes = 0;

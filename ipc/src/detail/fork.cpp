@@ -27,22 +27,33 @@ constinit std::atomic<int> g_count{0};
 constinit std::atomic<bool> g_registered{false};
 // ipckit's own running threads: process-wide like the thread count they are subtracted from.
 constinit std::atomic<long> g_internal_threads{0};
+// The fork depth (fork_generation()): process-wide like fork itself.
+constinit std::atomic<std::uint64_t> g_fork_generation{0};
 
 void run_child_handlers() noexcept {
+  g_fork_generation.fetch_add(1, std::memory_order_relaxed);
   const int n = g_count.load(std::memory_order_acquire);
   for (int i = 0; i < n && i < kMaxHandlers; ++i)
     if (AfterForkFn fn = g_handlers[i].load(std::memory_order_acquire)) fn();
 }
 
 /// Threads of the calling process, from /proc/self/stat (field 20); 0 when unknown.
-long thread_count() noexcept {
-  int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  char buf[1024];
-  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+/// Reads the start of a small /proc file into `buf`, NUL-terminated, without allocating; false
+/// when it cannot be read.
+template <std::size_t N>
+bool read_proc(const char* path, char (&buf)[N]) noexcept {
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = ::read(fd, buf, N - 1);
   ::close(fd);
-  if (n <= 0) return 0;
+  if (n <= 0) return false;
   buf[n] = '\0';
+  return true;
+}
+
+long thread_count() noexcept {
+  char buf[1024];
+  if (!read_proc("/proc/self/stat", buf)) return 0;
   const char* p = std::strrchr(buf, ')');  // the command name may hold spaces and parentheses
   if (!p) return 0;
   // After ") " come fields 3 (state) .. 20 (num_threads).
@@ -58,6 +69,13 @@ long thread_count() noexcept {
 #endif
 #endif
 
+void install_child_handler() noexcept {
+  if (!g_registered.exchange(true)) ::pthread_atfork(nullptr, nullptr, run_child_handlers);
+}
+// Installed when this file is linked (fork_generation() needs it), whether or not any handler
+// is registered.
+[[maybe_unused]] const bool g_child_handler_installed = (install_child_handler(), true);
+
 #ifdef IPCKIT_THREAD_SANITIZER
 /// True when thread `tid` of this process blocks every signal it can (SigBlk in its status).
 /// SIGKILL and SIGSTOP cannot be blocked, glibc keeps 32 and 33 for itself, and newer sanitizer
@@ -65,13 +83,8 @@ long thread_count() noexcept {
 bool blocks_every_signal(const char* tid) noexcept {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/self/task/%s/status", tid);
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
   char buf[4096];
-  ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  ::close(fd);
-  if (n <= 0) return false;
-  buf[n] = '\0';
+  if (!read_proc(path, buf)) return false;
   const char* p = std::strstr(buf, "\nSigBlk:");
   if (!p) return false;
   unsigned long long blocked = std::strtoull(p + 8, nullptr, 16);
@@ -102,13 +115,15 @@ long sanitizer_threads() noexcept { return 0; }
 }  // namespace
 
 bool register_after_fork_child(AfterForkFn fn) noexcept {
-  if (!g_registered.exchange(true)) ::pthread_atfork(nullptr, nullptr, run_child_handlers);
+  install_child_handler();
   int i = g_count.load(std::memory_order_relaxed);
   if (i >= kMaxHandlers) return false;
   g_handlers[i].store(fn, std::memory_order_release);
   g_count.store(i + 1, std::memory_order_release);
   return true;
 }
+
+std::uint64_t fork_generation() noexcept { return g_fork_generation.load(std::memory_order_relaxed); }
 
 void warn_if_multithreaded_fork() noexcept {
   if (__libc_single_threaded) return;  // never started a thread: the common case, no syscall

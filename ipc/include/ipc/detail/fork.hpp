@@ -1,6 +1,8 @@
 // After-fork handlers from one registry, and the warning about forking a multi-threaded process.
 #pragma once
 
+#include <cstdint>
+
 namespace ipc::detail {
 
 /// A handler run in the child right after a fork: it must only reset process-local state
@@ -12,6 +14,12 @@ using AfterForkFn = void (*)() noexcept;
 /// pthread_atfork registration serves them all. Meant for namespace-scope initialisers of the
 /// library (a fixed table of 16 slots); returns false when the table is full. Never throws.
 bool register_after_fork_child(AfterForkFn fn) noexcept;
+
+/// How many forks lie between the first process and this one (0 in it, one more in each forked
+/// child, bumped by the registry before any handler runs). An object that remembers the value it
+/// was made under knows, without a getpid() system call, that it is now in a forked copy.
+/// Never throws.
+std::uint64_t fork_generation() noexcept;
 
 /// Says once per process on stderr, as Python 3.12 does, that forking a process that has more
 /// than one thread may deadlock the child (a lock another thread held at the fork stays held
