@@ -168,12 +168,16 @@ void ManagerSession::exchange_into(std::vector<Reply>& replies, std::string_view
   }
   int attempt = 0, redirects = 0;
   std::optional<std::size_t> ask;
+  // The connection a transaction's WATCH lives on is gone: its EXEC must not go on another.
+  auto watch_lost = [&] {
+    return WatchLost("the connection to the manager at " + m_addr.text + " was lost during a transaction");
+  };
   for (;;) {
     std::size_t ni = 0;
     try {
       ni = ask ? *ask : node_for(key, dl);
       if (!resend && !m_nodes[ni].conn)
-        throw WatchLost("the connection to the manager at " + m_addr.text + " was lost during a transaction");
+        throw watch_lost();
       auto& c = connection(ni, dl);
       replies.clear();
       if (ask) {
@@ -189,14 +193,14 @@ void ManagerSession::exchange_into(std::vector<Reply>& replies, std::string_view
     } catch (const ConnectionClosed& e) {
       drop(ni);
       m_slots_stale = m_addr.cluster;
-      if (!resend) throw WatchLost("the connection to the manager at " + m_addr.text + " was lost during a transaction");
+      if (!resend) throw watch_lost();
       if (attempt >= retries) throw ConnectionClosed("cannot reach the manager at " + m_addr.text + ": " + e.what());
       backoff_sleep(attempt++, m_opts.backoff, m_opts.max_backoff, dl);
       continue;
     } catch (const std::system_error& e) {
       drop(ni);
       m_slots_stale = m_addr.cluster;
-      if (!resend) throw WatchLost("the connection to the manager at " + m_addr.text + " was lost during a transaction");
+      if (!resend) throw watch_lost();
       int code = e.code().value();
       // A private server never comes back: no socket (or no listener) means its Manager is gone.
       if (m_addr.private_server && (code == ENOENT || code == ECONNREFUSED))
