@@ -383,10 +383,12 @@ TEST_CASE("waiting inside a callback for a result of the same pool throws ValueE
 
 TEST_CASE("waiting inside a done callback for another future of the executor throws ValueError" *
           doctest::timeout(60)) {
-  ipc::test::ChildPipe gate;
+  ipc::test::ChildPipe gate, f_gate;
   ipc::ProcessPoolExecutor ex(2);
   auto blocked = ex.submit(wait_for_byte, gate.r);
-  auto f = ex.submit(square, 7);
+  // f finishes only once its callback is added: a callback added to a done future runs at once
+  // in the adding thread, where waiting for `blocked` would block the test for good.
+  auto f = ex.submit(wait_for_byte, f_gate.r);
   std::promise<std::vector<std::string>> seen;
   f.add_done_callback([&](const ipc::Future<int>& d) {
     std::vector<std::string> what;
@@ -405,6 +407,7 @@ TEST_CASE("waiting inside a done callback for another future of the executor thr
     attempt([&] { ipc::as_completed(std::vector<ipc::Future<int>>{blocked}).next(); });
     seen.set_value(what);
   });
+  f_gate.put("1");  // f returns '1', 49
   auto what = seen.get_future().get();
   REQUIRE(what.size() == 6);
   CHECK(what[0] == "49");
