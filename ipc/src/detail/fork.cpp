@@ -27,6 +27,10 @@ constinit std::atomic<int> g_count{0};
 constinit std::atomic<bool> g_registered{false};
 // ipckit's own running threads: process-wide like the thread count they are subtracted from.
 constinit std::atomic<long> g_internal_threads{0};
+// Ids of ipckit threads that have finished but may still be in the kernel's thread count (0 =
+// free slot): process-wide like that count. A full table only risks a needless warning.
+constexpr int kMaxRetired = 64;
+constinit std::atomic<pid_t> g_retired[kMaxRetired] = {};
 // The fork depth (fork_generation()): process-wide like fork itself.
 constinit std::atomic<std::uint64_t> g_fork_generation{0};
 
@@ -37,7 +41,6 @@ void run_child_handlers() noexcept {
     if (AfterForkFn fn = g_handlers[i].load(std::memory_order_acquire)) fn();
 }
 
-/// Threads of the calling process, from /proc/self/stat (field 20); 0 when unknown.
 /// Reads the start of a small /proc file into `buf`, NUL-terminated, without allocating; false
 /// when it cannot be read.
 template <std::size_t N>
@@ -51,14 +54,29 @@ bool read_proc(const char* path, char (&buf)[N]) noexcept {
   return true;
 }
 
-long thread_count() noexcept {
-  char buf[1024];
-  if (!read_proc("/proc/self/stat", buf)) return 0;
-  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces and parentheses
-  if (!p) return 0;
-  // After ") " come fields 3 (state) .. 20 (num_threads).
-  for (int field = 2; field < 20 && p; ++field) p = std::strchr(p + 1, ' ');
-  return p ? std::strtol(p + 1, nullptr, 10) : 0;
+/// Threads of this process listed in /proc/self/task that are not finished ipckit threads (0
+/// when it cannot be read), and frees the g_retired slots of threads no longer listed. The list
+/// and not the count in /proc/self/stat: the kernel lowers that count a moment before it drops
+/// the thread from the list, and a thread must be seen as listed or not in one place.
+long listed_not_retired() noexcept {
+  pid_t retired[kMaxRetired];
+  bool listed[kMaxRetired] = {};
+  for (int i = 0; i < kMaxRetired; ++i) retired[i] = g_retired[i].load();
+  DIR* dir = ::opendir("/proc/self/task");
+  if (!dir) return 0;
+  long n = 0;
+  while (const dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    auto tid = static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10));
+    bool finished = false;
+    for (int i = 0; i < kMaxRetired; ++i)
+      if (retired[i] == tid) listed[i] = finished = true;
+    if (!finished) ++n;
+  }
+  ::closedir(dir);
+  for (int i = 0; i < kMaxRetired; ++i)
+    if (retired[i] != 0 && !listed[i]) g_retired[i].compare_exchange_strong(retired[i], 0);
+  return n;
 }
 
 #if defined(__SANITIZE_THREAD__)
@@ -130,7 +148,7 @@ void warn_if_multithreaded_fork() noexcept {
   // Once per process (global: the warning is about the process).
   static std::atomic<bool> warned{false};
   if (warned.load(std::memory_order_relaxed)) return;
-  long threads = thread_count() - g_internal_threads.load(std::memory_order_relaxed);
+  long threads = untracked_threads();
   if (threads <= 1) return;
   threads -= sanitizer_threads();  // after the cheap test: it reads every thread's status
   if (threads <= 1) return;
@@ -143,9 +161,33 @@ void warn_if_multithreaded_fork() noexcept {
                static_cast<int>(::getpid()), threads);
 }
 
-InternalThread::InternalThread() noexcept { g_internal_threads.fetch_add(1, std::memory_order_relaxed); }
+long untracked_threads() noexcept {
+  // In this order: a finishing thread enters g_retired before it leaves g_internal_threads, so
+  // it is subtracted at least once. One caught inside its destructor is subtracted twice: at
+  // worst a warning is missed, never a false one given.
+  long internal = g_internal_threads.load();
+  long n = listed_not_retired();
+  return n ? n - internal : 0;
+}
+
+InternalThread::InternalThread() noexcept : m_creator(static_cast<int>(::gettid())) { g_internal_threads.fetch_add(1); }
 InternalThread::~InternalThread() {
-  if (m_counted) g_internal_threads.fetch_sub(1, std::memory_order_relaxed);
+  if (!m_counted) return;
+  pid_t self = ::gettid();
+  if (self != m_creator) {
+    auto enter = [self] {
+      for (auto& slot : g_retired) {
+        pid_t free = 0;
+        if (slot.compare_exchange_strong(free, self)) return true;
+      }
+      return false;
+    };
+    if (!enter()) {
+      listed_not_retired();  // frees the slots of threads gone since
+      enter();
+    }
+  }
+  g_internal_threads.fetch_sub(1);
 }
 
 }  // namespace ipc::detail

@@ -29,16 +29,24 @@ std::uint64_t fork_generation() noexcept;
 /// count: they hold no lock a child needs, and a user cannot avoid them.
 void warn_if_multithreaded_fork() noexcept;
 
+/// Threads of this process the fork warning counts: all but ipckit's own (running, or joined
+/// and not yet gone from the kernel's count). The sanitizer's threads are still included. 0 when
+/// /proc cannot be read. Never throws.
+long untracked_threads() noexcept;
+
 /// Counts one thread as ipckit's own (see above) from its construction to its destruction.
 /// Construct it before starting the thread and move it into the thread's callable, so that the
 /// thread counts from the moment it exists: one constructed at the top of the thread's body
 /// counts only once the thread has run, and a fork meanwhile would warn. (A starter that waits
-/// until its thread runs, as the pool does, may construct it there.) Never throws.
+/// until its thread runs, as the pool does, may construct it there.) Destroyed on the thread it
+/// counts (the end of its body, or its callable's destruction there), it leaves that thread's id
+/// with the registry until the kernel has dropped the thread: a joined thread is still in the
+/// process's thread count for a moment. Never throws.
 class InternalThread {
  public:
   InternalThread() noexcept;
   /// Takes over `o`'s count; `o` counts nothing any more.
-  InternalThread(InternalThread&& o) noexcept : m_counted(o.m_counted) { o.m_counted = false; }
+  InternalThread(InternalThread&& o) noexcept : m_counted(o.m_counted), m_creator(o.m_creator) { o.m_counted = false; }
   ~InternalThread();
   InternalThread(const InternalThread&) = delete;
   InternalThread& operator=(const InternalThread&) = delete;
@@ -46,6 +54,7 @@ class InternalThread {
 
  private:
   bool m_counted = true;
+  int m_creator;  // the thread that made it: destroyed there, the counted thread never ran
 };
 
 }  // namespace ipc::detail
