@@ -54,31 +54,6 @@ bool read_proc(const char* path, char (&buf)[N]) noexcept {
   return true;
 }
 
-/// Threads of this process listed in /proc/self/task that are not finished ipckit threads (0
-/// when it cannot be read), and frees the g_retired slots of threads no longer listed. The list
-/// and not the count in /proc/self/stat: the kernel lowers that count a moment before it drops
-/// the thread from the list, and a thread must be seen as listed or not in one place.
-long listed_not_retired() noexcept {
-  pid_t retired[kMaxRetired];
-  bool listed[kMaxRetired] = {};
-  for (int i = 0; i < kMaxRetired; ++i) retired[i] = g_retired[i].load();
-  DIR* dir = ::opendir("/proc/self/task");
-  if (!dir) return 0;
-  long n = 0;
-  while (const dirent* e = ::readdir(dir)) {
-    if (e->d_name[0] == '.') continue;
-    auto tid = static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10));
-    bool finished = false;
-    for (int i = 0; i < kMaxRetired; ++i)
-      if (retired[i] == tid) listed[i] = finished = true;
-    if (!finished) ++n;
-  }
-  ::closedir(dir);
-  for (int i = 0; i < kMaxRetired; ++i)
-    if (retired[i] != 0 && !listed[i]) g_retired[i].compare_exchange_strong(retired[i], 0);
-  return n;
-}
-
 #if defined(__SANITIZE_THREAD__)
 #define IPCKIT_THREAD_SANITIZER 1
 #elif defined(__has_feature)
@@ -95,10 +70,16 @@ void install_child_handler() noexcept {
 [[maybe_unused]] const bool g_child_handler_installed = (install_child_handler(), true);
 
 #ifdef IPCKIT_THREAD_SANITIZER
-/// True when thread `tid` of this process blocks every signal it can (SigBlk in its status).
-/// SIGKILL and SIGSTOP cannot be blocked, glibc keeps 32 and 33 for itself, and newer sanitizer
-/// runtimes leave SIGSYS to seccomp.
-bool blocks_every_signal(const char* tid) noexcept {
+/// True when thread `tid` of this process is one of the sanitizer runtime's: the program
+/// neither starts nor can avoid them, and they hold no lock a child needs. ThreadSanitizer runs a
+/// background thread from the process's first thread on, and in a child forked from a process
+/// with one thread it starts one at the fork and (GCC 12) another with the child's first thread.
+/// They are told apart as the runtime starts them: with every signal blocked (SigBlk in the
+/// thread's status), so that they never take the program's signals. A thread of the program that
+/// blocks every signal is not counted either, in this build only.
+/// (SIGKILL and SIGSTOP cannot be blocked, glibc keeps 32 and 33 for itself, and newer sanitizer
+/// runtimes leave SIGSYS to seccomp.)
+bool sanitizer_thread(const char* tid) noexcept {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/self/task/%s/status", tid);
   char buf[4096];
@@ -111,24 +92,35 @@ bool blocks_every_signal(const char* tid) noexcept {
   return blocked == ~0ULL;
 }
 
-/// Threads of the sanitizer's runtime: the program neither starts nor can avoid them, and they
-/// hold no lock a child needs. ThreadSanitizer runs a background thread from the process's first
-/// thread on, and in a child forked from a process with one thread it starts one at the fork and
-/// (GCC 12) another with the child's first thread. They are told apart as the runtime starts
-/// them: with every signal blocked, so that they never take the program's signals. A thread of
-/// the program that blocks every signal is not counted either, in this build only.
-long sanitizer_threads() noexcept {
+#else
+bool sanitizer_thread(const char*) noexcept { return false; }
+#endif
+
+/// Threads of this process listed in /proc/self/task that are neither finished ipckit threads
+/// nor the sanitizer's (0 when it cannot be read); frees the g_retired slots of threads no
+/// longer listed. The list and not the count in /proc/self/stat: the kernel lowers that count a
+/// moment before it drops the thread from the list, and a thread must be seen as listed or not
+/// in one place.
+long listed_program_threads() noexcept {
+  pid_t retired[kMaxRetired];
+  bool listed[kMaxRetired] = {};
+  for (int i = 0; i < kMaxRetired; ++i) retired[i] = g_retired[i].load();
   DIR* dir = ::opendir("/proc/self/task");
   if (!dir) return 0;
   long n = 0;
-  while (const dirent* e = ::readdir(dir))
-    if (e->d_name[0] != '.' && blocks_every_signal(e->d_name)) ++n;
+  while (const dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    auto tid = static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10));
+    bool finished = false;
+    for (int i = 0; i < kMaxRetired; ++i)
+      if (retired[i] == tid) listed[i] = finished = true;
+    if (!finished && !sanitizer_thread(e->d_name)) ++n;
+  }
   ::closedir(dir);
+  for (int i = 0; i < kMaxRetired; ++i)
+    if (retired[i] != 0 && !listed[i]) g_retired[i].compare_exchange_strong(retired[i], 0);
   return n;
 }
-#else
-long sanitizer_threads() noexcept { return 0; }
-#endif
 
 }  // namespace
 
@@ -150,8 +142,6 @@ void warn_if_multithreaded_fork() noexcept {
   if (warned.load(std::memory_order_relaxed)) return;
   long threads = untracked_threads();
   if (threads <= 1) return;
-  threads -= sanitizer_threads();  // after the cheap test: it reads every thread's status
-  if (threads <= 1) return;
   if (warned.exchange(true)) return;
   if (const char* env = std::getenv("IPCKIT_FORK_WARNING"); env && std::strcmp(env, "0") == 0) return;
   std::fprintf(stderr,
@@ -166,7 +156,7 @@ long untracked_threads() noexcept {
   // it is subtracted at least once. One caught inside its destructor is subtracted twice: at
   // worst a warning is missed, never a false one given.
   long internal = g_internal_threads.load();
-  long n = listed_not_retired();
+  long n = listed_program_threads();
   return n ? n - internal : 0;
 }
 
@@ -183,7 +173,7 @@ InternalThread::~InternalThread() {
       return false;
     };
     if (!enter()) {
-      listed_not_retired();  // frees the slots of threads gone since
+      listed_program_threads();  // frees the slots of threads gone since
       enter();
     }
   }

@@ -30,7 +30,7 @@ std::uint64_t fork_generation() noexcept;
 void warn_if_multithreaded_fork() noexcept;
 
 /// Threads of this process the fork warning counts: all but ipckit's own (running, or joined
-/// and not yet gone from the kernel's count). The sanitizer's threads are still included. 0 when
+/// and not yet gone from the kernel's list) and the sanitizer runtime's. 0 when
 /// /proc cannot be read. Never throws.
 long untracked_threads() noexcept;
 
