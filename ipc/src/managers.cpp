@@ -299,6 +299,28 @@ Reply mcall(ManagerSession& s, std::string_view key, RequestBuilder& request, Ti
   return r;
 }
 
+Reply mblpop(ManagerSession& s, std::string_view key, Timeout timeout) {
+  Deadline dl(timeout);
+  const auto& opts = s.options();
+  for (int attempt = 0;;) {
+    // Built for each attempt: a BLPOP sent again after a reconnect waits only the time left.
+    RequestBuilder req;
+    req.arg("BLPOP");
+    req.arg(key);
+    req.arg(redis_seconds(dl.infinite() ? Timeout{} : Timeout{dl.remaining()}));
+    try {
+      // The server times the wait; the socket gets a margin on top for the reply.
+      auto r = s.exchange(key, req.view(), 1, round_trip_limit(dl, Timeout{}), 0, true);
+      check_reply(r[0], key);
+      return std::move(r[0]);
+    } catch (const ConnectionClosed&) {
+      // A private server never comes back; past its retries the server is away.
+      if (s.address().private_server || attempt >= opts.retries) throw;
+      backoff_sleep(attempt++, opts.backoff, opts.max_backoff, dl);
+    }
+  }
+}
+
 std::vector<Reply> mpipeline(ManagerSession& s, std::string_view key, const std::vector<std::vector<std::string>>& cmds,
                              Timeout timeout, bool resend) {
   std::string req;

@@ -185,6 +185,39 @@ TEST_CASE("ipc-managerd SIGKILLed while a call is in flight and restarted: the c
   CHECK(caller.exitcode() == 0);
 }
 
+TEST_CASE("a timed queue get across a server restart waits only what is left of its timeout" *
+          doctest::timeout(90)) {
+  TempDir dir;
+  std::optional<ipc::test::ServerProcess> srv(ipc::test::ServerProcess::managerd(dir));
+  ipc::ManagerOptions o;
+  o.retries = 30;
+  auto m = ipc::Manager::connect("unix:" + srv->socket(), {}, o);
+  auto q = m.Queue<int>("q");
+  ChildPipe pipe;
+  ipc::Process waiter([&pipe, q] {
+    try {
+      auto v = q.try_get(4s);
+      pipe.put(v ? "item" : "empty");
+    } catch (const std::exception& e) {
+      pipe.put(std::string("error: ") + e.what());
+    }
+  });
+  waiter.start();
+  ipc::test::RespClient admin(srv->socket());
+  for (int i = 0; i < 2000 && ipc::test::text(admin.cmd({"CLIENT", "LIST"})).find("cmd=blpop") == std::string::npos; ++i)
+    std::this_thread::sleep_for(5ms);
+  REQUIRE(ipc::test::text(admin.cmd({"CLIENT", "LIST"})).find("cmd=blpop") != std::string::npos);
+  // The scenario: the server dies 1.5 s into the 4 s wait and comes back. A get that sent its
+  // whole 4 s again would still be waiting past the end of its own timeout (then a TimeoutError
+  // from the socket); it must send only the time left and report an empty queue.
+  std::this_thread::sleep_for(1500ms);
+  srv->kill9();
+  srv.reset();
+  srv.emplace(ipc::test::ServerProcess::managerd(dir));
+  CHECK(pipe.line(60000) == "empty");
+  REQUIRE(waiter.join(30s));
+}
+
 TEST_CASE("ipc-managerd SIGKILLed between an update's WATCH and EXEC: the update runs again on fresh data" *
           doctest::timeout(90)) {
   TempDir dir;

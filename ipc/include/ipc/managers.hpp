@@ -183,6 +183,9 @@ void backoff_sleep(int attempt, std::chrono::milliseconds backoff, std::chrono::
 Timeout round_trip_limit(const Deadline& wait, Timeout call);
 /// Seconds as Redis's BLPOP wants them ("0" = forever).
 std::string redis_seconds(Timeout t);
+/// BLPOP of `key` waiting up to `timeout` on the server (a nil reply when nothing came). After a
+/// lost connection it reconnects and waits only the time left. Throws like mcall.
+Reply mblpop(ManagerSession& s, std::string_view key, Timeout timeout);
 
 /// JoinableQueueProxy::task_done: DECR of the unfinished count (undone and ValueError below 0).
 void joinable_task_done(ManagerSession& s, const std::string& key, const std::string& unfinished, Timeout timeout);
@@ -911,9 +914,7 @@ class QueueProxy : public detail::ProxyBase {
   std::optional<T> try_get(Timeout timeout = {}) const {
     if (!timeout.infinite() && timeout.value() == std::chrono::nanoseconds::zero())
       return detail::decode_opt<T>(call({"LPOP", m_key}), "an item of queue '" + m_key + "'");
-    // The server times the wait; the socket gets a margin on top for the reply.
-    Timeout sock = timeout.infinite() ? Timeout{} : detail::round_trip_limit(Deadline(timeout), Timeout{});
-    auto r = detail::mcall(session(), m_key, {"BLPOP", m_key, detail::redis_seconds(timeout)}, sock);
+    auto r = detail::mblpop(session(), m_key, timeout);
     if (r.type != detail::Reply::Type::array || r.elements.size() != 2) return std::nullopt;
     return detail::mdecode<T>(r.elements[1].str, "an item of queue '" + m_key + "'");
   }
