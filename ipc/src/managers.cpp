@@ -718,6 +718,27 @@ bool LockProxy::acquire(Timeout timeout) {
         continue;  // the next GET tells whether it ran
       }
       detail::check_reply(t[3], m->name);
+      if (t[3].type == Reply::Type::array && t[3].elements.size() == 2 && t[3].elements[1].type == Reply::Type::error) {
+        // The owner key holds another type: take back the lease just set, then name the lock.
+        try {
+          req.clear();
+          detail::resp::add_command(req, {"WATCH", m->lease_key});
+          detail::resp::add_command(req, {"GET", m->lease_key});
+          auto g = s.exchange(m->lease_key, req, 2, limit);
+          req.clear();
+          if (g[1].type == Reply::Type::bulk && g[1].str == m->token) {
+            detail::resp::add_command(req, {"MULTI"});
+            detail::resp::add_command(req, {"DEL", m->lease_key});
+            detail::resp::add_command(req, {"EXEC"});
+            s.exchange(m->lease_key, req, 3, limit, -1, false);
+          } else {
+            detail::resp::add_command(req, {"UNWATCH"});
+            s.exchange(m->lease_key, req, 1, limit);
+          }
+        } catch (const std::exception&) {  // the lease runs out by itself
+        }
+        detail::check_reply(t[3].elements[1], m->name);
+      }
       if (s.generation() == gen && t[3].type == Reply::Type::array && t[3].elements.size() == 2) {
         m->held = true;
         m->holder_pid = ::getpid();

@@ -327,6 +327,21 @@ TEST_CASE_TEMPLATE("values of the wrong type in the store are errors naming the 
   m.Value<std::string>("{jq}:unfinished", "garbage");
   expect_named("joinable join", "jq", [&] { (void)jq.join(1s); });
   expect_named("joinable task_done", "jq", [&] { jq.task_done(); });
+  // A lock whose lease or owner key holds another type: named at once, not a wait for a lease
+  // that never expires, and never left held.
+  m.list<int>("{L1}:lock").append(1);
+  auto l1 = m.Lock("L1");
+  expect_named("lock lease", "L1", [&] { (void)l1.acquire(1s); });
+  CHECK_FALSE(l1.held());
+  m.list<int>("{L2}:owner").append(1);
+  auto l2 = m.Lock("L2");
+  expect_named("lock owner", "L2", [&] { (void)l2.acquire(1s); });
+  CHECK_FALSE(l2.held());
+  // The failed acquire left no lease behind: once the owner key is fixed, the lock is free.
+  m.list<int>("{L2}:owner").clear();
+  auto other = m.Lock("L2");
+  CHECK(other.acquire(0s));
+  other.release();
 }
 
 TEST_CASE_TEMPLATE("names with braces colons spaces and NUL work for every object" * doctest::timeout(120), B,
