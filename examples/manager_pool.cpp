@@ -57,7 +57,10 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 10; ++i) items.emplace_back(d, i);
   auto pids = pool.map(square_into, items);
   std::string shown;
-  for (const auto& [k, v] : d.to_map()) shown += (shown.empty() ? "" : ", ") + ("(" + std::to_string(k) + ", " + std::to_string(v) + ")");
+  for (const auto& [k, v] : d.to_map()) {
+    if (!shown.empty()) shown += ", ";
+    shown.append("(").append(std::to_string(k)).append(", ").append(std::to_string(v)).append(")");
+  }
   std::printf("squares: [%s]\n", shown.c_str());
   std::printf("written by %zu worker process(es), none of them this one: %s\n", std::set<int>(pids.begin(), pids.end()).size(),
               std::set<int>(pids.begin(), pids.end()).count(static_cast<int>(::getpid())) ? "no" : "yes");

@@ -437,8 +437,8 @@ struct ReplyReader {
 void format_into(const Reply& r, std::string& out, std::size_t indent) {
   switch (r.type) {
     case Reply::Type::simple: out += r.str; break;
-    case Reply::Type::error: out += "(error) " + r.str; break;
-    case Reply::Type::integer: out += "(integer) " + std::to_string(r.integer); break;
+    case Reply::Type::error: out.append("(error) ").append(r.str); break;
+    case Reply::Type::integer: out.append("(integer) ").append(std::to_string(r.integer)); break;
     case Reply::Type::nil: case Reply::Type::nil_array: out += "(nil)"; break;
     case Reply::Type::bulk: append_repr(out, r.str); break;
     case Reply::Type::array: {
@@ -448,9 +448,14 @@ void format_into(const Reply& r, std::string& out, std::size_t indent) {
       }
       std::size_t width = std::to_string(r.elements.size()).size();
       for (std::size_t i = 0; i < r.elements.size(); ++i) {
-        if (i > 0) out += "\n" + std::string(indent, ' ');
+        if (i > 0) {
+          out += '\n';
+          out.append(indent, ' ');
+        }
         std::string num = std::to_string(i + 1);
-        out += std::string(width - num.size(), ' ') + num + ") ";
+        out.append(width - num.size(), ' ');
+        out += num;
+        out += ") ";
         format_into(r.elements[i], out, indent + width + 2);
       }
       break;
