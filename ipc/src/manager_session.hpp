@@ -2,6 +2,8 @@
 // Cluster with a slot map — with reconnection, back-off and the fork check. Internal to ipckit::manager.
 #pragma once
 
+#include <functional>
+
 #include <ipc/detail/resp_client.hpp>
 #include <ipc/managers.hpp>
 
@@ -51,8 +53,11 @@ class ManagerSession {
   /// With `watched` false the request (a MULTI..EXEC after a WATCH) is sent only on the
   /// connection that is open now and never re-sent after a reconnection, where the WATCH is no
   /// longer in force: it throws WatchLost instead (the caller starts again from WATCH).
+  /// A request whose text depends on when it is sent (BLPOP's timeout: the time left) passes
+  /// `rebuild`, called for the text of every resend after a reconnection.
   std::vector<Reply> exchange(std::string_view key, std::string_view request, std::size_t n, Timeout timeout,
-                              int retries = -1, bool resend = true);
+                              int retries = -1, bool resend = true,
+                              const std::function<std::string_view()>* rebuild = nullptr);
   /// exchange() of one command, its reply returned from a vector kept for the next call.
   Reply exchange1(std::string_view key, std::string_view request, Timeout timeout);
   /// Counts reconnections and redirections (a WATCH does not survive either).
@@ -71,7 +76,8 @@ class ManagerSession {
   void refresh_slots(const Deadline& dl);
   void drop(std::size_t node) noexcept;
   void exchange_into(std::vector<Reply>& replies, std::string_view key, std::string_view request, std::size_t n,
-                     Timeout timeout, int retries, bool resend);
+                     Timeout timeout, int retries, bool resend,
+                     const std::function<std::string_view()>* rebuild = nullptr);
 
   ManagerAddress m_addr;
   ManagerOptions m_opts;

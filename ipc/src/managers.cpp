@@ -145,9 +145,10 @@ RespConnection& ManagerSession::connection(std::size_t node, const Deadline& dl)
 }
 
 std::vector<Reply> ManagerSession::exchange(std::string_view key, std::string_view request, std::size_t n,
-                                            Timeout timeout, int retries, bool resend) {
+                                            Timeout timeout, int retries, bool resend,
+                                            const std::function<std::string_view()>* rebuild) {
   std::vector<Reply> replies;
-  exchange_into(replies, key, request, n, timeout, retries, resend);
+  exchange_into(replies, key, request, n, timeout, retries, resend, rebuild);
   return replies;
 }
 
@@ -157,7 +158,8 @@ Reply ManagerSession::exchange1(std::string_view key, std::string_view request, 
 }
 
 void ManagerSession::exchange_into(std::vector<Reply>& replies, std::string_view key, std::string_view request,
-                                   std::size_t n, Timeout timeout, int retries, bool resend) {
+                                   std::size_t n, Timeout timeout, int retries, bool resend,
+                                   const std::function<std::string_view()>* rebuild) {
   if (retries < 0) retries = m_opts.retries;
   Deadline dl(timeout);
   if (auto gen = detail::fork_generation(); gen != m_fork_generation) {
@@ -196,6 +198,7 @@ void ManagerSession::exchange_into(std::vector<Reply>& replies, std::string_view
       if (!resend) throw watch_lost();
       if (attempt >= retries) throw ConnectionClosed("cannot reach the manager at " + m_addr.text + ": " + e.what());
       backoff_sleep(attempt++, m_opts.backoff, m_opts.max_backoff, dl);
+      if (rebuild) request = (*rebuild)();
       continue;
     } catch (const std::system_error& e) {
       drop(ni);
@@ -209,6 +212,7 @@ void ManagerSession::exchange_into(std::vector<Reply>& replies, std::string_view
       if (!transient(code) || attempt >= retries)
         throw ConnectionClosed("cannot reach the manager at " + m_addr.text + ": " + e.what());
       backoff_sleep(attempt++, m_opts.backoff, m_opts.max_backoff, dl);
+      if (rebuild) request = (*rebuild)();
       continue;
     } catch (const TimeoutError& e) {
       drop(ni);  // the reply may still come: this connection is out of step
@@ -301,24 +305,17 @@ Reply mcall(ManagerSession& s, std::string_view key, RequestBuilder& request, Ti
 
 Reply mblpop(ManagerSession& s, std::string_view key, Timeout timeout) {
   Deadline dl(timeout);
-  const auto& opts = s.options();
-  for (int attempt = 0;;) {
-    // Built for each attempt: a BLPOP sent again after a reconnect waits only the time left.
-    RequestBuilder req;
-    req.arg("BLPOP");
-    req.arg(key);
-    req.arg(redis_seconds(dl.infinite() ? Timeout{} : Timeout{dl.remaining()}));
-    try {
-      // The server times the wait; the socket gets a margin on top for the reply.
-      auto r = s.exchange(key, req.view(), 1, round_trip_limit(dl, Timeout{}), 0, true);
-      check_reply(r[0], key);
-      return std::move(r[0]);
-    } catch (const ConnectionClosed&) {
-      // A private server never comes back; past its retries the server is away.
-      if (s.address().private_server || attempt >= opts.retries) throw;
-      backoff_sleep(attempt++, opts.backoff, opts.max_backoff, dl);
-    }
-  }
+  std::string req;
+  // Rebuilt for a resend after a reconnection: the BLPOP then waits only the time left.
+  std::function<std::string_view()> build = [&]() -> std::string_view {
+    req.clear();
+    resp::add_command(req, {"BLPOP", key, redis_seconds(dl.infinite() ? Timeout{} : Timeout{dl.remaining()})});
+    return req;
+  };
+  // The server times the wait; the socket gets a margin on top for the reply.
+  auto r = s.exchange(key, build(), 1, round_trip_limit(dl, Timeout{}), -1, true, &build);
+  check_reply(r[0], key);
+  return std::move(r[0]);
 }
 
 std::vector<Reply> mpipeline(ManagerSession& s, std::string_view key, const std::vector<std::vector<std::string>>& cmds,
@@ -585,6 +582,31 @@ struct LockProxy::State {
   std::condition_variable cv;
   bool stop = false;
 
+  enum class Drop { not_ours, dropped, raced };
+  /// Deletes `keys` while the lease still holds this proxy's token (WATCH, GET, then MULTI DEL
+  /// EXEC): not_ours when it does not, raced when the lease changed before the EXEC. Throws
+  /// WatchLost when the EXEC's connection was lost (it may have run), and like exchange().
+  Drop drop_if_ours(detail::ManagerSession& s, std::initializer_list<std::string_view> keys, Timeout limit) {
+    std::string req;
+    detail::resp::add_command(req, {"WATCH", lease_key});
+    detail::resp::add_command(req, {"GET", lease_key});
+    auto r = s.exchange(lease_key, req, 2, limit);
+    auto gen = s.generation();
+    req.clear();
+    if (r[1].type != Reply::Type::bulk || r[1].str != token) {
+      detail::resp::add_command(req, {"UNWATCH"});
+      s.exchange(lease_key, req, 1, limit);
+      return Drop::not_ours;
+    }
+    std::vector<std::string_view> del{"DEL"};
+    del.insert(del.end(), keys);
+    detail::resp::add_command(req, {"MULTI"});
+    detail::resp::add_command(req, del);
+    detail::resp::add_command(req, {"EXEC"});
+    auto t = s.exchange(lease_key, req, 3, limit, -1, false);
+    return s.generation() == gen && t[2].type == Reply::Type::array ? Drop::dropped : Drop::raced;
+  }
+
   void start_renewer() {
     stop = false;
     // Counted as ipckit's own before it exists: a fork right after acquire() must not warn.
@@ -721,20 +743,7 @@ bool LockProxy::acquire(Timeout timeout) {
       if (t[3].type == Reply::Type::array && t[3].elements.size() == 2 && t[3].elements[1].type == Reply::Type::error) {
         // The owner key holds another type: take back the lease just set, then name the lock.
         try {
-          req.clear();
-          detail::resp::add_command(req, {"WATCH", m->lease_key});
-          detail::resp::add_command(req, {"GET", m->lease_key});
-          auto g = s.exchange(m->lease_key, req, 2, limit);
-          req.clear();
-          if (g[1].type == Reply::Type::bulk && g[1].str == m->token) {
-            detail::resp::add_command(req, {"MULTI"});
-            detail::resp::add_command(req, {"DEL", m->lease_key});
-            detail::resp::add_command(req, {"EXEC"});
-            s.exchange(m->lease_key, req, 3, limit, -1, false);
-          } else {
-            detail::resp::add_command(req, {"UNWATCH"});
-            s.exchange(m->lease_key, req, 1, limit);
-          }
+          m->drop_if_ours(s, {m->lease_key}, limit);
         } catch (const std::exception&) {  // the lease runs out by itself
         }
         detail::check_reply(t[3].elements[1], m->name);
@@ -767,30 +776,15 @@ void LockProxy::release() {
   auto& s = *m->link->session;
   bool maybe_released = false;  // a DEL was sent and its connection lost before the answer
   for (;;) {
-    std::string req;
-    detail::resp::add_command(req, {"WATCH", m->lease_key});
-    detail::resp::add_command(req, {"GET", m->lease_key});
-    auto r = s.exchange(m->lease_key, req, 2, m->link->options.timeout);
-    auto gen = s.generation();
-    if (r[1].type != Reply::Type::bulk || r[1].str != m->token) {
-      req.clear();
-      detail::resp::add_command(req, {"UNWATCH"});
-      s.exchange(m->lease_key, req, 1, m->link->options.timeout);
-      if (maybe_released) return;
-      throw ValueError("lock '" + m->name + "' was lost: its lease expired before release");
-    }
-    req.clear();
-    detail::resp::add_command(req, {"MULTI"});
-    detail::resp::add_command(req, {"DEL", m->lease_key, m->owner_key});
-    detail::resp::add_command(req, {"EXEC"});
-    std::vector<Reply> t;
+    State::Drop d;
     try {
-      t = s.exchange(m->lease_key, req, 3, m->link->options.timeout, -1, false);
+      d = m->drop_if_ours(s, {m->lease_key, m->owner_key}, m->link->options.timeout);
     } catch (const detail::WatchLost&) {
       maybe_released = true;
       continue;
     }
-    if (s.generation() == gen && t[2].type == Reply::Type::array) return;
+    if (d == State::Drop::dropped || (d == State::Drop::not_ours && maybe_released)) return;
+    if (d == State::Drop::not_ours) throw ValueError("lock '" + m->name + "' was lost: its lease expired before release");
   }
 }
 
