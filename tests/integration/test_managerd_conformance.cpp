@@ -574,7 +574,15 @@ TEST_CASE("a SYNC replica gets a loadable RDB file and then the writes exactly a
   INFO("redis: " << rest_b);
   read_until(rb.fd(), rest_b, 0, last);
   read_until(ra.fd(), rest_a, 0, last);
-  CHECK(rest_a == rest_b);
+  // redis-server's replication cron pings its replicas on the tick its loop count is a multiple
+  // of repl-ping-replica-period, its first tick included: a replica attached before that tick
+  // gets a PING among the writes. A keep-alive, not a write: left out of the comparison.
+  auto without_pings = [](std::string s) {
+    const std::string ping = "*1\r\n$4\r\nping\r\n";
+    for (auto at = s.find(ping); at != std::string::npos; at = s.find(ping, at)) s.erase(at, ping.size());
+    return s;
+  };
+  CHECK(without_pings(rest_a) == without_pings(rest_b));
 }
 
 TEST_CASE("the sorted set subset replies exactly like redis-server" * doctest::timeout(120)) {
